@@ -1,0 +1,70 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// DefaultRef is the ref the mount serves at /current.
+const DefaultRef = "current"
+
+// Who is the person or process behind an activation, for the log.
+type Who struct {
+	UID  int
+	PID  int
+	User string
+}
+
+// Activate points ref at snapshot id and logs it.
+func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string) (store.LogEntry, error) {
+	if err := checkRefName(ref); err != nil {
+		return store.LogEntry{}, err
+	}
+	e, err := st.SetRef(ref, id, store.LogEntry{Time: time.Now().UTC(), UID: who.UID, PID: who.PID, User: who.User, Reason: reason})
+	if err != nil {
+		return e, fmt.Errorf("activate %s on %s: %w", id.Short(), ref, err)
+	}
+	return e, nil
+}
+
+// Rollback points ref back at the snapshot it served before its last
+// activation (not the previous import). A second rollback undoes the first.
+func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEntry, error) {
+	log, err := st.Log()
+	if err != nil {
+		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, err)
+	}
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i].Ref != ref {
+			continue
+		}
+		if log[i].From.IsZero() {
+			break
+		}
+		if reason == "" {
+			reason = "rollback"
+		}
+		return Activate(st, ref, log[i].From, who, reason)
+	}
+	return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
+}
+
+// checkRefName keeps ref names usable as one path component of the mount.
+func checkRefName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > 255 {
+		return fmt.Errorf("ref name %q: %w", name, errBadName)
+	}
+	for _, r := range name {
+		if r == '/' || r < 0x20 {
+			return fmt.Errorf("ref name %q: %w", name, errBadName)
+		}
+	}
+	return nil
+}
+
+var errBadName = errors.New("must be one path component")
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

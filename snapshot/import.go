@@ -1,0 +1,176 @@
+package snapshot
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+	"github.com/zeebo/blake3"
+)
+
+// ImportOptions configure an import.
+type ImportOptions struct {
+	Labels  []string
+	Message string
+	// SkipUnsupported skips what a snapshot cannot keep, with a warning,
+	// instead of refusing the import.
+	SkipUnsupported bool
+	// Workers hash files in parallel; 0 means two per CPU (reads overlap).
+	Workers int
+	// Progress, if set, is called about every ProgressEvery during the
+	// import and once at its end, from one goroutine at a time.
+	Progress      func(Stats)
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+}
+
+// Stats count an import's work. FilesTotal and BytesTotal are zero for a
+// tar archive, whose size is known only at its end.
+type Stats struct {
+	FilesTotal, BytesTotal int64
+	Files, Bytes           int64 // processed so far
+	FilesCached            int64 // unchanged files the stat cache let us skip
+	BytesRead              int64 // bytes actually read and hashed
+	Dirs, Symlinks         int64
+	Skipped                int64
+	Elapsed                time.Duration
+}
+
+// Result is what an import made.
+type Result struct {
+	Snapshot store.SnapshotInfo
+	Stats    Stats
+}
+
+// counters are updated by workers and read by the progress reporter.
+type counters struct {
+	filesTotal, bytesTotal, files, bytes, cached, read atomic.Int64
+}
+
+func (c *counters) snapshot(start time.Time) Stats {
+	return Stats{
+		FilesTotal: c.filesTotal.Load(), BytesTotal: c.bytesTotal.Load(),
+		Files: c.files.Load(), Bytes: c.bytes.Load(),
+		FilesCached: c.cached.Load(), BytesRead: c.read.Load(),
+		Elapsed: time.Since(start),
+	}
+}
+
+// reportProgress calls o.Progress until stop is closed.
+func (o *ImportOptions) reportProgress(c *counters, start time.Time, stop <-chan struct{}) {
+	if o.Progress == nil {
+		return
+	}
+	every := o.ProgressEvery
+	if every <= 0 {
+		every = 200 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			o.Progress(c.snapshot(start))
+		}
+	}
+}
+
+func (o *ImportOptions) warn(msg string, args ...any) {
+	if o.Logger != nil {
+		o.Logger.Warn(msg, args...)
+	}
+}
+
+// ingest reads r to its end, storing its chunks, and returns the file's
+// content ref and mtime. size is what the caller expects to read: a
+// different length means the file changed under us.
+func ingest(ctx context.Context, w *store.Writer, r io.Reader, size int64, srcMTime int64, c *counters) (store.Ref, int64, error) {
+	var chunks []store.Ref
+	var h *blake3.Hasher
+	if size > store.ChunkSize {
+		h = blake3.New()
+	}
+	buf := make([]byte, store.ChunkSize)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return store.Ref{}, 0, err
+		}
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			ref, perr := w.PutChunk(buf[:n])
+			if perr != nil {
+				return ref, 0, perr
+			}
+			chunks = append(chunks, ref)
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			total += int64(n)
+			c.read.Add(int64(n))
+			c.bytes.Add(int64(n))
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return store.Ref{}, 0, err
+		}
+	}
+	if total != size {
+		return store.Ref{}, 0, fmt.Errorf("read %d bytes, expected %d: %w", total, size, ErrChanged)
+	}
+	ref := store.Sum(nil)
+	switch {
+	case h != nil:
+		ref = store.Ref(h.Sum(nil))
+	case len(chunks) == 1:
+		ref = chunks[0] // one chunk: the file's hash is the chunk's
+	}
+	m, err := w.PutFile(ref, uint64(size), srcMTime, chunks)
+	return ref, m, err
+}
+
+// Import imports a directory, or a tar archive (optionally gzip-compressed)
+// named by path.
+func Import(ctx context.Context, st *store.Store, path string, o ImportOptions) (Result, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return ImportDir(ctx, st, path, o)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", path, err)
+	}
+	defer f.Close()
+	return ImportTar(ctx, st, bufio.NewReaderSize(f, 1<<20), path, o)
+}
+
+// commit builds the trees, makes the objects durable, then makes the
+// snapshot visible: the order that keeps a crash from exposing half a
+// snapshot.
+func commit(w *store.Writer, st *store.Store, root *node, src string, o *ImportOptions, stats *Stats) (store.SnapshotInfo, error) {
+	ref, err := root.store(w, stats)
+	if err != nil {
+		w.Abort()
+		return store.SnapshotInfo{}, err
+	}
+	if err := w.Finish(); err != nil {
+		return store.SnapshotInfo{}, err
+	}
+	return st.CommitSnapshot(store.SnapshotInfo{
+		ID: ref, Created: time.Now().UTC(), Labels: o.Labels, Message: o.Message, Source: src,
+		Files: uint64(stats.Files), Dirs: uint64(stats.Dirs), Bytes: uint64(stats.Bytes),
+	})
+}

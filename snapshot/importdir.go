@@ -1,0 +1,203 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+	"golang.org/x/sync/errgroup"
+)
+
+// racyWindow is how recent an mtime must be for the stat cache to ignore it.
+const racyWindow = 2 * time.Second
+
+// fileJob is one regular file of a directory import.
+type fileJob struct {
+	abs  string
+	rel  string
+	info fs.FileInfo
+	leaf *node
+}
+
+// ImportDir imports the tree below dir as a snapshot. Files are hashed in
+// parallel; files whose size, mtime, ctime and inode match the stat cache
+// and whose content is still stored are not read again.
+func ImportDir(ctx context.Context, st *store.Store, dir string, o ImportOptions) (Result, error) {
+	start := time.Now()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	root := newDir("", fi.Mode())
+	var stats Stats
+	var c counters
+	jobs, err := scanDir(abs, root, &o, &stats, &c)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	stop := make(chan struct{})
+	go o.reportProgress(&c, start, stop)
+	w := st.NewWriter()
+	err = hashFiles(ctx, st, w, jobs, o.Workers, &c)
+	close(stop)
+	if err != nil {
+		w.Abort()
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	stats.Files, stats.Bytes = c.files.Load(), c.bytes.Load()
+	info, err := commit(w, st, root, abs, &o, &stats)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	s := c.snapshot(start)
+	s.Dirs, s.Symlinks, s.Skipped = stats.Dirs, stats.Symlinks, stats.Skipped
+	if o.Progress != nil {
+		o.Progress(s)
+	}
+	return Result{Snapshot: info, Stats: s}, nil
+}
+
+// scanDir walks abs without following symlinks, building the node tree and
+// the list of files to hash.
+func scanDir(abs string, root *node, o *ImportOptions, stats *Stats, c *counters) ([]fileJob, error) {
+	var jobs []fileJob
+	err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == abs {
+			return nil
+		}
+		rel, err := filepath.Rel(abs, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := store.Entry{Mode: info.Mode().Perm()}
+		switch t := info.Mode().Type(); {
+		case t == 0:
+			e.Kind, e.Size = store.KindFile, uint64(info.Size())
+			c.filesTotal.Add(1)
+			c.bytesTotal.Add(info.Size())
+		case t == fs.ModeDir:
+			e.Kind = store.KindDir
+		case t == fs.ModeSymlink:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if !symlinkInside(rel, target) {
+				return o.unsupported(stats, rel, fmt.Sprintf("symlink to %q leaves the tree", target))
+			}
+			e.Kind, e.Target = store.KindSymlink, target
+			stats.Symlinks++
+		default:
+			err := o.unsupported(stats, rel, "not a regular file, directory or symlink ("+t.String()+")")
+			if err == nil && t&fs.ModeDir != 0 {
+				return fs.SkipDir
+			}
+			return err
+		}
+		leaf, err := root.put(rel, e)
+		if err != nil {
+			return err
+		}
+		if e.Kind == store.KindFile {
+			jobs = append(jobs, fileJob{abs: p, rel: rel, info: info, leaf: leaf})
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// unsupported refuses an entry, or with SkipUnsupported counts it and
+// returns nil so that the walk goes on without it.
+func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
+	if !o.SkipUnsupported {
+		return fmt.Errorf("%s: %s: %w (use --skip-unsupported to leave it out)", rel, why, ErrUnsupported)
+	}
+	o.warn("skipped", "path", rel, "reason", why)
+	stats.Skipped++
+	return nil
+}
+
+// hashFiles stores every job's content, several files at a time.
+func hashFiles(ctx context.Context, st *store.Store, w *store.Writer, jobs []fileJob, workers int, c *counters) error {
+	if workers <= 0 {
+		workers = 2 * runtime.NumCPU()
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i := range jobs {
+		j := &jobs[i]
+		g.Go(func() error {
+			if err := hashFile(ctx, st, w, j, c); err != nil {
+				return fmt.Errorf("%s: %w", j.rel, err)
+			}
+			c.files.Add(1)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// hashFile stores one file, or takes its ref from the stat cache.
+func hashFile(ctx context.Context, st *store.Store, w *store.Writer, j *fileJob, c *counters) error {
+	key := statOf(j.info)
+	if old, err := st.StatCache(j.abs); err == nil && sameStat(old, key) {
+		if rec, err := st.File(old.Ref); err == nil {
+			if _, err := w.PutFile(rec.Ref, rec.Size, rec.MTime, rec.Chunks); err != nil {
+				return err
+			}
+			j.leaf.entry.Ref = old.Ref
+			c.cached.Add(1)
+			c.bytes.Add(int64(rec.Size))
+			return nil
+		}
+	}
+	f, err := os.Open(j.abs)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ref, _, err := ingest(ctx, w, f, j.info.Size(), j.info.ModTime().Unix(), c)
+	if err != nil {
+		return err
+	}
+	j.leaf.entry.Ref = ref
+	if time.Since(j.info.ModTime()) < racyWindow {
+		// Like git's racily clean entries: a write in the same timestamp
+		// tick could leave the stat unchanged, so do not trust it later.
+		return nil
+	}
+	key.Ref = ref
+	return w.PutStat(j.abs, key)
+}
+
+// statOf extracts what the stat cache compares.
+func statOf(info fs.FileInfo) store.StatEntry {
+	e := store.StatEntry{Size: uint64(info.Size()), MTimeNs: info.ModTime().UnixNano()}
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		e.CTimeNs = sys.Ctim.Sec*1e9 + sys.Ctim.Nsec
+		e.Ino = sys.Ino
+	}
+	return e
+}
+
+func sameStat(a, b store.StatEntry) bool {
+	return a.Size == b.Size && a.MTimeNs == b.MTimeNs && a.CTimeNs == b.CTimeNs && a.Ino == b.Ino
+}

@@ -1,0 +1,149 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// ImportTar imports a tar archive, gzip-compressed or not, read from r.
+// name is only used in messages and the snapshot's source field. Members
+// with absolute paths or ".." components, devices and fifos, and symlinks
+// that leave the tree are refused (or skipped with SkipUnsupported).
+func ImportTar(ctx context.Context, st *store.Store, r io.Reader, name string, o ImportOptions) (Result, error) {
+	start := time.Now()
+	br := bufio.NewReaderSize(r, 1<<16)
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return Result{}, fmt.Errorf("import %s: %w", name, err)
+		}
+		defer zr.Close()
+		src = zr
+	}
+	var stats Stats
+	var c counters
+	stop := make(chan struct{})
+	go o.reportProgress(&c, start, stop)
+	w := st.NewWriter()
+	root, err := readTar(ctx, tar.NewReader(src), w, &o, &stats, &c)
+	close(stop)
+	if err != nil {
+		w.Abort()
+		return Result{}, fmt.Errorf("import %s: %w", name, err)
+	}
+	stats.Files, stats.Bytes = c.files.Load(), c.bytes.Load()
+	info, err := commit(w, st, root, name, &o, &stats)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", name, err)
+	}
+	s := c.snapshot(start)
+	s.Dirs, s.Symlinks, s.Skipped = stats.Dirs, stats.Symlinks, stats.Skipped
+	if o.Progress != nil {
+		o.Progress(s)
+	}
+	return Result{Snapshot: info, Stats: s}, nil
+}
+
+func readTar(ctx context.Context, tr *tar.Reader, w *store.Writer, o *ImportOptions, stats *Stats, c *counters) (*node, error) {
+	root := newDir("", 0o755)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return root, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read archive: %w", err)
+		}
+		if err := tarMember(ctx, tr, h, root, w, o, stats, c); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// tarMember adds one archive member to the tree.
+func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w *store.Writer, o *ImportOptions, stats *Stats, c *counters) error {
+	rel, ok := cleanTarPath(h.Name)
+	if !ok {
+		return o.unsupported(stats, h.Name, "absolute path or \"..\" in archive member")
+	}
+	if rel == "." {
+		if h.Typeflag == tar.TypeDir {
+			root.entry.Mode = h.FileInfo().Mode().Perm()
+		}
+		return nil
+	}
+	e := store.Entry{Mode: h.FileInfo().Mode().Perm()}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		ref, _, err := ingest(ctx, w, tr, h.Size, h.ModTime.Unix(), c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		e.Kind, e.Ref, e.Size = store.KindFile, ref, uint64(h.Size)
+		c.files.Add(1)
+	case tar.TypeDir:
+		e.Kind = store.KindDir
+	case tar.TypeSymlink:
+		if !symlinkInside(rel, h.Linkname) {
+			return o.unsupported(stats, rel, fmt.Sprintf("symlink to %q leaves the tree", h.Linkname))
+		}
+		e.Kind, e.Target = store.KindSymlink, h.Linkname
+		stats.Symlinks++
+	case tar.TypeLink:
+		return hardLink(root, rel, h, o, stats, c)
+	case tar.TypeXGlobalHeader:
+		return nil
+	default:
+		return o.unsupported(stats, rel, fmt.Sprintf("archive member of type %q is not a regular file, directory or symlink", h.Typeflag))
+	}
+	_, err := root.put(rel, e)
+	return err
+}
+
+// hardLink copies the entry of an earlier member, as extraction would.
+func hardLink(root *node, rel string, h *tar.Header, o *ImportOptions, stats *Stats, c *counters) error {
+	target, ok := cleanTarPath(h.Linkname)
+	if !ok {
+		return o.unsupported(stats, rel, fmt.Sprintf("hard link to %q leaves the tree", h.Linkname))
+	}
+	parent, err := root.dirAt(path.Dir(target))
+	if err != nil {
+		return err
+	}
+	t, ok := parent.children[path.Base(target)]
+	if !ok || t.entry.Kind != store.KindFile {
+		return o.unsupported(stats, rel, fmt.Sprintf("hard link to %q, which is not an earlier regular file", h.Linkname))
+	}
+	e := t.entry
+	e.Mode = h.FileInfo().Mode().Perm()
+	c.files.Add(1)
+	c.bytes.Add(int64(e.Size))
+	_, err = root.put(rel, e)
+	return err
+}
+
+// cleanTarPath returns a member's path relative to the archive root, or
+// false when it is absolute or climbs out with "..".
+func cleanTarPath(name string) (string, bool) {
+	if strings.HasPrefix(name, "/") {
+		return "", false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", false
+		}
+	}
+	p := path.Clean(name)
+	return p, p != ".."
+}

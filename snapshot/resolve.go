@@ -1,0 +1,59 @@
+package snapshot
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// MinPrefix is the shortest id prefix Resolve accepts.
+const MinPrefix = 6
+
+// Resolve turns what a user typed into a snapshot id: a full id, a unique
+// id prefix of at least MinPrefix hex characters, or a label. A label wins
+// over a prefix that happens to look like hex.
+func Resolve(st *store.Store, s string) (store.Ref, error) {
+	if id, err := st.Label(s); err == nil {
+		return id, nil
+	} else if !isNotFound(err) {
+		return id, err
+	}
+	if !isHex(s) || len(s) < MinPrefix {
+		return store.Ref{}, fmt.Errorf("snapshot %q: no such label, and not an id prefix of %d+ hex characters: %w", s, MinPrefix, store.ErrNotFound)
+	}
+	if len(s) == 2*store.RefSize {
+		id, _ := store.ParseRef(s)
+		if _, err := st.Snapshot(id); err != nil {
+			return id, err
+		}
+		return id, nil
+	}
+	return resolvePrefix(st, strings.ToLower(s))
+}
+
+func resolvePrefix(st *store.Store, prefix string) (store.Ref, error) {
+	all, err := st.Snapshots()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	var found []store.Ref
+	for _, info := range all {
+		if strings.HasPrefix(info.ID.String(), prefix) {
+			found = append(found, info.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return store.Ref{}, fmt.Errorf("snapshot %s: %w", prefix, store.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return store.Ref{}, fmt.Errorf("snapshot %s matches %d snapshots (%s, %s, ...): %w", prefix, len(found), found[0].Short(), found[1].Short(), ErrAmbiguous)
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s + strings.Repeat("0", len(s)%2))
+	return err == nil
+}

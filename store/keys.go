@@ -1,0 +1,94 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The key schema. Every key starts with one prefix byte naming its family;
+// docs/format.md gives the value layouts. Integers are big-endian so that keys
+// of one family sort numerically.
+const (
+	// "v" -> schema version, uint32. Checked at open.
+	prefixSchema byte = 'v'
+	// 'c' ref[32] -> the chunk's raw bytes; ref = BLAKE3(bytes).
+	prefixChunk byte = 'c'
+	// 'f' ref[32] -> file record; ref = BLAKE3(whole file content).
+	prefixFile byte = 'f'
+	// 't' ref[32] -> tree object; ref = BLAKE3(encoded tree).
+	prefixTree byte = 't'
+	// 'u' size[8] mtime[8] -> ref[32]: which content owns a validator
+	// (size, mtime), so that no two contents share one.
+	prefixValidator byte = 'u'
+	// 's' id[32] -> snapshot record (JSON).
+	prefixSnapshot byte = 's'
+	// 'l' label -> id[32].
+	prefixLabel byte = 'l'
+	// 'r' name -> id[32]: a named ref such as current.
+	prefixNamedRef byte = 'r'
+	// 'g' seq[8] -> activation log entry (JSON).
+	prefixLog byte = 'g'
+	// 'x' source path -> stat cache entry: lets a re-import skip unchanged files.
+	prefixStat byte = 'x'
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion uint32 = 1
+
+func schemaKey() []byte { return []byte{prefixSchema} }
+
+func refKey(prefix byte, r Ref) []byte {
+	k := make([]byte, 1+RefSize)
+	k[0] = prefix
+	copy(k[1:], r[:])
+	return k
+}
+
+func chunkKey(r Ref) []byte    { return refKey(prefixChunk, r) }
+func fileKey(r Ref) []byte     { return refKey(prefixFile, r) }
+func treeKey(r Ref) []byte     { return refKey(prefixTree, r) }
+func snapshotKey(r Ref) []byte { return refKey(prefixSnapshot, r) }
+
+func nameKey(prefix byte, name string) []byte {
+	return append([]byte{prefix}, name...)
+}
+
+func labelKey(name string) []byte    { return nameKey(prefixLabel, name) }
+func namedRefKey(name string) []byte { return nameKey(prefixNamedRef, name) }
+func statKey(path string) []byte     { return nameKey(prefixStat, path) }
+
+func validatorKey(size uint64, mtime int64) []byte {
+	k := make([]byte, 17)
+	k[0] = prefixValidator
+	binary.BigEndian.PutUint64(k[1:], size)
+	binary.BigEndian.PutUint64(k[9:], uint64(mtime))
+	return k
+}
+
+func logKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixLog
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+// parseRefKey is the inverse of refKey for a key of the given family.
+func parseRefKey(prefix byte, k []byte) (Ref, error) {
+	var r Ref
+	if len(k) != 1+RefSize || k[0] != prefix {
+		return r, fmt.Errorf("key %x is not a %q key: %w", k, prefix, ErrCorrupt)
+	}
+	copy(r[:], k[1:])
+	return r, nil
+}
+
+// parseNameKey is the inverse of nameKey.
+func parseNameKey(k []byte) string { return string(k[1:]) }
+
+// parseLogKey is the inverse of logKey.
+func parseLogKey(k []byte) (uint64, error) {
+	if len(k) != 9 || k[0] != prefixLog {
+		return 0, fmt.Errorf("key %x is not a log key: %w", k, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}

@@ -1,0 +1,148 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// A LogEntry records one activation: a named ref moved from one snapshot to
+// another. Prev is the BLAKE3 hash of the previous entry's stored bytes (zero
+// for the first), so editing or deleting an entry breaks the chain.
+type LogEntry struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Ref    string    `json:"ref"`
+	From   Ref       `json:"from"`
+	To     Ref       `json:"to"`
+	UID    int       `json:"uid"`
+	PID    int       `json:"pid"`
+	User   string    `json:"user,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Prev   Ref       `json:"prev"`
+}
+
+// SetRef points the named ref at snapshot to and appends e (completed with
+// sequence, from, to and chain hash) to the activation log, in one
+// transaction, then syncs. It returns the entry as stored.
+func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if _, err := snapshotIn(txn, to); err != nil {
+			return fmt.Errorf("snapshot %s: %w", to.Short(), err)
+		}
+		from, err := getRefIn(txn, namedRefKey(name))
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		seq, prev, err := lastLogIn(txn)
+		if err != nil {
+			return err
+		}
+		e.Seq, e.Ref, e.From, e.To = seq+1, name, from, to
+		if prev != nil {
+			e.Prev = Sum(prev)
+		}
+		if err := txn.Set(namedRefKey(name), append([]byte(nil), to[:]...)); err != nil {
+			return err
+		}
+		return putJSON(txn, logKey(e.Seq), e)
+	})
+	if err != nil {
+		return e, fmt.Errorf("set ref %q to %s: %w", name, to.Short(), err)
+	}
+	return e, s.Sync()
+}
+
+// lastLogIn returns the last log sequence number and that entry's stored
+// bytes (nil and 0 for an empty log).
+func lastLogIn(txn *badger.Txn) (uint64, []byte, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixLog}, Reverse: true})
+	defer it.Close()
+	it.Seek(logKey(^uint64(0)))
+	if !it.Valid() {
+		return 0, nil, nil
+	}
+	seq, err := parseLogKey(it.Item().Key())
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := it.Item().ValueCopy(nil)
+	return seq, v, err
+}
+
+// NamedRef returns the snapshot a named ref points at.
+func (s *Store) NamedRef(name string) (Ref, error) {
+	var r Ref
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		r, err = getRefIn(txn, namedRefKey(name))
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("ref %q: %w", name, err)
+	}
+	return r, nil
+}
+
+// NamedRefs returns every named ref.
+func (s *Store) NamedRefs() (map[string]Ref, error) {
+	var m map[string]Ref
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		m, err = namedRefsIn(txn)
+		return err
+	})
+	return m, err
+}
+
+func namedRefsIn(txn *badger.Txn) (map[string]Ref, error) {
+	m := map[string]Ref{}
+	err := scanIn(txn, prefixNamedRef, func(k, v []byte) error {
+		if len(v) != RefSize {
+			return fmt.Errorf("ref %q: %w", parseNameKey(k), ErrCorrupt)
+		}
+		m[parseNameKey(k)] = Ref(v)
+		return nil
+	})
+	return m, err
+}
+
+// Log returns the activation log, oldest first.
+func (s *Store) Log() ([]LogEntry, error) {
+	var out []LogEntry
+	err := s.scan(prefixLog, func(k, v []byte) error {
+		var e LogEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("log entry %x: %v: %w", k, err, ErrCorrupt)
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// VerifyLog checks the log's hash chain and numbering and returns one
+// message per break found.
+func (s *Store) VerifyLog() ([]string, error) {
+	var problems []string
+	var prev []byte
+	var want uint64 = 1
+	err := s.scan(prefixLog, func(k, v []byte) error {
+		seq, err := parseLogKey(k)
+		if err != nil {
+			return err
+		}
+		var e LogEntry
+		switch {
+		case json.Unmarshal(v, &e) != nil:
+			problems = append(problems, fmt.Sprintf("log entry %d does not parse", seq))
+		case seq != want || e.Seq != seq:
+			problems = append(problems, fmt.Sprintf("log entry %d: expected entry %d (entries deleted or renumbered)", seq, want))
+		case prev != nil && e.Prev != Sum(prev):
+			problems = append(problems, fmt.Sprintf("log entry %d: chain broken (entry %d was changed)", seq, seq-1))
+		}
+		prev, want = append(prev[:0], v...), seq+1
+		return nil
+	})
+	return problems, err
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// SnapshotInfo is a snapshot's record. ID is the ref of its root tree.
+type SnapshotInfo struct {
+	ID      Ref       `json:"id"`
+	Created time.Time `json:"created"`
+	Labels  []string  `json:"labels,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	Files   uint64    `json:"files"`
+	Dirs    uint64    `json:"dirs"`
+	Bytes   uint64    `json:"bytes"`
+}
+
+// ErrLabelTaken: a label already names another snapshot.
+var ErrLabelTaken = errors.New("label names another snapshot")
+
+// CommitSnapshot makes a snapshot visible. Its objects must already be
+// durable (Writer.Finish). The record and its labels are written in one
+// transaction and synced: a crash leaves either no snapshot or all of it.
+// Committing an id that exists keeps its record and adds the new labels,
+// so a retried import is idempotent. It returns the record as stored.
+func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		stored, err := snapshotIn(txn, info.ID)
+		if err == nil {
+			stored.Labels = mergeLabels(stored.Labels, info.Labels)
+			info = stored
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		for _, l := range info.Labels {
+			if err := setLabelIn(txn, l, info.ID); err != nil {
+				return err
+			}
+		}
+		return putJSON(txn, snapshotKey(info.ID), info)
+	})
+	if err != nil {
+		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
+	return info, s.Sync()
+}
+
+func mergeLabels(a, b []string) []string {
+	for _, l := range b {
+		if !contains(a, l) {
+			a = append(a, l)
+		}
+	}
+	return a
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func setLabelIn(txn *badger.Txn, label string, id Ref) error {
+	old, err := getRefIn(txn, labelKey(label))
+	if err == nil && old != id {
+		return fmt.Errorf("label %q is %s: %w", label, old.Short(), ErrLabelTaken)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return txn.Set(labelKey(label), append([]byte(nil), id[:]...))
+}
+
+// Snapshot returns the record of snapshot id.
+func (s *Store) Snapshot(id Ref) (SnapshotInfo, error) {
+	var info SnapshotInfo
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		info, err = snapshotIn(txn, id)
+		return err
+	})
+	if err != nil {
+		return info, fmt.Errorf("snapshot %s: %w", id.Short(), err)
+	}
+	return info, nil
+}
+
+func snapshotIn(txn *badger.Txn, id Ref) (SnapshotInfo, error) {
+	var info SnapshotInfo
+	err := getJSON(txn, snapshotKey(id), &info)
+	return info, err
+}
+
+// Snapshots returns every snapshot record, oldest first.
+func (s *Store) Snapshots() ([]SnapshotInfo, error) {
+	var out []SnapshotInfo
+	err := s.scan(prefixSnapshot, func(k, v []byte) error {
+		var info SnapshotInfo
+		if err := json.Unmarshal(v, &info); err != nil {
+			return fmt.Errorf("snapshot record %x: %v: %w", k, err, ErrCorrupt)
+		}
+		out = append(out, info)
+		return nil
+	})
+	sortByCreated(out)
+	return out, err
+}
+
+// Label returns the snapshot a label names.
+func (s *Store) Label(name string) (Ref, error) {
+	var id Ref
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		id, err = getRefIn(txn, labelKey(name))
+		return err
+	})
+	if err != nil {
+		return id, fmt.Errorf("label %q: %w", name, err)
+	}
+	return id, nil
+}
+
+// ErrInUse: a snapshot cannot be removed while a named ref points at it.
+var ErrInUse = errors.New("snapshot is in use")
+
+// DeleteSnapshot removes a snapshot's record and labels, refusing while a
+// named ref points at it. Its objects stay until GC.
+func (s *Store) DeleteSnapshot(id Ref) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		info, err := snapshotIn(txn, id)
+		if err != nil {
+			return err
+		}
+		refs, err := namedRefsIn(txn)
+		if err != nil {
+			return err
+		}
+		for name, to := range refs {
+			if to == id {
+				return fmt.Errorf("ref %q points at it: %w", name, ErrInUse)
+			}
+		}
+		for _, l := range info.Labels {
+			if err := txn.Delete(labelKey(l)); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(snapshotKey(id))
+	})
+	if err != nil {
+		return fmt.Errorf("delete snapshot %s: %w", id.Short(), err)
+	}
+	return s.Sync()
+}

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// eachStore runs a test against an in-memory and an on-disk store, the two
+// ways a Store is opened.
+func eachStore(t *testing.T, fn func(t *testing.T, s *Store)) {
+	for _, mem := range []bool{true, false} {
+		name := map[bool]string{true: "memory", false: "disk"}[mem]
+		t.Run(name, func(t *testing.T) {
+			s, err := Open(t.TempDir(), Options{InMemory: mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			fn(t, s)
+		})
+	}
+}
+
+// putFile stores content as a file with the given source mtime, the way an
+// import does, and returns its record.
+func putFile(t *testing.T, s *Store, content []byte, mtime int64) *FileRecord {
+	t.Helper()
+	w := s.NewWriter()
+	var chunks []Ref
+	for off := 0; off < len(content); off += ChunkSize {
+		ref, err := w.PutChunk(content[off:min(off+ChunkSize, len(content))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, ref)
+	}
+	ref := Sum(content)
+	if _, err := w.PutFile(ref, uint64(len(content)), mtime, chunks); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.File(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestReadAtAnyOffset(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		content := make([]byte, 3*ChunkSize+12345)
+		rand.New(rand.NewSource(1)).Read(content)
+		rec := putFile(t, s, content, 1000)
+		if len(rec.Chunks) != 4 || rec.Size != uint64(len(content)) {
+			t.Fatalf("record: %d chunks, size %d", len(rec.Chunks), rec.Size)
+		}
+		rng := rand.New(rand.NewSource(2))
+		for i := 0; i < 200; i++ {
+			off := rng.Int63n(int64(len(content)) + 10)
+			buf := make([]byte, rng.Intn(2*ChunkSize))
+			n, err := s.ReadAt(rec, buf, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := content[min(int(off), len(content)):min(int(off)+len(buf), len(content))]
+			if !bytes.Equal(buf[:n], want) {
+				t.Fatalf("ReadAt(off %d, len %d): %d bytes differ from content", off, len(buf), n)
+			}
+		}
+		if err := s.VerifyFile(rec.Ref); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestCorruptChunkIsNeverServed(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		content := append(bytes.Repeat([]byte("a"), ChunkSize), bytes.Repeat([]byte("b"), ChunkSize)...) // two chunks
+		rec := putFile(t, s, content, 1000)
+		bad := append([]byte(nil), content[:ChunkSize]...)
+		bad[100] ^= 1
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(chunkKey(rec.Chunks[0]), bad) }); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := s.ReadAt(rec, buf, 0)
+		if !errors.Is(err, ErrCorrupt) || n != 0 {
+			t.Fatalf("ReadAt of a corrupted chunk: n=%d err=%v, want 0 and ErrCorrupt", n, err)
+		}
+		if _, err := s.ReadAt(rec, buf, ChunkSize); err != nil {
+			t.Fatalf("the intact second chunk should still read: %v", err)
+		}
+		if err := s.VerifyFile(rec.Ref); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("VerifyFile: %v, want ErrCorrupt", err)
+		}
+		root := putTree(t, s, &Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
+		problems, err := s.Verify(root, nil)
+		if err != nil || len(problems) != 1 || problems[0].Path != "/f" {
+			t.Fatalf("Verify: %v %v, want one problem at /f", problems, err)
+		}
+	})
+}
+
+func putTree(t *testing.T, s *Store, tr *Tree) Ref {
+	t.Helper()
+	w := s.NewWriter()
+	ref, err := w.PutTree(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestValidatorsNeverShared(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		a := putFile(t, s, []byte("<h1>v1</h1>"), 5000)
+		b := putFile(t, s, []byte("<h1>v2</h1>"), 5000) // same size, same second
+		if a.MTime != 5000 || b.MTime != 5001 {
+			t.Fatalf("mtimes %d and %d, want 5000 and 5001", a.MTime, b.MTime)
+		}
+		again := putFile(t, s, []byte("<h1>v1</h1>"), 9999) // known content keeps its mtime
+		if again.MTime != 5000 {
+			t.Fatalf("known content got mtime %d, want 5000", again.MTime)
+		}
+		other := putFile(t, s, []byte("<h1>v3!</h1>"), 5000) // other size: no clash
+		if other.MTime != 5000 {
+			t.Fatalf("content of another size got mtime %d, want 5000", other.MTime)
+		}
+	})
+}
+
+func TestTreeRoundTripAndCorruptTree(t *testing.T) {
+	tr := &Tree{Entries: []Entry{
+		{Name: "z.js", Kind: KindFile, Mode: 0o644, Ref: Sum([]byte("z")), Size: 1},
+		{Name: "a\xffb", Kind: KindDir, Mode: 0o755, Ref: Sum([]byte("d"))},
+		{Name: "link", Kind: KindSymlink, Mode: 0o777, Target: "z.js"},
+	}}
+	data, err := EncodeTree(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeTree(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Entries[0].Name != "a\xffb" || back.Entries[2] != tr.Entries[2] {
+		t.Fatalf("round trip: %+v", back.Entries)
+	}
+	if e, ok := back.Lookup("link"); !ok || e.Target != "z.js" {
+		t.Fatalf("Lookup(link) = %+v %v", e, ok)
+	}
+	for cut := 0; cut < len(data); cut++ {
+		if _, err := DecodeTree(data[:cut]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: %v, want ErrCorrupt", cut, err)
+		}
+	}
+	if _, err := EncodeTree(&Tree{Entries: []Entry{{Name: "x", Kind: KindFile}, {Name: "x", Kind: KindFile}}}); err == nil {
+		t.Fatal("duplicate names encoded")
+	}
+}
+
+func TestRefParse(t *testing.T) {
+	r := Sum([]byte("hello"))
+	back, err := ParseRef(r.String())
+	if err != nil || back != r {
+		t.Fatalf("ParseRef(String()) = %v, %v", back, err)
+	}
+	for _, bad := range []string{"", "abc", r.String()[:63] + "g"} {
+		if _, err := ParseRef(bad); err == nil {
+			t.Errorf("ParseRef(%q) accepted", bad)
+		}
+	}
+	if len(r.Short()) != ShortLen {
+		t.Fatal("Short length")
+	}
+}
+
+func TestSecondOpenIsBusy(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Open: %v, want ErrBusy", err)
+	}
+}
+
+func TestSchemaVersionChecked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.db.Update(func(txn *badger.Txn) error { return txn.Set(schemaKey(), []byte{0, 0, 0, 99}) })
+	s.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("Open of a schema-99 store: %v, want ErrSchema", err)
+	}
+}
+
+func TestRefsAndChainedLog(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		var ids []Ref
+		for i := 0; i < 3; i++ {
+			id := putTree(t, s, &Tree{Entries: []Entry{{Name: string(rune('a' + i)), Kind: KindSymlink, Target: "x"}}})
+			if _, err := s.CommitSnapshot(SnapshotInfo{ID: id, Created: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			if _, err := s.SetRef("current", id, LogEntry{Time: time.Now(), Reason: "deploy"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.SetRef("current", Sum([]byte("nope")), LogEntry{}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("SetRef to a missing snapshot: %v", err)
+		}
+		log, err := s.Log()
+		if err != nil || len(log) != 3 || log[2].From != ids[1] || log[2].To != ids[2] || !log[0].From.IsZero() {
+			t.Fatalf("log = %+v, %v", log, err)
+		}
+		if cur, _ := s.NamedRef("current"); cur != ids[2] {
+			t.Fatalf("current = %s", cur.Short())
+		}
+		if err := s.DeleteSnapshot(ids[2]); !errors.Is(err, ErrInUse) {
+			t.Fatalf("deleting the active snapshot: %v, want ErrInUse", err)
+		}
+		if p, _ := s.VerifyLog(); len(p) != 0 {
+			t.Fatalf("clean log reported %v", p)
+		}
+		// Rewrite entry 2's reason: entry 3's chain hash no longer matches.
+		s.db.Update(func(txn *badger.Txn) error {
+			e := log[1]
+			e.Reason = "edited"
+			return putJSON(txn, logKey(2), e)
+		})
+		if p, _ := s.VerifyLog(); len(p) != 1 {
+			t.Fatalf("edited log: %v, want one break", p)
+		}
+		s.db.Update(func(txn *badger.Txn) error { return txn.Delete(logKey(2)) })
+		if p, _ := s.VerifyLog(); len(p) == 0 {
+			t.Fatal("deleted log entry not detected")
+		}
+	})
+}
+
+func TestLabels(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		a := putTree(t, s, &Tree{Entries: []Entry{{Name: "a", Kind: KindSymlink, Target: "x"}}})
+		b := putTree(t, s, &Tree{Entries: []Entry{{Name: "b", Kind: KindSymlink, Target: "x"}}})
+		if _, err := s.CommitSnapshot(SnapshotInfo{ID: a, Labels: []string{"v1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CommitSnapshot(SnapshotInfo{ID: b, Labels: []string{"v1"}}); !errors.Is(err, ErrLabelTaken) {
+			t.Fatalf("label reuse: %v", err)
+		}
+		info, err := s.CommitSnapshot(SnapshotInfo{ID: a, Labels: []string{"release"}})
+		if err != nil || len(info.Labels) != 2 {
+			t.Fatalf("relabel: %+v %v", info, err)
+		}
+		if id, _ := s.Label("release"); id != a {
+			t.Fatal("label release")
+		}
+		if err := s.DeleteSnapshot(a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Label("v1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("label of a deleted snapshot: %v", err)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/zeebo/blake3"
+)
+
+// A Problem is one damaged or missing object found by Verify.
+type Problem struct {
+	Path string // a path in the snapshot that reaches the object
+	Ref  Ref
+	Err  error
+}
+
+func (p Problem) String() string { return fmt.Sprintf("%s (%s): %v", p.Path, p.Ref.Short(), p.Err) }
+
+// VerifyFile re-reads every chunk of file ref, checking each chunk's hash,
+// the whole content's hash and the size.
+func (s *Store) VerifyFile(ref Ref) error {
+	f, err := s.File(ref)
+	if err != nil {
+		return err
+	}
+	h := blake3.New()
+	var size uint64
+	for i, c := range f.Chunks {
+		data, err := s.Chunk(c)
+		if err != nil {
+			return fmt.Errorf("file %s chunk %d: %w", ref, i, err)
+		}
+		h.Write(data)
+		size += uint64(len(data))
+	}
+	if size != f.Size || Ref(h.Sum(nil)) != ref {
+		return fmt.Errorf("file %s: content does not match its record: %w", ref, ErrCorrupt)
+	}
+	return nil
+}
+
+// Verify checks every object reachable from tree root. seen holds refs
+// already checked (shared between snapshots so each object is read once);
+// nil checks everything. It returns the problems found; err is reserved for
+// failures of the store itself.
+func (s *Store) Verify(root Ref, seen map[Ref]bool) ([]Problem, error) {
+	if seen == nil {
+		seen = map[Ref]bool{}
+	}
+	var problems []Problem
+	err := s.Walk(root, func(path string, e Entry) error {
+		if e.Kind != KindFile || seen[e.Ref] {
+			return nil
+		}
+		seen[e.Ref] = true
+		if err := s.VerifyFile(e.Ref); err != nil {
+			if !damage(err) {
+				return err
+			}
+			problems = append(problems, Problem{Path: path, Ref: e.Ref, Err: err})
+		}
+		return nil
+	}, func(path string, ref Ref, err error) error {
+		problems = append(problems, Problem{Path: path, Ref: ref, Err: err})
+		return nil
+	})
+	return problems, err
+}
+
+func damage(err error) bool { return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) }
+
+// Walk calls fn for every entry below tree root, depth first in name order,
+// with its slash-separated path. A tree that is missing or corrupt is passed
+// to bad (which may return nil to go on) and not descended into.
+func (s *Store) Walk(root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
+	return s.walk("", root, fn, bad)
+}
+
+func (s *Store) walk(dir string, ref Ref, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
+	t, err := s.Tree(ref)
+	if err != nil {
+		if damage(err) && bad != nil {
+			return bad(dir+"/", ref, err)
+		}
+		return err
+	}
+	for _, e := range t.Entries {
+		p := dir + "/" + e.Name
+		if err := fn(p, e); err != nil {
+			return err
+		}
+		if e.Kind == KindDir {
+			if err := s.walk(p, e.Ref, fn, bad); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// A Writer adds objects to the store in batches. Objects become durable at
+// Finish; a crash before then leaves at most unreferenced objects, which no
+// snapshot names and a later GC removes. One Writer runs at a time per store
+// (NewWriter waits for the previous one). Its methods are safe for
+// concurrent use.
+type Writer struct {
+	s  *Store
+	wb *badger.WriteBatch
+
+	mu     sync.Mutex
+	chunks map[Ref]struct{}  // chunks written by this writer
+	files  map[Ref]int64     // files written by this writer -> mtime
+	taken  map[[2]int64]bool // validators assigned by this writer
+	done   bool
+}
+
+// NewWriter starts a batch of writes.
+func (s *Store) NewWriter() *Writer {
+	s.importMu.Lock()
+	return &Writer{
+		s:      s,
+		wb:     s.db.NewWriteBatch(),
+		chunks: map[Ref]struct{}{},
+		files:  map[Ref]int64{},
+		taken:  map[[2]int64]bool{},
+	}
+}
+
+// PutChunk stores data as a chunk unless it is already stored, and returns
+// its ref. data may be reused by the caller once PutChunk returns.
+func (w *Writer) PutChunk(data []byte) (Ref, error) {
+	ref := Sum(data)
+	w.mu.Lock()
+	_, seen := w.chunks[ref]
+	w.chunks[ref] = struct{}{}
+	w.mu.Unlock()
+	if seen {
+		return ref, nil
+	}
+	ok, err := w.s.has(chunkKey(ref))
+	if err != nil || ok {
+		return ref, err
+	}
+	if err := w.wb.Set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
+		return ref, fmt.Errorf("put chunk %s: %w", ref, err)
+	}
+	return ref, nil
+}
+
+// PutFile records a file's content and returns the mtime that content owns.
+// Content already in the store keeps the mtime it was given first. New
+// content gets srcMTime (unix seconds), moved forward one second at a time
+// until no other content of the same size has it, so that web servers'
+// (mtime, size) validators never name two contents.
+func (w *Writer) PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if m, ok := w.files[ref]; ok {
+		return m, nil
+	}
+	if old, err := w.s.File(ref); err == nil {
+		w.files[ref] = old.MTime
+		return old.MTime, nil
+	} else if !isNotFound(err) {
+		return 0, fmt.Errorf("put file %s: %w", ref, err)
+	}
+	m, err := w.freeValidator(size, srcMTime)
+	if err != nil {
+		return 0, fmt.Errorf("put file %s: %w", ref, err)
+	}
+	rec := &FileRecord{Ref: ref, Size: size, MTime: m, ChunkSize: ChunkSize, Chunks: chunks}
+	if err := w.wb.Set(fileKey(ref), encodeFile(rec)); err != nil {
+		return 0, fmt.Errorf("put file %s: %w", ref, err)
+	}
+	if err := w.wb.Set(validatorKey(size, m), append([]byte(nil), ref[:]...)); err != nil {
+		return 0, fmt.Errorf("put file %s: %w", ref, err)
+	}
+	w.files[ref] = m
+	return m, nil
+}
+
+// freeValidator finds the first mtime from m on that no content of this size
+// owns, in the store or in this batch. Called with w.mu held.
+func (w *Writer) freeValidator(size uint64, m int64) (int64, error) {
+	for {
+		if !w.taken[[2]int64{int64(size), m}] {
+			used, err := w.s.has(validatorKey(size, m))
+			if err != nil {
+				return 0, err
+			}
+			if !used {
+				w.taken[[2]int64{int64(size), m}] = true
+				return m, nil
+			}
+		}
+		m++
+	}
+}
+
+// PutTree stores t and returns its ref.
+func (w *Writer) PutTree(t *Tree) (Ref, error) {
+	data, err := EncodeTree(t)
+	if err != nil {
+		return Ref{}, err
+	}
+	ref := Sum(data)
+	if err := w.wb.Set(treeKey(ref), data); err != nil {
+		return ref, fmt.Errorf("put tree %s: %w", ref, err)
+	}
+	return ref, nil
+}
+
+// Finish writes what is left of the batch and syncs it to disk.
+func (w *Writer) Finish() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer w.s.importMu.Unlock()
+	if err := w.wb.Flush(); err != nil {
+		return fmt.Errorf("flush objects: %w", err)
+	}
+	return w.s.Sync()
+}
+
+// Abort drops what has not been written yet. Safe to call after Finish.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.wb.Cancel()
+	w.s.importMu.Unlock()
+}
