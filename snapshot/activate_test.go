@@ -1,0 +1,113 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// importMap imports files (path -> content) as a snapshot.
+func importMap(t *testing.T, st *store.Store, files map[string]string, labels ...string) store.Ref {
+	t.Helper()
+	dir := t.TempDir()
+	writeTree(t, dir, files)
+	res, err := ImportDir(context.Background(), st, dir, ImportOptions{Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Snapshot.ID
+}
+
+func TestActivateAndRollback(t *testing.T) {
+	st := openStore(t)
+	v1 := importMap(t, st, map[string]string{"i": "1"})
+	v2 := importMap(t, st, map[string]string{"i": "2"})
+	v3 := importMap(t, st, map[string]string{"i": "3"}) // imported, never activated
+	who := Who{UID: 1000, PID: 42, User: "deploy"}
+	if _, err := Rollback(st, DefaultRef, who, ""); !errors.Is(err, ErrNoHistory) {
+		t.Fatalf("rollback of a new ref: %v", err)
+	}
+	Activate(st, DefaultRef, v1, who, "first")
+	Activate(st, DefaultRef, v2, who, "second")
+	Activate(st, "canary", v3, who, "try")
+	e, err := Rollback(st, DefaultRef, who, "")
+	if err != nil || e.To != v1 || e.From != v2 || e.Reason != "rollback" {
+		t.Fatalf("rollback: %+v %v", e, err)
+	}
+	if cur, _ := st.NamedRef(DefaultRef); cur != v1 {
+		t.Fatal("rollback went to the previous import, not the previously active snapshot")
+	}
+	if e, _ := Rollback(st, DefaultRef, who, ""); e.To != v2 {
+		t.Fatal("a second rollback should undo the first")
+	}
+	if c, _ := st.NamedRef("canary"); c != v3 {
+		t.Fatal("rollback of current moved canary")
+	}
+	log, _ := st.Log()
+	if log[0].UID != 1000 || log[0].PID != 42 || log[0].User != "deploy" || log[0].Reason != "first" {
+		t.Fatalf("log entry %+v", log[0])
+	}
+	if _, err := Activate(st, "a/b", v1, who, ""); err == nil {
+		t.Fatal("ref name with a slash accepted")
+	}
+}
+
+func TestResolve(t *testing.T) {
+	st := openStore(t)
+	v1 := importMap(t, st, map[string]string{"i": "1"}, "release-1")
+	for _, s := range []string{v1.String(), v1.String()[:6], v1.Short(), "release-1"} {
+		if id, err := Resolve(st, s); err != nil || id != v1 {
+			t.Errorf("Resolve(%q) = %s, %v", s, id.Short(), err)
+		}
+	}
+	for _, s := range []string{v1.String()[:5], "nolabel", "ffffffffffff"} {
+		if _, err := Resolve(st, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Resolve(%q): %v, want ErrNotFound", s, err)
+		}
+	}
+}
+
+func TestDiff(t *testing.T) {
+	st := openStore(t)
+	a := importMap(t, st, map[string]string{"same": "s", "gone/x": "1", "gone/y": "2", "edit": "old", "keep/k": "k"})
+	b := importMap(t, st, map[string]string{"same": "s", "new/z": "3", "edit": "newer", "keep/k": "k"})
+	changes, err := Diff(st, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Change{
+		{Op: Changed, Path: "/edit", Kind: store.KindFile, OldSize: 3, NewSize: 5},
+		{Op: Removed, Path: "/gone/x", Kind: store.KindFile, OldSize: 1},
+		{Op: Removed, Path: "/gone/y", Kind: store.KindFile, OldSize: 1},
+		{Op: Added, Path: "/new/z", Kind: store.KindFile, NewSize: 1},
+	}
+	if len(changes) != len(want) {
+		t.Fatalf("diff = %+v", changes)
+	}
+	for i := range want {
+		if changes[i] != want[i] {
+			t.Errorf("change %d = %+v, want %+v", i, changes[i], want[i])
+		}
+	}
+	if c, _ := Diff(st, a, a); len(c) != 0 {
+		t.Fatal("diff of a snapshot with itself is not empty")
+	}
+}
+
+func TestRemove(t *testing.T) {
+	st := openStore(t)
+	v1 := importMap(t, st, map[string]string{"i": "1"})
+	Activate(st, DefaultRef, v1, Who{}, "")
+	if err := Remove(st, v1); !errors.Is(err, store.ErrInUse) {
+		t.Fatalf("remove of the active snapshot: %v", err)
+	}
+	v2 := importMap(t, st, map[string]string{"i": "2"})
+	if err := Remove(st, v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(st, v2.String()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("removed snapshot still resolves")
+	}
+}
