@@ -1,0 +1,64 @@
+package main
+
+import (
+	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+type activateOptions struct {
+	ref    string
+	reason string
+}
+
+func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.ref, "ref", snapshot.DefaultRef, "ref to move; the mount serves 'current' at /current")
+	fs.StringVar(&o.reason, "reason", "", "why, recorded in the activation log")
+}
+
+func activateCommand(e *env) *command {
+	o := &activateOptions{}
+	return &command{
+		name: "activate", args: "ID|LABEL", nargs: [2]int{1, 1},
+		summary: "point a ref (default current) at a snapshot",
+		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). Takes the same time whatever the snapshot's size.",
+		flags:   o.AddFlags,
+		run: func(e *env, args []string) error {
+			st, id, err := e.resolve(args[0])
+			if err != nil {
+				return err
+			}
+			le, err := snapshot.Activate(st, o.ref, id, who(), o.reason)
+			return reportActivation(e, le, err)
+		},
+	}
+}
+
+func rollbackCommand(e *env) *command {
+	o := &activateOptions{}
+	return &command{
+		name: "rollback", nargs: [2]int{0, 0},
+		summary: "point a ref back at the snapshot it served before its last activation",
+		help:    "Not the previous import: the previously active snapshot of that ref, from\nthe activation log. A second rollback undoes the first.",
+		flags:   o.AddFlags,
+		run: func(e *env, _ []string) error {
+			st, err := e.store()
+			if err != nil {
+				return err
+			}
+			le, err := snapshot.Rollback(st, o.ref, who(), o.reason)
+			return reportActivation(e, le, err)
+		},
+	}
+}
+
+func reportActivation(e *env, le store.LogEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(le)
+	}
+	e.note("%s: %s -> %s", le.Ref, shortOrNone(le.From), le.To.Short())
+	return nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/vfs-project/vfs/snapshot"
+)
+
+func diffCommand(e *env) *command {
+	return &command{
+		name: "snapshot diff", args: "A B", nargs: [2]int{2, 2},
+		summary: "list paths added, removed or changed from snapshot A to B",
+		help:    "One line per path: '+' added, '-' removed, 'M' changed, with sizes.",
+		run:     runDiff,
+	}
+}
+
+func runDiff(e *env, args []string) error {
+	st, a, err := e.resolve(args[0])
+	if err != nil {
+		return err
+	}
+	_, b, err := e.resolve(args[1])
+	if err != nil {
+		return err
+	}
+	changes, err := snapshot.Diff(st, a, b)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		if changes == nil {
+			changes = []snapshot.Change{}
+		}
+		return e.printJSON(changes)
+	}
+	sign := map[string]string{snapshot.Added: "+", snapshot.Removed: "-", snapshot.Changed: "M"}
+	for _, c := range changes {
+		switch c.Op {
+		case snapshot.Added:
+			fmt.Fprintf(e.stdout, "+ %s (%d bytes)\n", c.Path, c.NewSize)
+		case snapshot.Removed:
+			fmt.Fprintf(e.stdout, "- %s (%d bytes)\n", c.Path, c.OldSize)
+		default:
+			fmt.Fprintf(e.stdout, "%s %s (%d -> %d bytes)\n", sign[c.Op], c.Path, c.OldSize, c.NewSize)
+		}
+	}
+	e.note("%d paths differ", len(changes))
+	return nil
+}

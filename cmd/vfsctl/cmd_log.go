@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/store"
+)
+
+type logOptions struct {
+	ref   string
+	since string
+}
+
+func (o *logOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.ref, "ref", "", "only this ref's activations")
+	fs.StringVar(&o.since, "since", "", "only activations at or after this RFC 3339 time")
+}
+
+func logCommand(e *env) *command {
+	o := &logOptions{}
+	return &command{
+		name: "log", nargs: [2]int{0, 0},
+		summary: "show the activation log, oldest first",
+		flags:   o.AddFlags,
+		run:     func(e *env, _ []string) error { return runLog(e, o) },
+	}
+}
+
+func runLog(e *env, o *logOptions) error {
+	var since time.Time
+	if o.since != "" {
+		t, err := time.Parse(time.RFC3339, o.since)
+		if err != nil {
+			return usageError{fmt.Sprintf("--since: %v", err)}
+		}
+		since = t
+	}
+	st, err := e.store()
+	if err != nil {
+		return err
+	}
+	all, err := st.Log()
+	if err != nil {
+		return err
+	}
+	out := []store.LogEntry{}
+	for _, le := range all {
+		if (o.ref == "" || le.Ref == o.ref) && !le.Time.Before(since) {
+			out = append(out, le)
+		}
+	}
+	if e.json {
+		return e.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tREF\tFROM\tTO\tUSER\tPID\tREASON")
+	for _, le := range out {
+		user := le.User
+		if user == "" {
+			user = fmt.Sprint(le.UID)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", le.Seq, le.Time.Local().Format(time.RFC3339), le.Ref,
+			shortOrNone(le.From), le.To.Short(), user, le.PID, le.Reason)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	iofs "io/fs"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+func showCommand(e *env) *command {
+	return &command{
+		name: "snapshot show", args: "ID|LABEL [PATH]", nargs: [2]int{1, 2},
+		summary: "show a snapshot, one of its directories, or one of its files",
+		help:    "A directory is listed (mode, size, content hash, name); a file shows its\ncontent hash, size, content mtime and chunks.",
+		run:     runShow,
+	}
+}
+
+func runShow(e *env, args []string) error {
+	st, id, err := e.resolve(args[0])
+	if err != nil {
+		return err
+	}
+	p := "/"
+	if len(args) == 2 {
+		p = args[1]
+	}
+	ent, err := snapshot.Lookup(st, id, p)
+	if err != nil {
+		return err
+	}
+	switch ent.Kind {
+	case store.KindDir:
+		return showDir(e, st, id, p, ent)
+	case store.KindFile:
+		return showFile(e, st, ent)
+	}
+	if e.json {
+		return e.printJSON(ent)
+	}
+	fmt.Fprintf(e.stdout, "symlink %s -> %s\n", p, ent.Target)
+	return nil
+}
+
+func showDir(e *env, st *store.Store, id store.Ref, p string, ent store.Entry) error {
+	t, err := st.Tree(ent.Ref)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		info, err := st.Snapshot(id)
+		if err != nil {
+			return err
+		}
+		return e.printJSON(map[string]any{"snapshot": info, "path": p, "entries": t.Entries})
+	}
+	if p == "/" {
+		info, err := st.Snapshot(id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "snapshot %s\ncreated  %s\nfiles    %d in %d directories, %d bytes\n", id, info.Created.Local().Format(time.RFC3339), info.Files, info.Dirs, info.Bytes)
+		if len(info.Labels) > 0 {
+			fmt.Fprintf(e.stdout, "labels   %s\n", strings.Join(info.Labels, ", "))
+		}
+		if info.Message != "" {
+			fmt.Fprintf(e.stdout, "message  %s\n", info.Message)
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, c := range t.Entries {
+		name, hash := c.Name, ""
+		switch c.Kind {
+		case store.KindDir:
+			name += "/"
+		case store.KindSymlink:
+			name += " -> " + c.Target
+		case store.KindFile:
+			hash = c.Ref.Short()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", (c.Mode | kindMode(c.Kind)).String(), c.Size, hash, name)
+	}
+	return tw.Flush()
+}
+
+func showFile(e *env, st *store.Store, ent store.Entry) error {
+	rec, err := st.File(ent.Ref)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"entry": ent, "mtime": time.Unix(rec.MTime, 0).UTC(), "chunks": rec.Chunks})
+	}
+	fmt.Fprintf(e.stdout, "hash   %s\nsize   %d\nmode   %s\nmtime  %s (owned by the content)\nchunks %d of up to %d bytes\n",
+		rec.Ref, rec.Size, ent.Mode, time.Unix(rec.MTime, 0).UTC().Format(time.RFC3339), len(rec.Chunks), rec.ChunkSize)
+	return nil
+}
+
+// kindMode gives listings ls's type letter.
+func kindMode(k store.Kind) iofs.FileMode {
+	switch k {
+	case store.KindDir:
+		return iofs.ModeDir
+	case store.KindSymlink:
+		return iofs.ModeSymlink
+	}
+	return 0
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

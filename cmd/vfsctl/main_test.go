@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// vfsctl runs the command line in-process against storeDir.
+func vfsctl(t *testing.T, storeDir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), append([]string{"--store", storeDir}, args...), &o, &e)
+	return o.String(), e.String(), code
+}
+
+func site(t *testing.T, index string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "assets"), 0o755)
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte(index), 0o644)
+	os.WriteFile(filepath.Join(dir, "assets", "app-3f2a1b9c.js"), []byte("run()"), 0o644)
+	return dir
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestImportActivateRollback(t *testing.T) {
+	sd := t.TempDir()
+	out, _, code := vfsctl(t, sd, "snapshot", "import", site(t, "v1"), "--label", "v1")
+	id1 := lastLine(out)
+	if code != 0 || len(id1) != 64 {
+		t.Fatalf("import: code %d, last line %q", code, id1)
+	}
+	out, _, _ = vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v2"))
+	id2 := lastLine(out)
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("import printed more than the id on stdout: %q", out)
+	}
+	if _, _, code := vfsctl(t, sd, "activate", "v1", "--reason", "first"); code != 0 {
+		t.Fatal("activate by label failed")
+	}
+	if _, _, code := vfsctl(t, sd, "activate", id2[:8]); code != 0 {
+		t.Fatal("activate by prefix failed")
+	}
+	if _, _, code := vfsctl(t, sd, "rollback"); code != 0 {
+		t.Fatal("rollback failed")
+	}
+	out, _, _ = vfsctl(t, sd, "--json", "log")
+	var log []store.LogEntry
+	if err := json.Unmarshal([]byte(out), &log); err != nil || len(log) != 3 {
+		t.Fatalf("log --json: %v, %d entries", err, len(log))
+	}
+	if log[2].To.String() != id1 || log[0].Reason != "first" {
+		t.Fatalf("rollback did not return to v1: %+v", log[2])
+	}
+	out, _, _ = vfsctl(t, sd, "snapshot", "diff", id1, id2)
+	if strings.TrimSpace(out) != "M /index.html (2 -> 2 bytes)" {
+		t.Fatalf("diff: %q", out)
+	}
+	out, _, _ = vfsctl(t, sd, "snapshot", "list")
+	if !strings.Contains(out, id1[:12]) || !strings.Contains(out, "current") {
+		t.Fatalf("list: %q", out)
+	}
+	if _, _, code := vfsctl(t, sd, "verify"); code != 0 {
+		t.Fatalf("verify of a clean store exited %d", code)
+	}
+	tarPath := filepath.Join(t.TempDir(), "v1.tar")
+	if _, _, code := vfsctl(t, sd, "snapshot", "export", "v1", tarPath); code != 0 {
+		t.Fatal("export failed")
+	}
+	out, _, _ = vfsctl(t, sd, "snapshot", "import", tarPath)
+	if lastLine(out) != id1 {
+		t.Fatal("re-importing the export gave another id")
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	sd := t.TempDir()
+	vfsctl(t, sd, "snapshot", "import", site(t, "v1"), "--label", "v1", "--activate")
+	cases := []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"bogus"}, exitUsage, "unknown command"},
+		{[]string{"activate"}, exitUsage, "wrong number of arguments"},
+		{[]string{"activate", "v1", "--nope"}, exitUsage, "unknown flag"},
+		{[]string{"activate", "nolabel"}, exitNotFound, "not found"},
+		{[]string{"snapshot", "show", "v1", "missing.html"}, exitNotFound, "not found"},
+		{[]string{"snapshot", "rm", "v1"}, exitError, "ref \"current\" points at it"},
+		{[]string{"log", "--since", "yesterday"}, exitUsage, "--since"},
+		{[]string{"activate", "--help"}, exitOK, "activation log"},
+	}
+	for _, c := range cases {
+		_, stderr, code := vfsctl(t, sd, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.says) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d saying %q", c.args, code, stderr, c.code, c.says)
+		}
+	}
+}
+
+func TestBusyStoreIsExplained(t *testing.T) {
+	sd := t.TempDir()
+	st, err := store.Open(sd, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, stderr, code := vfsctl(t, sd, "status")
+	if code != exitBusy || !strings.Contains(stderr, "in use by another process (is vfsd running?)") {
+		t.Fatalf("exit %d, %q", code, stderr)
+	}
+}
