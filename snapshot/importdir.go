@@ -158,16 +158,13 @@ func hashFiles(ctx context.Context, st *store.Store, w *store.Writer, jobs []fil
 // hashFile stores one file, or takes its ref from the stat cache.
 func hashFile(ctx context.Context, st *store.Store, w *store.Writer, j *fileJob, c *counters) error {
 	key := statOf(j.info)
-	if old, err := st.StatCache(j.abs); err == nil && sameStat(old, key) {
-		if rec, err := st.File(old.Ref); err == nil {
-			if _, err := w.PutFile(rec.Ref, rec.Size, rec.MTime, rec.Chunks); err != nil {
-				return err
-			}
-			j.leaf.entry.Ref = old.Ref
-			c.cached.Add(1)
-			c.bytes.Add(int64(rec.Size))
-			return nil
-		}
+	if ref, ok, err := st.CachedRef(j.abs, key); err != nil {
+		return err
+	} else if ok {
+		j.leaf.entry.Ref = ref
+		c.cached.Add(1)
+		c.bytes.Add(j.info.Size())
+		return nil
 	}
 	f, err := os.Open(j.abs)
 	if err != nil {
@@ -196,8 +193,4 @@ func statOf(info fs.FileInfo) store.StatEntry {
 		e.Ino = sys.Ino
 	}
 	return e
-}
-
-func sameStat(a, b store.StatEntry) bool {
-	return a.Size == b.Size && a.MTimeNs == b.MTimeNs && a.CTimeNs == b.CTimeNs && a.Ino == b.Ino
 }

@@ -2,7 +2,10 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // A StatEntry remembers what a source file hashed to when it had these
@@ -28,22 +31,48 @@ func (e StatEntry) encode() []byte {
 	return append(b, e.Ref[:]...)
 }
 
-// StatCache returns the stat cache entry of an absolute source path.
-func (s *Store) StatCache(path string) (StatEntry, error) {
-	var e StatEntry
-	v, err := s.get(statKey(path))
-	if err != nil {
-		return e, fmt.Errorf("stat cache %s: %w", path, err)
+// CachedRef returns the content ref the stat cache holds for an absolute
+// source path, if its entry matches cur (all but Ref) and that content is
+// still stored. One read transaction: a re-import calls it for every file.
+func (s *Store) CachedRef(path string, cur StatEntry) (Ref, bool, error) {
+	var ref Ref
+	ok := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(statKey(path))
+		if err != nil {
+			return err
+		}
+		var e StatEntry
+		if err := item.Value(func(v []byte) error { return decodeStat(v, &e) }); err != nil {
+			return err
+		}
+		ref, e.Ref = e.Ref, Ref{}
+		if e != cur {
+			return nil
+		}
+		_, err = txn.Get(fileKey(ref))
+		ok = err == nil
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ref, false, nil
 	}
+	if err != nil {
+		return ref, false, fmt.Errorf("stat cache %s: %w", path, err)
+	}
+	return ref, ok, nil
+}
+
+func decodeStat(v []byte, e *StatEntry) error {
 	if len(v) != statEntrySize {
-		return e, fmt.Errorf("stat cache %s: %w", path, ErrCorrupt)
+		return ErrCorrupt
 	}
 	e.Size = binary.BigEndian.Uint64(v)
 	e.MTimeNs = int64(binary.BigEndian.Uint64(v[8:]))
 	e.CTimeNs = int64(binary.BigEndian.Uint64(v[16:]))
 	e.Ino = binary.BigEndian.Uint64(v[24:])
 	copy(e.Ref[:], v[32:])
-	return e, nil
+	return nil
 }
 
 // PutStat records a stat cache entry with the writer's batch.
