@@ -33,7 +33,7 @@ func BenchmarkImportVsTools(b *testing.B) {
 
 type importer struct {
 	name string
-	unit string // name in benchmark metric units
+	unit string                                   // name in benchmark metric units
 	run  func(b *testing.B, src string, pass int) // pass 0: first import, 1: re-import
 }
 
