@@ -1,0 +1,230 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+// testMount mounts src on a temporary directory; the mount is gone when the
+// test ends, and a failed unmount fails the test. Every mount in the tests
+// goes through here.
+func testMount(t *testing.T, src Source) (string, *FS) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("mounting needs root (DirectMount)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := New(src, log, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, err := Mount(dir, f, MountConfig{AllowOther: true, Timeout: time.Hour, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(10 * time.Second); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	return dir, f
+}
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func importFiles(t *testing.T, st *store.Store, files map[string]string) store.Ref {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	res, err := snapshot.ImportDir(context.Background(), st, dir, snapshot.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Snapshot.ID
+}
+
+func activate(t *testing.T, st *store.Store, f *FS, id store.Ref) {
+	t.Helper()
+	if _, err := snapshot.Activate(st, CurrentRef, id, snapshot.Who{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.Retarget(CurrentRef, id)
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestTreeServesSnapshots(t *testing.T) {
+	st := newStore(t)
+	big := bytes.Repeat([]byte("0123456789"), store.ChunkSize/3)
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1", "assets/app-3f2a1b9c.js": "app()", "big.bin": string(big)})
+	mnt, f := testMount(t, st)
+	if _, err := os.Stat(filepath.Join(mnt, "current")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("current before any activation: %v", err)
+	}
+	activate(t, st, f, v1)
+	if got := readFile(t, filepath.Join(mnt, "current/index.html")); got != "v1" {
+		t.Fatalf("current/index.html = %q", got)
+	}
+	if got := readFile(t, filepath.Join(mnt, "current/big.bin")); got != string(big) {
+		t.Fatal("big.bin differs")
+	}
+	if got := readFile(t, filepath.Join(mnt, "snapshots", v1.String(), "assets/app-3f2a1b9c.js")); got != "app()" {
+		t.Fatalf("snapshots/<id>/assets = %q", got)
+	}
+	if got := readFile(t, filepath.Join(mnt, "refs/current/index.html")); got != "v1" {
+		t.Fatalf("refs/current/index.html = %q", got)
+	}
+	hash := store.Sum([]byte("app()")).String()
+	for _, name := range []string{hash, hash + ".js"} {
+		if got := readFile(t, filepath.Join(mnt, "a", name)); got != "app()" {
+			t.Fatalf("a/%s = %q", name, got)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(mnt, "snapshots"))
+	if len(ents) != 1 || ents[0].Name() != v1.String() {
+		t.Fatalf("ls snapshots = %v", ents)
+	}
+	fi, _ := os.Stat(filepath.Join(mnt, "current/index.html"))
+	rec, _ := st.File(store.Sum([]byte("v1")))
+	if fi.ModTime().Unix() != rec.MTime || fi.Size() != 2 {
+		t.Fatalf("index.html mtime %v size %d, want content mtime %d", fi.ModTime(), fi.Size(), rec.MTime)
+	}
+}
+
+func TestMountIsReadOnly(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1"})
+	mnt, f := testMount(t, st)
+	activate(t, st, f, v1)
+	checks := map[string]error{
+		"create": os.WriteFile(filepath.Join(mnt, "current/new.html"), []byte("x"), 0o644),
+		"mkdir":  os.Mkdir(filepath.Join(mnt, "current/d"), 0o755),
+		"remove": os.Remove(filepath.Join(mnt, "current/index.html")),
+	}
+	if fh, err := os.OpenFile(filepath.Join(mnt, "current/index.html"), os.O_WRONLY, 0); err == nil {
+		fh.Close()
+		t.Error("opened a file for writing")
+	} else {
+		checks["open for write"] = err
+	}
+	for op, err := range checks {
+		if !errors.Is(err, syscall.EROFS) {
+			t.Errorf("%s: %v, want EROFS", op, err)
+		}
+	}
+}
+
+func TestActivationIsAtomicForWalks(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1", "same.css": "shared"})
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2", "same.css": "shared"})
+	mnt, f := testMount(t, st)
+	activate(t, st, f, v1)
+	old, err := os.Open(filepath.Join(mnt, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	before, _ := os.Stat(filepath.Join(mnt, "current/same.css"))
+	activate(t, st, f, v2)
+	if got := readFile(t, filepath.Join(mnt, "current/index.html")); got != "v2" {
+		t.Fatalf("after activation current/index.html = %q", got)
+	}
+	// A directory opened before the switch stays in its snapshot.
+	fd, err := syscall.Openat(int(old.Fd()), "index.html", syscall.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	n, _ := syscall.Read(fd, buf)
+	syscall.Close(fd)
+	if string(buf[:n]) != "v1" {
+		t.Fatalf("old directory handle reads %q, want v1", buf[:n])
+	}
+	after, _ := os.Stat(filepath.Join(mnt, "current/same.css"))
+	if !os.SameFile(before, after) {
+		t.Fatal("a file unchanged between snapshots got a new inode (its page cache would be lost)")
+	}
+	activate(t, st, f, v1) // rollback
+	if got := readFile(t, filepath.Join(mnt, "current/index.html")); got != "v1" {
+		t.Fatalf("after rollback current/index.html = %q", got)
+	}
+}
+
+// corruptSource passes everything through but reports one content as damaged,
+// as the store does when a chunk no longer matches its hash.
+type corruptSource struct {
+	Source
+	bad store.Ref
+}
+
+func (c corruptSource) ReadAt(f *store.FileRecord, p []byte, off int64) (int, error) {
+	if f.Ref == c.bad {
+		return 0, store.ErrCorrupt
+	}
+	return c.Source.ReadAt(f, p, off)
+}
+
+func TestCorruptionIsEIO(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{"ok.html": "fine", "bad.html": "damaged"})
+	mnt, f := testMount(t, corruptSource{Source: st, bad: store.Sum([]byte("damaged"))})
+	activate(t, st, f, v1)
+	if _, err := os.ReadFile(filepath.Join(mnt, "current/bad.html")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read of a corrupt file: %v, want EIO", err)
+	}
+	if got := readFile(t, filepath.Join(mnt, "current/ok.html")); got != "fine" {
+		t.Fatalf("ok.html = %q", got)
+	}
+}
+
+func TestMountPointChecks(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
+	st := newStore(t)
+	f, _ := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	if _, err := Mount(dir, f, MountConfig{Logger: slog.Default()}); !errors.Is(err, ErrMountPoint) {
+		t.Fatalf("mount on a non-empty directory: %v", err)
+	}
+	mnt, _ := testMount(t, st)
+	f2, _ := New(st, slog.Default(), time.Hour)
+	if _, err := Mount(mnt, f2, MountConfig{Logger: slog.Default()}); !errors.Is(err, ErrMountPoint) {
+		t.Fatalf("second mount on a live mount: %v", err)
+	}
+}

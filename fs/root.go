@@ -1,0 +1,155 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/vfs-project/vfs/store"
+)
+
+// rootNode is the mount's top directory.
+type rootNode struct {
+	fusefs.Inode
+	fs *FS
+	// The fixed directories, made when the root is mounted.
+	refs, snapshots, hashes *fusefs.Inode
+}
+
+func (r *rootNode) OnAdd(ctx context.Context) {
+	dir := fusefs.StableAttr{Mode: syscall.S_IFDIR}
+	r.refs = r.NewPersistentInode(ctx, &refsNode{fs: r.fs}, dir)
+	r.snapshots = r.NewPersistentInode(ctx, &snapshotsNode{fs: r.fs}, dir)
+	r.hashes = r.NewPersistentInode(ctx, &hashNode{fs: r.fs}, dir)
+	r.AddChild("refs", r.refs, false)
+	r.AddChild("snapshots", r.snapshots, false)
+	r.AddChild("a", r.hashes, false)
+}
+
+func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	switch name {
+	case CurrentRef:
+		return r.fs.refDir(ctx, r.EmbeddedInode(), refSlot{name: CurrentRef}, out)
+	case "refs", "snapshots", "a":
+		fillStatic(&out.Attr)
+		return r.GetChild(name), 0
+	}
+	return nil, syscall.ENOENT
+}
+
+func (r *rootNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	var list []fuse.DirEntry
+	if _, ok := r.fs.refTarget(CurrentRef); ok {
+		list = append(list, fuse.DirEntry{Name: CurrentRef, Mode: syscall.S_IFDIR})
+	}
+	for _, n := range []string{"refs", "snapshots", "a"} {
+		list = append(list, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
+	}
+	return fusefs.NewListDirStream(list), 0
+}
+
+func (r *rootNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillStatic(&out.Attr)
+	return 0
+}
+
+// Statfs answers df and the stale-mount check a restarting daemon makes.
+func (r *rootNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	out.Bsize, out.Frsize, out.NameLen = 4096, 4096, 255
+	return 0
+}
+
+// fillStatic gives the fixed directories their attributes: read-only.
+func fillStatic(a *fuse.Attr) {
+	a.Mode = syscall.S_IFDIR | 0o555
+	a.Nlink = 2
+}
+
+// refsNode is /refs: one directory per ref.
+type refsNode struct {
+	fusefs.Inode
+	fs *FS
+}
+
+func (n *refsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return n.fs.refDir(ctx, n.EmbeddedInode(), refSlot{name: name, underRef: true}, out)
+}
+
+func (n *refsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	var list []fuse.DirEntry
+	for name := range *n.fs.refs.Load() {
+		list = append(list, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+	}
+	return fusefs.NewListDirStream(list), 0
+}
+
+func (n *refsNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillStatic(&out.Attr)
+	return 0
+}
+
+// snapshotsNode is /snapshots: every snapshot by full id.
+type snapshotsNode struct {
+	fusefs.Inode
+	fs *FS
+}
+
+func (n *snapshotsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	id, err := store.ParseRef(name)
+	if err != nil {
+		return nil, syscall.ENOENT
+	}
+	d, errno := n.fs.snapshotDir(id)
+	if errno != 0 {
+		return nil, errno
+	}
+	d.fill(&out.Attr)
+	if child := n.GetChild(name); child != nil {
+		return child, 0
+	}
+	return n.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+func (n *snapshotsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	all, err := n.fs.src.Snapshots()
+	if err != nil {
+		return nil, toErrno(n.fs.log, "list snapshots", err)
+	}
+	list := make([]fuse.DirEntry, 0, len(all))
+	for _, s := range all {
+		list = append(list, fuse.DirEntry{Name: s.ID.String(), Mode: syscall.S_IFDIR})
+	}
+	return fusefs.NewListDirStream(list), 0
+}
+
+func (n *snapshotsNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillStatic(&out.Attr)
+	return 0
+}
+
+// hashNode is /a: any stored file by content hash. Its listing is empty:
+// it would name every file of every snapshot.
+type hashNode struct {
+	fusefs.Inode
+	fs *FS
+}
+
+func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	hash, _, _ := strings.Cut(name, ".") // the extension is for Content-Type only
+	ref, err := store.ParseRef(hash)
+	if err != nil {
+		return nil, syscall.ENOENT
+	}
+	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
+}
+
+func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	return fusefs.NewListDirStream(nil), 0
+}
+
+func (n *hashNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillStatic(&out.Attr)
+	return 0
+}

@@ -1,0 +1,18 @@
+package fs
+
+import "github.com/vfs-project/vfs/store"
+
+// Source is what the file system reads. *store.Store implements it.
+//
+// Not-found is reported with an error wrapping store.ErrNotFound, damage
+// with store.ErrCorrupt. ReadAt fills the caller's buffer, which the caller
+// owns, and verifies what it copies. Implementations must be safe for
+// concurrent use: FUSE requests arrive on many goroutines.
+type Source interface {
+	Tree(ref store.Ref) (*store.Tree, error)
+	File(ref store.Ref) (*store.FileRecord, error)
+	ReadAt(f *store.FileRecord, p []byte, off int64) (int, error)
+	Snapshot(id store.Ref) (store.SnapshotInfo, error)
+	Snapshots() ([]store.SnapshotInfo, error)
+	NamedRefs() (map[string]store.Ref, error)
+}
