@@ -77,7 +77,7 @@ func checkStoreConsistent(t *testing.T, dir string) {
 	all, _ := st.Snapshots()
 	for _, s := range all {
 		n := 0
-		st.Walk(s.ID, func(string, store.Entry) error { n++; return nil }, nil)
+		store.Walk(st, s.ID, func(string, store.Entry) error { n++; return nil }, nil)
 		if uint64(n) != s.Files+s.Dirs-1 {
 			t.Fatalf("snapshot %s: walked %d entries, record says %d files and %d dirs", s.ID.Short(), n, s.Files, s.Dirs)
 		}

@@ -25,7 +25,7 @@ type Change struct {
 
 // Diff lists the paths that differ from snapshot a to snapshot b, in path
 // order. Subtrees with the same ref are skipped without being read.
-func Diff(st *store.Store, a, b store.Ref) ([]Change, error) {
+func Diff(st store.TreeReader, a, b store.Ref) ([]Change, error) {
 	var out []Change
 	if err := diffTrees(st, "", a, b, &out); err != nil {
 		return nil, fmt.Errorf("diff %s %s: %w", a.Short(), b.Short(), err)
@@ -33,7 +33,7 @@ func Diff(st *store.Store, a, b store.Ref) ([]Change, error) {
 	return out, nil
 }
 
-func diffTrees(st *store.Store, dir string, a, b store.Ref, out *[]Change) error {
+func diffTrees(st store.TreeReader, dir string, a, b store.Ref, out *[]Change) error {
 	if a == b {
 		return nil
 	}
@@ -65,7 +65,7 @@ func diffTrees(st *store.Store, dir string, a, b store.Ref, out *[]Change) error
 	return nil
 }
 
-func diffEntry(st *store.Store, dir string, ea, eb store.Entry, out *[]Change) error {
+func diffEntry(st store.TreeReader, dir string, ea, eb store.Entry, out *[]Change) error {
 	p := dir + "/" + ea.Name
 	switch {
 	case ea.Kind == store.KindDir && eb.Kind == store.KindDir:
@@ -82,7 +82,7 @@ func diffEntry(st *store.Store, dir string, ea, eb store.Entry, out *[]Change) e
 }
 
 // expand reports e, and everything below it if it is a directory.
-func expand(st *store.Store, dir string, e store.Entry, op string, out *[]Change) error {
+func expand(st store.TreeReader, dir string, e store.Entry, op string, out *[]Change) error {
 	add := func(p string, e store.Entry) {
 		c := Change{Op: op, Path: p, Kind: e.Kind}
 		if op == Added {
@@ -97,7 +97,7 @@ func expand(st *store.Store, dir string, e store.Entry, op string, out *[]Change
 		add(p, e)
 		return nil
 	}
-	return st.Walk(e.Ref, func(sub string, e store.Entry) error {
+	return store.Walk(st, e.Ref, func(sub string, e store.Entry) error {
 		if e.Kind != store.KindDir {
 			add(p+sub, e)
 		}

@@ -14,13 +14,13 @@ import (
 
 // FileReader streams a stored file's content, verifying each chunk.
 type FileReader struct {
-	st  *store.Store
+	st  store.Reader
 	rec *store.FileRecord
 	off int64
 }
 
 // OpenFile returns a reader of the file whose content hashes to ref.
-func OpenFile(st *store.Store, ref store.Ref) (*FileReader, error) {
+func OpenFile(st store.Reader, ref store.Ref) (*FileReader, error) {
 	rec, err := st.File(ref)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (r *FileReader) Read(p []byte) (int, error) {
 // ExportDir writes snapshot id into dir, which must not exist or be empty.
 // Files get their content mtimes, so a web server serving the export gives
 // the same validators as one serving the mount.
-func ExportDir(st *store.Store, id store.Ref, dir string) error {
+func ExportDir(st store.Reader, id store.Ref, dir string) error {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return fmt.Errorf("export to %s: directory is not empty", dir)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -54,7 +54,7 @@ func ExportDir(st *store.Store, id store.Ref, dir string) error {
 	}
 	var dirs []string
 	var modes []os.FileMode
-	err := st.Walk(id, func(p string, e store.Entry) error {
+	err := store.Walk(st, id, func(p string, e store.Entry) error {
 		dst := filepath.Join(dir, filepath.FromSlash(p))
 		switch e.Kind {
 		case store.KindDir:
@@ -77,7 +77,7 @@ func ExportDir(st *store.Store, id store.Ref, dir string) error {
 	return nil
 }
 
-func exportFile(st *store.Store, e store.Entry, dst string) error {
+func exportFile(st store.Reader, e store.Entry, dst string) error {
 	r, err := OpenFile(st, e.Ref)
 	if err != nil {
 		return err
@@ -98,9 +98,9 @@ func exportFile(st *store.Store, e store.Entry, dst string) error {
 }
 
 // ExportTar writes snapshot id to w as a tar archive.
-func ExportTar(st *store.Store, id store.Ref, w io.Writer) error {
+func ExportTar(st store.Reader, id store.Ref, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	err := st.Walk(id, func(p string, e store.Entry) error {
+	err := store.Walk(st, id, func(p string, e store.Entry) error {
 		h := &tar.Header{Name: p[1:], Mode: int64(e.Mode), Format: tar.FormatPAX}
 		switch e.Kind {
 		case store.KindDir:

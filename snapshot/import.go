@@ -14,6 +14,17 @@ import (
 	"github.com/zeebo/blake3"
 )
 
+// Target is where an import writes: a *store.Store, or vfsd through its
+// control socket, in which case this process reads the files and the daemon
+// receives only the chunks it lacks.
+type Target interface {
+	// CachedRef returns the content ref the stat cache remembers for an
+	// absolute source path with these attributes, if that content is stored.
+	CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error)
+	Begin() (store.Batch, error)
+	CommitSnapshot(info store.SnapshotInfo) (store.SnapshotInfo, error)
+}
+
 // ImportOptions configure an import.
 type ImportOptions struct {
 	Labels  []string
@@ -92,7 +103,7 @@ func (o *ImportOptions) warn(msg string, args ...any) {
 // ingest reads r to its end, storing its chunks, and returns the file's
 // content ref and mtime. size is what the caller expects to read: a
 // different length means the file changed under us.
-func ingest(ctx context.Context, w *store.Writer, r io.Reader, size int64, srcMTime int64, c *counters) (store.Ref, int64, error) {
+func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTime int64, c *counters) (store.Ref, int64, error) {
 	var chunks []store.Ref
 	var h *blake3.Hasher
 	if size > store.ChunkSize {
@@ -141,7 +152,7 @@ func ingest(ctx context.Context, w *store.Writer, r io.Reader, size int64, srcMT
 
 // Import imports a directory, or a tar archive (optionally gzip-compressed)
 // named by path.
-func Import(ctx context.Context, st *store.Store, path string, o ImportOptions) (Result, error) {
+func Import(ctx context.Context, st Target, path string, o ImportOptions) (Result, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", path, err)
@@ -160,7 +171,7 @@ func Import(ctx context.Context, st *store.Store, path string, o ImportOptions) 
 // commit builds the trees, makes the objects durable, then makes the
 // snapshot visible: the order that keeps a crash from exposing half a
 // snapshot.
-func commit(w *store.Writer, st *store.Store, root *node, src string, o *ImportOptions, stats *Stats) (store.SnapshotInfo, error) {
+func commit(w store.Batch, st Target, root *node, src string, o *ImportOptions, stats *Stats) (store.SnapshotInfo, error) {
 	ref, err := root.store(w, stats)
 	if err != nil {
 		w.Abort()

@@ -28,7 +28,7 @@ type fileJob struct {
 // ImportDir imports the tree below dir as a snapshot. Files are hashed in
 // parallel; files whose size, mtime, ctime and inode match the stat cache
 // and whose content is still stored are not read again.
-func ImportDir(ctx context.Context, st *store.Store, dir string, o ImportOptions) (Result, error) {
+func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Result, error) {
 	start := time.Now()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -47,7 +47,11 @@ func ImportDir(ctx context.Context, st *store.Store, dir string, o ImportOptions
 	}
 	stop := make(chan struct{})
 	go o.reportProgress(&c, start, stop)
-	w := st.NewWriter()
+	w, err := st.Begin()
+	if err != nil {
+		close(stop)
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
 	err = hashFiles(ctx, st, w, jobs, o.Workers, &c)
 	close(stop)
 	if err != nil {
@@ -136,7 +140,7 @@ func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
 }
 
 // hashFiles stores every job's content, several files at a time.
-func hashFiles(ctx context.Context, st *store.Store, w *store.Writer, jobs []fileJob, workers int, c *counters) error {
+func hashFiles(ctx context.Context, st Target, w store.Batch, jobs []fileJob, workers int, c *counters) error {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
@@ -156,7 +160,7 @@ func hashFiles(ctx context.Context, st *store.Store, w *store.Writer, jobs []fil
 }
 
 // hashFile stores one file, or takes its ref from the stat cache.
-func hashFile(ctx context.Context, st *store.Store, w *store.Writer, j *fileJob, c *counters) error {
+func hashFile(ctx context.Context, st Target, w store.Batch, j *fileJob, c *counters) error {
 	key := statOf(j.info)
 	if ref, ok, err := st.CachedRef(j.abs, key); err != nil {
 		return err

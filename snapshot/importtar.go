@@ -19,7 +19,7 @@ import (
 // name is only used in messages and the snapshot's source field. Members
 // with absolute paths or ".." components, devices and fifos, and symlinks
 // that leave the tree are refused (or skipped with SkipUnsupported).
-func ImportTar(ctx context.Context, st *store.Store, r io.Reader, name string, o ImportOptions) (Result, error) {
+func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o ImportOptions) (Result, error) {
 	start := time.Now()
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
@@ -35,7 +35,11 @@ func ImportTar(ctx context.Context, st *store.Store, r io.Reader, name string, o
 	var c counters
 	stop := make(chan struct{})
 	go o.reportProgress(&c, start, stop)
-	w := st.NewWriter()
+	w, err := st.Begin()
+	if err != nil {
+		close(stop)
+		return Result{}, fmt.Errorf("import %s: %w", name, err)
+	}
 	root, err := readTar(ctx, tar.NewReader(src), w, &o, &stats, &c)
 	close(stop)
 	if err != nil {
@@ -55,7 +59,7 @@ func ImportTar(ctx context.Context, st *store.Store, r io.Reader, name string, o
 	return Result{Snapshot: info, Stats: s}, nil
 }
 
-func readTar(ctx context.Context, tr *tar.Reader, w *store.Writer, o *ImportOptions, stats *Stats, c *counters) (*node, error) {
+func readTar(ctx context.Context, tr *tar.Reader, w store.Batch, o *ImportOptions, stats *Stats, c *counters) (*node, error) {
 	root := newDir("", 0o755)
 	for {
 		h, err := tr.Next()
@@ -72,7 +76,7 @@ func readTar(ctx context.Context, tr *tar.Reader, w *store.Writer, o *ImportOpti
 }
 
 // tarMember adds one archive member to the tree.
-func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w *store.Writer, o *ImportOptions, stats *Stats, c *counters) error {
+func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w store.Batch, o *ImportOptions, stats *Stats, c *counters) error {
 	rel, ok := cleanTarPath(h.Name)
 	if !ok {
 		return o.unsupported(stats, h.Name, "absolute path or \"..\" in archive member")

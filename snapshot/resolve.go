@@ -8,13 +8,20 @@ import (
 	"github.com/vfs-project/vfs/store"
 )
 
+// Resolver is what Resolve reads: *store.Store and vfsd's socket client.
+type Resolver interface {
+	Label(name string) (store.Ref, error)
+	Snapshot(id store.Ref) (store.SnapshotInfo, error)
+	Snapshots() ([]store.SnapshotInfo, error)
+}
+
 // MinPrefix is the shortest id prefix Resolve accepts.
 const MinPrefix = 6
 
 // Resolve turns what a user typed into a snapshot id: a full id, a unique
 // id prefix of at least MinPrefix hex characters, or a label. A label wins
 // over a prefix that happens to look like hex.
-func Resolve(st *store.Store, s string) (store.Ref, error) {
+func Resolve(st Resolver, s string) (store.Ref, error) {
 	if id, err := st.Label(s); err == nil {
 		return id, nil
 	} else if !isNotFound(err) {
@@ -33,7 +40,7 @@ func Resolve(st *store.Store, s string) (store.Ref, error) {
 	return resolvePrefix(st, strings.ToLower(s))
 }
 
-func resolvePrefix(st *store.Store, prefix string) (store.Ref, error) {
+func resolvePrefix(st Resolver, prefix string) (store.Ref, error) {
 	all, err := st.Snapshots()
 	if err != nil {
 		return store.Ref{}, err

@@ -9,7 +9,7 @@ import (
 
 // Lookup returns the entry at a slash-separated path in snapshot id ("" or
 // "/" is the root directory, returned with the snapshot id as its ref).
-func Lookup(st *store.Store, id store.Ref, p string) (store.Entry, error) {
+func Lookup(st store.TreeReader, id store.Ref, p string) (store.Entry, error) {
 	e := store.Entry{Name: "/", Kind: store.KindDir, Mode: 0o755, Ref: id}
 	for _, name := range strings.Split(strings.Trim(p, "/"), "/") {
 		if name == "" || name == "." {

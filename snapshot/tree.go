@@ -74,7 +74,7 @@ func symlinkInside(rel, target string) bool {
 
 // store writes every directory below and including n, deepest first, and
 // returns n's tree ref.
-func (n *node) store(w *store.Writer, st *Stats) (store.Ref, error) {
+func (n *node) store(w store.Batch, st *Stats) (store.Ref, error) {
 	t := &store.Tree{Entries: make([]store.Entry, 0, len(n.children))}
 	for _, c := range n.children {
 		if c.entry.Kind == store.KindDir {

@@ -9,7 +9,7 @@ var (
 	// ErrCorrupt: stored bytes do not match their hash or do not parse.
 	ErrCorrupt = errors.New("corrupt object")
 	// ErrBusy: another process holds the store open.
-	ErrBusy = errors.New("store is in use by another process")
+	ErrBusy = errors.New("in use by another process")
 	// ErrSchema: the store was written with a schema this code does not read.
 	ErrSchema = errors.New("unsupported store schema")
 )

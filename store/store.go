@@ -52,7 +52,7 @@ func Open(dir string, o Options) (*Store, error) {
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("store %s: %w", dir, ErrBusy)
+			return nil, fmt.Errorf("store %s is %w", dir, ErrBusy)
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}

@@ -282,3 +282,29 @@ func TestLabels(t *testing.T) {
 		}
 	})
 }
+
+func TestVerifyingWriterRefusesFalseContent(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		w := s.NewVerifyingWriter()
+		c, _ := w.PutChunk([]byte("the real bytes"))
+		claimed := Sum([]byte("something else"))
+		if _, err := w.PutFile(claimed, 14, 1, []Ref{c}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Finish(); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Finish with a false file record: %v, want ErrCorrupt", err)
+		}
+		if ok, _ := s.HasFile(claimed); ok {
+			t.Fatal("a false file record was stored")
+		}
+		w = s.NewVerifyingWriter()
+		c, _ = w.PutChunk([]byte("honest"))
+		w.PutFile(c, 6, 1, []Ref{c})
+		if err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.HasFile(c); !ok {
+			t.Fatal("an honest file record was not stored")
+		}
+	})
+}

@@ -23,12 +23,24 @@ func (s *Store) VerifyFile(ref Ref) error {
 	if err != nil {
 		return err
 	}
+	return s.checkContent(f)
+}
+
+// checkContent reads f's chunks and checks them against f's ref and size.
+func (s *Store) checkContent(f *FileRecord) error {
+	ref := f.Ref
+	if uint64(len(f.Chunks)) != (f.Size+ChunkSize-1)/ChunkSize {
+		return fmt.Errorf("file %s: %d chunks for %d bytes: %w", ref, len(f.Chunks), f.Size, ErrCorrupt)
+	}
 	h := blake3.New()
 	var size uint64
 	for i, c := range f.Chunks {
 		data, err := s.Chunk(c)
 		if err != nil {
 			return fmt.Errorf("file %s chunk %d: %w", ref, i, err)
+		}
+		if i < len(f.Chunks)-1 && len(data) != int(f.ChunkSize) {
+			return fmt.Errorf("file %s chunk %d: %d bytes, want %d: %w", ref, i, len(data), f.ChunkSize, ErrCorrupt)
 		}
 		h.Write(data)
 		size += uint64(len(data))
@@ -48,7 +60,7 @@ func (s *Store) Verify(root Ref, seen map[Ref]bool) ([]Problem, error) {
 		seen = map[Ref]bool{}
 	}
 	var problems []Problem
-	err := s.Walk(root, func(path string, e Entry) error {
+	err := Walk(s, root, func(path string, e Entry) error {
 		if e.Kind != KindFile || seen[e.Ref] {
 			return nil
 		}
@@ -72,12 +84,12 @@ func damage(err error) bool { return errors.Is(err, ErrCorrupt) || errors.Is(err
 // Walk calls fn for every entry below tree root, depth first in name order,
 // with its slash-separated path. A tree that is missing or corrupt is passed
 // to bad (which may return nil to go on) and not descended into.
-func (s *Store) Walk(root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
-	return s.walk("", root, fn, bad)
+func Walk(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
+	return walk(r, "", root, fn, bad)
 }
 
-func (s *Store) walk(dir string, ref Ref, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
-	t, err := s.Tree(ref)
+func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
+	t, err := r.Tree(ref)
 	if err != nil {
 		if damage(err) && bad != nil {
 			return bad(dir+"/", ref, err)
@@ -90,10 +102,35 @@ func (s *Store) walk(dir string, ref Ref, fn func(string, Entry) error, bad func
 			return err
 		}
 		if e.Kind == KindDir {
-			if err := s.walk(p, e.Ref, fn, bad); err != nil {
+			if err := walk(r, p, e.Ref, fn, bad); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// CheckPresent is Verify's fast form: it reads (and so verifies) every tree
+// below root and checks that every file record it names exists, without
+// re-reading file content.
+func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
+	var problems []Problem
+	bad := func(path string, ref Ref, err error) error {
+		problems = append(problems, Problem{Path: path, Ref: ref, Err: err})
+		return nil
+	}
+	err := Walk(s, root, func(path string, e Entry) error {
+		if e.Kind != KindFile {
+			return nil
+		}
+		ok, err := s.HasFile(e.Ref)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return bad(path, e.Ref, ErrNotFound)
+		}
+		return nil
+	}, bad)
+	return problems, err
 }

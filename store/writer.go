@@ -21,6 +21,13 @@ type Writer struct {
 	files  map[Ref]int64     // files written by this writer -> mtime
 	taken  map[[2]int64]bool // validators assigned by this writer
 	done   bool
+
+	// verify: file records come from a client that hashed the content
+	// itself. They are held back and written only after Finish has
+	// re-read their chunks and checked the content against the ref, so a
+	// client cannot file bytes under another content's hash.
+	verify  bool
+	pending []*FileRecord
 }
 
 // NewWriter starts a batch of writes.
@@ -33,6 +40,15 @@ func (s *Store) NewWriter() *Writer {
 		files:  map[Ref]int64{},
 		taken:  map[[2]int64]bool{},
 	}
+}
+
+// NewVerifyingWriter is NewWriter for content hashed by someone else (a
+// client of the daemon): file records are written at Finish, once their
+// chunks hash to their refs.
+func (s *Store) NewVerifyingWriter() *Writer {
+	w := s.NewWriter()
+	w.verify = true
+	return w
 }
 
 // PutChunk stores data as a chunk unless it is already stored, and returns
@@ -78,14 +94,22 @@ func (w *Writer) PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (in
 		return 0, fmt.Errorf("put file %s: %w", ref, err)
 	}
 	rec := &FileRecord{Ref: ref, Size: size, MTime: m, ChunkSize: ChunkSize, Chunks: chunks}
-	if err := w.wb.Set(fileKey(ref), encodeFile(rec)); err != nil {
-		return 0, fmt.Errorf("put file %s: %w", ref, err)
-	}
-	if err := w.wb.Set(validatorKey(size, m), append([]byte(nil), ref[:]...)); err != nil {
-		return 0, fmt.Errorf("put file %s: %w", ref, err)
-	}
 	w.files[ref] = m
-	return m, nil
+	if w.verify {
+		w.pending = append(w.pending, rec)
+		return m, nil
+	}
+	return m, putFileRecord(w.wb, rec)
+}
+
+func putFileRecord(wb *badger.WriteBatch, rec *FileRecord) error {
+	if err := wb.Set(fileKey(rec.Ref), encodeFile(rec)); err != nil {
+		return fmt.Errorf("put file %s: %w", rec.Ref, err)
+	}
+	if err := wb.Set(validatorKey(rec.Size, rec.MTime), append([]byte(nil), rec.Ref[:]...)); err != nil {
+		return fmt.Errorf("put file %s: %w", rec.Ref, err)
+	}
+	return nil
 }
 
 // freeValidator finds the first mtime from m on that no content of this size
@@ -129,7 +153,31 @@ func (w *Writer) Finish() error {
 	if err := w.wb.Flush(); err != nil {
 		return fmt.Errorf("flush objects: %w", err)
 	}
+	if err := w.writePending(); err != nil {
+		return err
+	}
 	return w.s.Sync()
+}
+
+// writePending checks each held-back file record against its chunks, now
+// readable, and writes the records if all are true.
+func (w *Writer) writePending() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	for _, rec := range w.pending {
+		if err := w.s.checkContent(rec); err != nil {
+			return fmt.Errorf("imported content does not match its hash: %w", err)
+		}
+	}
+	wb := w.s.db.NewWriteBatch()
+	for _, rec := range w.pending {
+		if err := putFileRecord(wb, rec); err != nil {
+			wb.Cancel()
+			return err
+		}
+	}
+	return wb.Flush()
 }
 
 // Abort drops what has not been written yet. Safe to call after Finish.

@@ -28,7 +28,7 @@ func activateCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			le, err := snapshot.Activate(st, o.ref, id, who(), o.reason)
+			le, err := st.Activate(o.ref, id, o.reason)
 			return reportActivation(e, le, err)
 		},
 	}
@@ -46,7 +46,7 @@ func rollbackCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			le, err := snapshot.Rollback(st, o.ref, who(), o.reason)
+			le, err := st.Rollback(o.ref, o.reason)
 			return reportActivation(e, le, err)
 		},
 	}

@@ -1,7 +1,5 @@
 package main
 
-import "github.com/vfs-project/vfs/snapshot"
-
 func rmCommand(e *env) *command {
 	return &command{
 		name: "snapshot rm", args: "ID|LABEL", nargs: [2]int{1, 1},
@@ -12,7 +10,7 @@ func rmCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			if err := snapshot.Remove(st, id); err != nil {
+			if err := st.Remove(id); err != nil {
 				return err
 			}
 			e.note("removed snapshot %s", id.Short())

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -47,7 +48,7 @@ func runShow(e *env, args []string) error {
 	return nil
 }
 
-func showDir(e *env, st *store.Store, id store.Ref, p string, ent store.Entry) error {
+func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error {
 	t, err := st.Tree(ent.Ref)
 	if err != nil {
 		return err
@@ -89,7 +90,7 @@ func showDir(e *env, st *store.Store, id store.Ref, p string, ent store.Entry) e
 	return tw.Flush()
 }
 
-func showFile(e *env, st *store.Store, ent store.Entry) error {
+func showFile(e *env, st ctl.API, ent store.Entry) error {
 	rec, err := st.File(ent.Ref)
 	if err != nil {
 		return err

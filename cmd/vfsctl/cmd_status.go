@@ -11,7 +11,8 @@ import (
 func statusCommand(e *env) *command {
 	return &command{
 		name: "status", nargs: [2]int{0, 0},
-		summary: "show each ref's snapshot and what the store holds",
+		summary: "show the store, the daemon serving it, and each ref's snapshot",
+		help:    "Through --socket it succeeds only once vfsd is ready: the mount is live and\nthe socket answers. Scripts can wait for vfsd with it.",
 		run:     runStatus,
 	}
 }
@@ -21,30 +22,30 @@ func runStatus(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	refs, err := st.NamedRefs()
-	if err != nil {
-		return err
-	}
-	all, err := st.Snapshots()
+	s, err := st.Status()
 	if err != nil {
 		return err
 	}
 	if e.json {
-		return e.printJSON(map[string]any{"store": st.Dir(), "refs": refs, "snapshots": len(all)})
+		return e.printJSON(s)
 	}
-	fmt.Fprintf(e.stdout, "store      %s\nsnapshots  %d\n", st.Dir(), len(all))
-	names := make([]string, 0, len(refs))
-	for n := range refs {
+	fmt.Fprintf(e.stdout, "store      %s\n", s.Store)
+	if s.Mount != "" {
+		fmt.Fprintf(e.stdout, "daemon     pid %d, serving %s\n", s.PID, s.Mount)
+	}
+	fmt.Fprintf(e.stdout, "snapshots  %d\n", s.Snapshots)
+	names := make([]string, 0, len(s.Refs))
+	for n := range s.Refs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	for _, n := range names {
-		info, err := st.Snapshot(refs[n])
+		info, err := st.Snapshot(s.Refs[n])
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "ref %s\t%s\t%d files\t%s\n", n, refs[n].Short(), info.Files, humanize.IBytes(info.Bytes))
+		fmt.Fprintf(tw, "ref %s\t%s\t%d files\t%s\n", n, s.Refs[n].Short(), info.Files, humanize.IBytes(info.Bytes))
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(tw, "no refs yet: 'vfsctl activate ID' points current at a snapshot")

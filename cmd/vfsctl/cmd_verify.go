@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
@@ -33,7 +32,7 @@ func runVerify(e *env, args []string) error {
 		}
 		ids = append(ids, id)
 	}
-	rep, err := snapshot.Verify(st, ids)
+	rep, err := st.Verify(ids)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -24,9 +24,10 @@ type env struct {
 	ctx            context.Context
 	stdout, stderr io.Writer
 	storeDir       string
+	socket         string
 	json           bool
 	quiet          bool
-	st             *store.Store
+	api            ctl.API
 }
 
 // addGlobalFlags binds the global flags. It runs twice, for the words
@@ -39,36 +40,43 @@ func (e *env) addGlobalFlags(fs *pflag.FlagSet) {
 	if e.storeDir == "" {
 		e.storeDir = defaultStore
 	}
-	fs.StringVar(&e.storeDir, "store", e.storeDir, "store directory (environment VFS_STORE)")
+	if e.socket == "" {
+		e.socket = os.Getenv("VFS_SOCKET")
+	}
+	fs.StringVar(&e.storeDir, "store", e.storeDir, "store directory, opened directly when no --socket is given (environment VFS_STORE)")
+	fs.StringVar(&e.socket, "socket", e.socket, "talk to vfsd through its control socket, e.g. /run/vfs/vfsd.sock (environment VFS_SOCKET)")
 	fs.BoolVar(&e.json, "json", e.json, "print machine-readable JSON on standard output")
 	fs.BoolVarP(&e.quiet, "quiet", "q", e.quiet, "print no progress or summaries on standard error")
 }
 
-// store opens the store once. Badger lets one process hold a store: when
-// another does, the error says so in words a user can act on.
-func (e *env) store() (*store.Store, error) {
-	if e.st != nil {
-		return e.st, nil
+// store connects once: to vfsd's socket when one is named, else to the
+// store directory itself (which fails, explained, while vfsd holds it).
+func (e *env) store() (ctl.API, error) {
+	if e.api != nil {
+		return e.api, nil
 	}
-	st, err := store.Open(e.storeDir, store.Options{})
-	if errors.Is(err, store.ErrBusy) {
-		return nil, fmt.Errorf("store %s is in use by another process (is vfsd running?): %w", e.storeDir, store.ErrBusy)
+	var api ctl.API
+	var err error
+	if e.socket != "" {
+		api, err = ctl.Dial(e.socket)
+	} else {
+		api, err = ctl.OpenLocal(e.storeDir, who())
 	}
 	if err != nil {
 		return nil, err
 	}
-	e.st = st
-	return st, nil
+	e.api = api
+	return api, nil
 }
 
-// resolve opens the store and resolves a snapshot id, prefix or label.
-func (e *env) resolve(s string) (*store.Store, store.Ref, error) {
-	st, err := e.store()
+// resolve connects and resolves a snapshot id, prefix or label.
+func (e *env) resolve(s string) (ctl.API, store.Ref, error) {
+	api, err := e.store()
 	if err != nil {
 		return nil, store.Ref{}, err
 	}
-	id, err := snapshot.Resolve(st, s)
-	return st, id, err
+	id, err := snapshot.Resolve(api, s)
+	return api, id, err
 }
 
 // printJSON writes v as indented JSON on standard output.

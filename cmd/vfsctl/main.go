@@ -63,8 +63,8 @@ func main() {
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
 	err := dispatch(e, argv)
-	if e.st != nil {
-		if cerr := e.st.Close(); err == nil {
+	if e.api != nil {
+		if cerr := e.api.Close(); err == nil {
 			err = cerr
 		}
 	}

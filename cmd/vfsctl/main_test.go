@@ -117,7 +117,7 @@ func TestBusyStoreIsExplained(t *testing.T) {
 	}
 	defer st.Close()
 	_, stderr, code := vfsctl(t, sd, "status")
-	if code != exitBusy || !strings.Contains(stderr, "in use by another process (is vfsd running?)") {
+	if code != exitBusy || !strings.Contains(stderr, "store "+sd+" is in use by another process (is vfsd running? use --socket)") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 }

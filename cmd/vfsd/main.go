@@ -1,0 +1,90 @@
+// Command vfsd serves a vfs store as a read-only FUSE docroot for an
+// unmodified web server, and answers vfsctl on a control socket.
+// docs/operations.md explains how to run it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// config is vfsd's configuration, built from flags and environment here and
+// passed down; nothing below cmd/ reads either.
+type config struct {
+	store        string
+	mount        string
+	socket       string
+	socketGroup  string
+	allowOther   bool
+	debug        bool
+	cacheTimeout time.Duration
+	unmountWait  time.Duration
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs := pflag.NewFlagSet("vfsd", pflag.ContinueOnError)
+	fs.StringVar(&c.store, "store", envOr("VFS_STORE", "/var/lib/vfs"), "store directory (environment VFS_STORE)")
+	fs.StringVar(&c.mount, "mount", envOr("VFS_MOUNT", ""), "mount point, an empty directory (environment VFS_MOUNT; required)")
+	fs.StringVar(&c.socket, "socket", envOr("VFS_SOCKET", "/run/vfs/vfsd.sock"), "control socket for vfsctl --socket (environment VFS_SOCKET)")
+	fs.StringVar(&c.socketGroup, "socket-group", "", "group that may use the control socket (mode 0660); default: the daemon's group")
+	fs.BoolVar(&c.allowOther, "allow-other", os.Getuid() == 0, "let other users (the web server's worker user) read the mount; default on when run as root")
+	fs.BoolVar(&c.debug, "debug", false, "log every FUSE request (very verbose)")
+	fs.DurationVar(&c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
+	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for files still open through the mount")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: vfsd --mount DIR [flags]\n\nvfsd mounts the store's snapshots read-only at DIR for a web server:\n"+
+			"  DIR/current/          the snapshot ref current points at (vfsctl activate)\n"+
+			"  DIR/refs/<name>/      the snapshot any other ref points at\n"+
+			"  DIR/snapshots/<id>/   every snapshot by full id\n"+
+			"  DIR/a/<hash>[.ext]    any stored file by content hash\n\n"+
+			"It runs in the foreground and logs to standard error. It is ready when the\n"+
+			"control socket answers (vfsctl --socket PATH status). SIGTERM or SIGINT\n"+
+			"unmounts, waits for the FUSE server, then closes the store.\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.mount == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return nil, errors.New("--mount is required and no arguments are taken")
+	}
+	return c, nil
+}
+
+func main() {
+	c, err := parseFlags(os.Args[1:])
+	if errors.Is(err, pflag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vfsd: %v\n", err)
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if c.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, c, log); err != nil {
+		log.Error("vfsd failed", "err", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"github.com/vfs-project/vfs/ctl"
+	vfs "github.com/vfs-project/vfs/fs"
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+// run serves until ctx is cancelled. Order matters: the socket opens only
+// once the mount is live (that is the readiness signal), and shutdown
+// unmounts, waits for the FUSE server, then closes the store.
+func run(ctx context.Context, c *config, log *slog.Logger) error {
+	local, err := ctl.OpenLocal(c.store, snapshot.Who{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := local.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+	fsys, err := vfs.New(local.Store, log, c.cacheTimeout)
+	if err != nil {
+		return fmt.Errorf("read refs: %w", err)
+	}
+	srv, err := vfs.Mount(c.mount, fsys, vfs.MountConfig{AllowOther: c.allowOther, Timeout: c.cacheTimeout, Debug: c.debug, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := srv.Unmount(c.unmountWait); err != nil {
+			log.Error("unmount", "err", err)
+		}
+		log.Info("unmounted", "mount", c.mount)
+	}()
+	l, err := listen(c.socket, c.socketGroup)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(c.socket)
+	local.OnRetarget, local.OnRemove = fsys.Retarget, fsys.Forget
+	local.Mount, local.PID = c.mount, os.Getpid()
+	served := make(chan error, 1)
+	go func() { served <- ctl.Serve(l, local, log) }()
+	refs, _ := local.NamedRefs()
+	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]))
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err = <-served:
+	}
+	l.Close()
+	return err
+}
+
+func shortRef(r store.Ref) string {
+	if r.IsZero() {
+		return "none"
+	}
+	return r.Short()
+}
+
+// listen creates the control socket, mode 0660, owned by group. A socket
+// file left by a daemon that died is replaced; one that answers is not.
+func listen(path, group string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if conn, err := net.Dial("unix", path); err == nil {
+		conn.Close()
+		return nil, fmt.Errorf("control socket %s: another vfsd is answering on it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false) // removed by run, after the last request
+	if err := secureSocket(path, group); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func secureSocket(path, group string) error {
+	gid := os.Getgid()
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return fmt.Errorf("--socket-group %s: %w", group, err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return fmt.Errorf("--socket-group %s: %w", group, err)
+		}
+	}
+	if err := os.Chown(path, os.Getuid(), gid); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package ctl
+
+import (
+	"fmt"
+	"net"
+	"net/rpc"
+
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+// Client is API through vfsd's control socket. It is safe for concurrent
+// use: net/rpc multiplexes calls on one connection, so an import's workers
+// run in parallel.
+type Client struct {
+	c *rpc.Client
+}
+
+// Dial connects to the daemon's socket.
+func Dial(path string) (*Client, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to vfsd at %s (is it running?): %w", path, err)
+	}
+	return &Client{c: rpc.NewClient(conn)}, nil
+}
+
+func (c *Client) call(method string, args, reply any) error {
+	return decodeErr(c.c.Call("VFS."+method, args, reply))
+}
+
+// Close hangs up; an import not finished is aborted by the daemon.
+func (c *Client) Close() error { return c.c.Close() }
+
+func (c *Client) Tree(ref store.Ref) (*store.Tree, error) {
+	var t store.Tree
+	return &t, c.call("Tree", RefArg{ref}, &t)
+}
+
+func (c *Client) File(ref store.Ref) (*store.FileRecord, error) {
+	var f store.FileRecord
+	return &f, c.call("File", RefArg{ref}, &f)
+}
+
+// ReadAt reads in requests of at most maxRead bytes; the daemon verifies
+// every chunk it reads.
+func (c *Client) ReadAt(f *store.FileRecord, p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		var got []byte
+		if err := c.call("ReadAt", ReadArgs{Ref: f.Ref, Off: off + int64(n), Len: min(len(p)-n, maxRead)}, &got); err != nil {
+			return n, err
+		}
+		if len(got) == 0 {
+			break
+		}
+		n += copy(p[n:], got)
+	}
+	return n, nil
+}
+
+func (c *Client) Snapshot(id store.Ref) (store.SnapshotInfo, error) {
+	var info store.SnapshotInfo
+	return info, c.call("Snapshot", RefArg{id}, &info)
+}
+
+func (c *Client) Snapshots() ([]store.SnapshotInfo, error) {
+	var all []store.SnapshotInfo
+	return all, c.call("Snapshots", true, &all)
+}
+
+func (c *Client) Label(name string) (store.Ref, error) {
+	var id store.Ref
+	return id, c.call("Label", NameArg{name}, &id)
+}
+
+func (c *Client) NamedRefs() (map[string]store.Ref, error) {
+	var m map[string]store.Ref
+	return m, c.call("NamedRefs", true, &m)
+}
+
+func (c *Client) Log() ([]store.LogEntry, error) {
+	var l []store.LogEntry
+	return l, c.call("Log", true, &l)
+}
+
+func (c *Client) Activate(ref string, id store.Ref, reason string) (store.LogEntry, error) {
+	var e store.LogEntry
+	return e, c.call("Activate", ActivateArgs{Ref: ref, ID: id, Reason: reason}, &e)
+}
+
+func (c *Client) Rollback(ref, reason string) (store.LogEntry, error) {
+	var e store.LogEntry
+	return e, c.call("Rollback", ActivateArgs{Ref: ref, Reason: reason}, &e)
+}
+
+func (c *Client) Remove(id store.Ref) error {
+	var ok bool
+	return c.call("Remove", RefArg{id}, &ok)
+}
+
+func (c *Client) Verify(ids []store.Ref) (*snapshot.Report, error) {
+	var r snapshot.Report
+	return &r, c.call("Verify", VerifyArgs{ids}, &r)
+}
+
+func (c *Client) Status() (Status, error) {
+	var s Status
+	return s, c.call("Status", true, &s)
+}
+
+func (c *Client) CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error) {
+	var r CachedReply
+	err := c.call("CachedRef", StatArgs{Path: path, Stat: cur}, &r)
+	return r.Ref, r.OK, err
+}
+
+func (c *Client) Begin() (store.Batch, error) {
+	var ok bool
+	if err := c.call("Begin", true, &ok); err != nil {
+		return nil, err
+	}
+	return &remoteBatch{c: c}, nil
+}
+
+func (c *Client) CommitSnapshot(info store.SnapshotInfo) (store.SnapshotInfo, error) {
+	var out store.SnapshotInfo
+	return out, c.call("CommitSnapshot", info, &out)
+}
+
+// remoteBatch sends an import's writes to the daemon, skipping the bytes of
+// chunks it already has.
+type remoteBatch struct{ c *Client }
+
+func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
+	ref := store.Sum(data)
+	var has bool
+	if err := b.c.call("HasChunk", RefArg{ref}, &has); err != nil || has {
+		return ref, err
+	}
+	var got store.Ref
+	if err := b.c.call("PutChunk", data, &got); err != nil {
+		return ref, err
+	}
+	if got != ref {
+		return ref, fmt.Errorf("daemon stored chunk %s as %s: %w", ref.Short(), got.Short(), store.ErrCorrupt)
+	}
+	return ref, nil
+}
+
+func (b *remoteBatch) PutFile(ref store.Ref, size uint64, mtime int64, chunks []store.Ref) (int64, error) {
+	var m int64
+	return m, b.c.call("PutFile", PutFileArgs{Ref: ref, Size: size, MTime: mtime, Chunks: chunks}, &m)
+}
+
+func (b *remoteBatch) PutTree(t *store.Tree) (store.Ref, error) {
+	var ref store.Ref
+	return ref, b.c.call("PutTree", *t, &ref)
+}
+
+func (b *remoteBatch) PutStat(path string, e store.StatEntry) error {
+	var ok bool
+	return b.c.call("PutStat", StatArgs{Path: path, Stat: e}, &ok)
+}
+
+func (b *remoteBatch) Finish() error {
+	var ok bool
+	return b.c.call("Finish", true, &ok)
+}
+
+func (b *remoteBatch) Abort() {
+	var ok bool
+	b.c.call("Abort", true, &ok)
+}
+
+var _ API = (*Client)(nil)

@@ -1,0 +1,79 @@
+package ctl
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+// Local serves API from a store this process holds: vfsctl without a
+// daemon, and, behind the socket, vfsd itself.
+type Local struct {
+	*store.Store
+	// Who is recorded in the activation log.
+	Who snapshot.Who
+	// Hooks tell the daemon's file system what changed; nil in vfsctl.
+	OnRetarget func(ref string, id store.Ref)
+	OnRemove   func(id store.Ref)
+	// Mount is the daemon's mount point, for Status.
+	Mount string
+	PID   int
+}
+
+// OpenLocal opens the store in dir for this process.
+func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
+	st, err := store.Open(dir, store.Options{})
+	if errors.Is(err, store.ErrBusy) {
+		return nil, fmt.Errorf("%w (is vfsd running? use --socket)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Local{Store: st, Who: who}, nil
+}
+
+// Activate points ref at id and tells the file system.
+func (l *Local) Activate(ref string, id store.Ref, reason string) (store.LogEntry, error) {
+	e, err := snapshot.Activate(l.Store, ref, id, l.Who, reason)
+	if err == nil && l.OnRetarget != nil {
+		l.OnRetarget(e.Ref, e.To)
+	}
+	return e, err
+}
+
+// Rollback points ref back at its previous target and tells the file system.
+func (l *Local) Rollback(ref, reason string) (store.LogEntry, error) {
+	e, err := snapshot.Rollback(l.Store, ref, l.Who, reason)
+	if err == nil && l.OnRetarget != nil {
+		l.OnRetarget(e.Ref, e.To)
+	}
+	return e, err
+}
+
+// Remove deletes a snapshot's record.
+func (l *Local) Remove(id store.Ref) error {
+	err := snapshot.Remove(l.Store, id)
+	if err == nil && l.OnRemove != nil {
+		l.OnRemove(id)
+	}
+	return err
+}
+
+// Verify re-hashes the given snapshots (all when ids is empty).
+func (l *Local) Verify(ids []store.Ref) (*snapshot.Report, error) {
+	return snapshot.Verify(l.Store, ids)
+}
+
+// Status reports the refs and how many snapshots there are.
+func (l *Local) Status() (Status, error) {
+	all, err := l.Snapshots()
+	if err != nil {
+		return Status{}, err
+	}
+	refs, err := l.NamedRefs()
+	return Status{Store: l.Dir(), Mount: l.Mount, PID: l.PID, Snapshots: len(all), Refs: refs}, err
+}
+
+var _ API = (*Local)(nil)
