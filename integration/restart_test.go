@@ -1,0 +1,101 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+func readMount(t *testing.T, d *daemon, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.mnt, p))
+	if err != nil {
+		t.Fatalf("read %s: %v\n%s", p, err, d.log)
+	}
+	return string(b)
+}
+
+// Stopping and starting vfsd keeps /current; after kill -9 the stale mount
+// is recovered at the next start and serving resumes.
+func TestRestartAndStaleMount(t *testing.T) {
+	d := startDaemon(t)
+	d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
+	two := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}), "--activate")
+	d.stop(t)
+	d.start(t)
+	if got := readMount(t, d, "current/index.html"); got != "two" {
+		t.Fatalf("after restart current/index.html = %q", got)
+	}
+	d.kill(t)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.mnt, &st); err == nil {
+		t.Fatal("mount still answers after kill -9: the test did not make a stale mount")
+	}
+	d.start(t)
+	if got := readMount(t, d, "current/index.html"); got != "two" {
+		t.Fatalf("after kill -9 and start, current/index.html = %q", got)
+	}
+	if !strings.Contains(d.log.String(), "stale mount") {
+		t.Errorf("no log line about the stale mount:\n%s", d.log)
+	}
+	if out := d.ctl(t, "--json", "status"); !strings.Contains(out, two) {
+		t.Errorf("status after recovery: %s", out)
+	}
+}
+
+// The socket is 0660: a user outside its group cannot connect. The
+// activation log records the peer's pid as the kernel reports it.
+func TestSocketSecurity(t *testing.T) {
+	d := startDaemon(t)
+	fi, err := os.Stat(d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket mode %v, want srw-rw----", fi.Mode())
+	}
+	id := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("x")}))
+
+	nobody := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "status")
+	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := nobody.CombinedOutput(); err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("user nobody reached the socket: %v %s", err, out)
+	}
+
+	act := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "-q", "activate", id, "--reason", "audit me")
+	if out, err := act.CombinedOutput(); err != nil {
+		t.Fatalf("activate: %v %s", err, out)
+	}
+	var log []store.LogEntry
+	if err := json.Unmarshal([]byte(d.ctl(t, "--json", "log")), &log); err != nil || len(log) != 1 {
+		t.Fatalf("log: %v %v", log, err)
+	}
+	if e := log[0]; e.PID != act.Process.Pid || e.UID != 0 || e.User != "root" || e.Reason != "audit me" {
+		t.Fatalf("log entry %+v, want pid %d uid 0", e, act.Process.Pid)
+	}
+}
+
+// An import through the socket reads files in the client: a file the
+// client cannot read fails the import even though the daemon could read it.
+func TestImportReadsAsTheClient(t *testing.T) {
+	d := startDaemon(t)
+	site := publicTempDir(t)
+	os.WriteFile(filepath.Join(site, "public.html"), []byte("ok"), 0o644)
+	os.WriteFile(filepath.Join(site, "secret.txt"), []byte("root only"), 0o600)
+	os.Chmod(d.sock, 0o666) // let nobody in for this test only
+	imp := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "-q", "snapshot", "import", site)
+	imp.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := imp.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "secret.txt") || !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("import of an unreadable file as nobody: %v %s", err, out)
+	}
+	if list := d.ctl(t, "--json", "snapshot", "list"); !strings.Contains(list, `"snapshots": []`) {
+		t.Fatalf("a failed import left a snapshot: %s", list)
+	}
+}

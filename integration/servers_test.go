@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// A webServer is a real nginx or Apache serving a vfs mount on 127.0.0.1.
+type webServer struct {
+	name string
+	url  string
+}
+
+const nginxConf = `daemon off;
+worker_processes 2;
+user www-data;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/error.log warn;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path {{.Dir}}/body;
+    proxy_temp_path {{.Dir}}/proxy;
+    fastcgi_temp_path {{.Dir}}/fastcgi;
+    uwsgi_temp_path {{.Dir}}/uwsgi;
+    scgi_temp_path {{.Dir}}/scgi;
+    server {
+        listen 127.0.0.1:{{.Port}};
+        root {{.Root}};
+        location /a/ {
+            root {{.Mount}};
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
+        location /snapshots/ { root {{.Mount}}; }
+    }
+}
+`
+
+const apacheConf = `ServerRoot {{.Dir}}
+ServerName 127.0.0.1
+Listen 127.0.0.1:{{.Port}}
+PidFile {{.Dir}}/httpd.pid
+ErrorLog {{.Dir}}/error.log
+DefaultRuntimeDir {{.Dir}}
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
+User www-data
+Group www-data
+TypesConfig /etc/mime.types
+EnableSendfile On
+DirectoryIndex index.html
+DocumentRoot {{.Root}}
+Alias /a/ {{.Mount}}/a/
+Alias /snapshots/ {{.Mount}}/snapshots/
+<Directory {{.Mount}}>
+    Require all granted
+    Options FollowSymLinks
+</Directory>
+<Location /a/>
+    Header set Cache-Control "public, max-age=31536000, immutable"
+</Location>
+`
+
+type serverConf struct {
+	Dir, Root, Mount string
+	Port             int
+}
+
+// startNginx serves root (usually <mount>/current) with /a/ and
+// /snapshots/ from mount.
+func startNginx(t testing.TB, mount, root string) webServer {
+	need(t, "nginx")
+	return startServer(t, "nginx", nginxConf, mount, root, func(conf, dir string) *exec.Cmd {
+		return exec.Command("nginx", "-c", conf, "-p", dir)
+	})
+}
+
+func startApache(t testing.TB, mount, root string) webServer {
+	need(t, "apache2")
+	return startServer(t, "apache", apacheConf, mount, root, func(conf, dir string) *exec.Cmd {
+		return exec.Command("apache2", "-f", conf, "-DFOREGROUND")
+	})
+}
+
+func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf, dir string) *exec.Cmd) webServer {
+	t.Helper()
+	c := serverConf{Dir: t.TempDir(), Root: root, Mount: mount, Port: freePort(t)}
+	conf := filepath.Join(c.Dir, name+".conf")
+	f, err := os.Create(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template.Must(template.New(name).Parse(tmpl)).Execute(f, c)
+	f.Close()
+	cmd := command(conf, c.Dir)
+	out, _ := os.Create(filepath.Join(c.Dir, "stdout"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", c.Port)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(c.Dir, "error.log"))
+			so, _ := os.ReadFile(filepath.Join(c.Dir, "stdout"))
+			t.Fatalf("%s did not start listening on %s:\n%s\n%s", name, addr, log, so)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return webServer{name: name, url: "http://" + addr}
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
