@@ -7,14 +7,15 @@ BENCH_DIR := $(CURDIR)/bench
 BENCH_PKGS := swagger-ui-dist @mdi/svg mathjax typescript
 EXAMPLE   ?= /tmp/vfs-example
 
-.PHONY: all build test vet bench bench-tree example clean help
+.PHONY: all build test vet bench bench-tree example example-stop clean help
 
 all: build
 
 help:
 	@echo "make build      build bin/vfsctl (and bin/vfsd)"
 	@echo "make test       gofmt check, go vet, and every test with -race"
-	@echo "make example    import docs/example-site into $(EXAMPLE) and show it"
+	@echo "make example    start vfsd on docs/example-site under $(EXAMPLE) (root, fuse3)"
+	@echo "make example-stop  stop that vfsd"
 	@echo "make bench      benchmarks side by side with cp, ostree, restic (needs npm)"
 
 build:
@@ -37,10 +38,10 @@ bench: build bench-tree
 	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/
 
 example: build
-	rm -rf $(EXAMPLE) && mkdir -p $(EXAMPLE)
-	VFS_STORE=$(EXAMPLE)/store $(BIN)/vfsctl snapshot import docs/example-site --label example --activate --reason "make example"
-	VFS_STORE=$(EXAMPLE)/store $(BIN)/vfsctl status
-	VFS_STORE=$(EXAMPLE)/store $(BIN)/vfsctl snapshot show example
+	EXAMPLE=$(EXAMPLE) BIN=$(BIN) docs/example.sh
+
+example-stop:
+	-kill $$(cat $(EXAMPLE)/vfsd.pid) && while kill -0 $$(cat $(EXAMPLE)/vfsd.pid) 2>/dev/null; do sleep 0.1; done
 
 clean:
 	rm -rf $(BIN) $(BENCH_DIR)

@@ -128,15 +128,23 @@ func (c *Client) CommitSnapshot(info store.SnapshotInfo) (store.SnapshotInfo, er
 	return out, c.call("CommitSnapshot", info, &out)
 }
 
+// askAbove is the chunk size above which the client asks whether the
+// daemon has a chunk before sending it.
+const askAbove = 16 << 10
+
 // remoteBatch sends an import's writes to the daemon, skipping the bytes of
 // chunks it already has.
 type remoteBatch struct{ c *Client }
 
 func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
 	ref := store.Sum(data)
-	var has bool
-	if err := b.c.call("HasChunk", RefArg{ref}, &has); err != nil || has {
-		return ref, err
+	// Asking first costs a round trip; for a small chunk that costs more
+	// than sending it.
+	if len(data) > askAbove {
+		var has bool
+		if err := b.c.call("HasChunk", RefArg{ref}, &has); err != nil || has {
+			return ref, err
+		}
 	}
 	var got store.Ref
 	if err := b.c.call("PutChunk", data, &got); err != nil {

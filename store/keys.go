@@ -65,6 +65,12 @@ func validatorKey(size uint64, mtime int64) []byte {
 	return k
 }
 
+// validatorPrefix is the part of a validator key shared by one size.
+func validatorPrefix(size uint64) []byte { return validatorKey(size, 0)[:9] }
+
+// validatorMTime is the mtime field of a validator key.
+func validatorMTime(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[9:])) }
+
 func logKey(seq uint64) []byte {
 	k := make([]byte, 9)
 	k[0] = prefixLog

@@ -107,3 +107,21 @@ func (s *Store) HasFile(ref Ref) (bool, error) { return s.has(fileKey(ref)) }
 
 // HasChunk reports whether chunk ref exists.
 func (s *Store) HasChunk(ref Ref) (bool, error) { return s.has(chunkKey(ref)) }
+
+// firstFreeValidator returns the first mtime from m on that no stored
+// content of this size owns, walking the validator index in key order.
+func (s *Store) firstFreeValidator(size uint64, m int64) (int64, error) {
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := validatorPrefix(size)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(validatorKey(size, m)); it.Valid(); it.Next() {
+			if validatorMTime(it.Item().Key()) != m {
+				break
+			}
+			m++
+		}
+		return nil
+	})
+	return m, err
+}

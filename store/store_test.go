@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -305,6 +306,33 @@ func TestVerifyingWriterRefusesFalseContent(t *testing.T) {
 		}
 		if ok, _ := s.HasFile(c); !ok {
 			t.Fatal("an honest file record was not stored")
+		}
+	})
+}
+
+func TestManySameSizeFilesGetDistinctValidators(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		seen := map[int64]bool{}
+		for batch := 0; batch < 2; batch++ {
+			w := s.NewWriter()
+			for i := 0; i < 500; i++ {
+				content := []byte(fmt.Sprintf("%05d/%d", i, batch))
+				ref, _ := w.PutChunk(content)
+				m, err := w.PutFile(ref, uint64(len(content)), 7000, []Ref{ref})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seen[m] {
+					t.Fatalf("batch %d file %d: mtime %d given twice for one size", batch, i, m)
+				}
+				seen[m] = true
+			}
+			if err := w.Finish(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !seen[7000] || !seen[7999] || len(seen) != 1000 {
+			t.Fatalf("%d mtimes, want 7000..7999", len(seen))
 		}
 	})
 }

@@ -20,7 +20,11 @@ type Writer struct {
 	chunks map[Ref]struct{}  // chunks written by this writer
 	files  map[Ref]int64     // files written by this writer -> mtime
 	taken  map[[2]int64]bool // validators assigned by this writer
-	done   bool
+	// next remembers, per (size, source mtime), where the last search for
+	// a free validator ended, so that many same-size files with one
+	// mtime (a generated tree) cost O(1) each instead of a rescan.
+	next map[[2]int64]int64
+	done bool
 
 	// verify: file records come from a client that hashed the content
 	// itself. They are held back and written only after Finish has
@@ -39,6 +43,7 @@ func (s *Store) NewWriter() *Writer {
 		chunks: map[Ref]struct{}{},
 		files:  map[Ref]int64{},
 		taken:  map[[2]int64]bool{},
+		next:   map[[2]int64]int64{},
 	}
 }
 
@@ -115,19 +120,24 @@ func putFileRecord(wb *badger.WriteBatch, rec *FileRecord) error {
 // freeValidator finds the first mtime from m on that no content of this size
 // owns, in the store or in this batch. Called with w.mu held.
 func (w *Writer) freeValidator(size uint64, m int64) (int64, error) {
+	start := [2]int64{int64(size), m}
+	if n, ok := w.next[start]; ok {
+		m = n
+	}
 	for {
+		free, err := w.s.firstFreeValidator(size, m)
+		if err != nil {
+			return 0, err
+		}
+		m = free
 		if !w.taken[[2]int64{int64(size), m}] {
-			used, err := w.s.has(validatorKey(size, m))
-			if err != nil {
-				return 0, err
-			}
-			if !used {
-				w.taken[[2]int64{int64(size), m}] = true
-				return m, nil
-			}
+			break
 		}
 		m++
 	}
+	w.taken[[2]int64{int64(size), m}] = true
+	w.next[start] = m + 1
+	return m, nil
 }
 
 // PutTree stores t and returns its ref.
