@@ -22,6 +22,13 @@ type API interface {
 	Remove(id store.Ref) error
 	Verify(ids []store.Ref) (*snapshot.Report, error)
 	Status() (Status, error)
+	Classes() (snapshot.Classes, error)
+	SetClasses(c snapshot.Classes) error
+	Policy() (snapshot.Policy, error)
+	SetPolicy(p snapshot.Policy) error
+	Prune(p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error)
+	GC() (store.GCStats, error)
+	Purge(target, reason string) ([]store.PurgeRecord, error)
 	Close() error
 }
 

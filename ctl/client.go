@@ -182,3 +182,38 @@ func (b *remoteBatch) Abort() {
 }
 
 var _ API = (*Client)(nil)
+
+func (c *Client) Classes() (snapshot.Classes, error) {
+	var cl snapshot.Classes
+	return cl, c.call("Classes", true, &cl)
+}
+
+func (c *Client) SetClasses(cl snapshot.Classes) error {
+	var ok bool
+	return c.call("SetClasses", cl, &ok)
+}
+
+func (c *Client) Policy() (snapshot.Policy, error) {
+	var p snapshot.Policy
+	return p, c.call("Policy", true, &p)
+}
+
+func (c *Client) SetPolicy(p snapshot.Policy) error {
+	var ok bool
+	return c.call("SetPolicy", p, &ok)
+}
+
+func (c *Client) Prune(p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
+	var d []snapshot.Decision
+	return d, c.call("Prune", PruneArgs{Policy: p, DryRun: dryRun}, &d)
+}
+
+func (c *Client) GC() (store.GCStats, error) {
+	var st store.GCStats
+	return st, c.call("GC", true, &st)
+}
+
+func (c *Client) Purge(target, reason string) ([]store.PurgeRecord, error) {
+	var r []store.PurgeRecord
+	return r, c.call("Purge", PurgeArgs{Target: target, Reason: reason}, &r)
+}

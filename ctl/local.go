@@ -17,6 +17,10 @@ type Local struct {
 	// Hooks tell the daemon's file system what changed; nil in vfsctl.
 	OnRetarget func(ref string, id store.Ref)
 	OnRemove   func(id store.Ref)
+	OnPurge    func(ref store.Ref)
+	OnClasses  func(snapshot.Classes)
+	// LiveFiles lists contents the mount still holds (GC keeps them).
+	LiveFiles func() []store.Ref
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int

@@ -1,6 +1,9 @@
 package ctl
 
-import "github.com/vfs-project/vfs/store"
+import (
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
 
 // Request and response types of the socket protocol. Each RPC method of
 // the service "VFS" takes one of these (or a builtin) and fills another.
@@ -50,3 +53,15 @@ type VerifyArgs struct{ IDs []store.Ref }
 
 // maxRead bounds one ReadAt request.
 const maxRead = 4 << 20
+
+// PruneArgs applies a policy, or only reports with DryRun.
+type PruneArgs struct {
+	Policy snapshot.Policy
+	DryRun bool
+}
+
+// PurgeArgs names what to purge: a content hash or a path.
+type PurgeArgs struct {
+	Target string
+	Reason string
+}

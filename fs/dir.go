@@ -4,32 +4,56 @@ import (
 	"context"
 	"sync"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
-// dirNode is a directory of one snapshot. It is bound to its tree ref and
-// never changes; the tree is read (and verified) on first use.
-type dirNode struct {
-	fusefs.Inode
-	fs    *FS
+// A layer is one snapshot's tree at a directory's path. The first layer of
+// a directory under a ref is the active snapshot's; the others are the
+// snapshots the ref served before, newest first, each until its grace
+// window ends.
+type layer struct {
 	ref   store.Ref
-	mode  uint32
-	mtime int64 // the snapshot's creation time: directories have no content mtime
-
-	once sync.Once
-	tree *store.Tree
-	err  error
+	until time.Time // zero: never expires
 }
 
-func (d *dirNode) load() (*store.Tree, syscall.Errno) {
-	d.once.Do(func() { d.tree, d.err = d.fs.src.Tree(d.ref) })
-	if d.err != nil {
-		return nil, toErrno(d.fs.log, "tree "+d.ref.Short(), d.err)
+// dirNode is a directory bound to fixed trees: it never reads a ref. Under
+// /snapshots it has exactly one layer. Under /current and /refs/<name> a
+// name missing from the active snapshot is looked up in the older layers,
+// for assets only (asset carry-over); listings show only the active one.
+type dirNode struct {
+	fusefs.Inode
+	fs     *FS
+	path   string // below the snapshot root, without a leading slash
+	layers []layer
+	active bool // layers[0] belongs to the active (or exact) snapshot
+	mode   uint32
+	mtime  int64 // the snapshot's creation time: directories have no content mtime
+
+	mu    sync.Mutex
+	trees map[int]*store.Tree
+}
+
+func newDirNode(f *FS, path string, layers []layer, active bool, mode uint32, mtime int64) *dirNode {
+	return &dirNode{fs: f, path: path, layers: layers, active: active, mode: mode, mtime: mtime, trees: map[int]*store.Tree{}}
+}
+
+// tree reads (and verifies) layer i's tree once.
+func (d *dirNode) tree(i int) (*store.Tree, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.trees[i]; ok {
+		return t, nil
 	}
-	return d.tree, 0
+	t, err := d.fs.src.Tree(d.layers[i].ref)
+	if err == nil {
+		d.trees[i] = t
+	}
+	return t, err
 }
 
 func (d *dirNode) fill(a *fuse.Attr) {
@@ -44,39 +68,121 @@ func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	t, errno := d.load()
-	if errno != 0 {
-		return nil, errno
+	p := name
+	if d.path != "" {
+		p = d.path + "/" + name
 	}
-	e, ok := t.Lookup(name)
-	if !ok {
+	now := time.Now()
+	var sub []layer
+	subActive, subMode := false, uint32(0o755)
+	for i, l := range d.layers {
+		primary := d.active && i == 0
+		if !primary && !l.until.After(now) {
+			continue // its grace window is over
+		}
+		t, err := d.tree(i)
+		if err != nil {
+			if primary {
+				return nil, toErrno(d.fs.log, "tree "+l.ref.Short(), err)
+			}
+			continue // an older snapshot may have been pruned
+		}
+		e, ok := t.Lookup(name)
+		switch {
+		case !ok:
+			continue
+		case e.Kind == store.KindDir:
+			if len(sub) == 0 {
+				subActive, subMode = primary, uint32(e.Mode.Perm())
+			}
+			sub = append(sub, layer{ref: e.Ref, until: l.until})
+			continue
+		case len(sub) > 0:
+			continue // a newer layer has a directory by this name
+		case primary:
+			return d.leaf(ctx, e, out, time.Time{})
+		case d.fs.classes().Classify(p) != snapshot.Asset:
+			return nil, syscall.ENOENT // entries come only from the active snapshot
+		case d.fs.purged(e.Ref):
+			continue
+		}
+		return d.leaf(ctx, e, out, l.until)
+	}
+	if len(sub) == 0 {
 		return nil, syscall.ENOENT
 	}
-	switch e.Kind {
-	case store.KindFile:
-		return d.fs.fileInode(ctx, d.EmbeddedInode(), e, out)
-	case store.KindSymlink:
-		l := &symlinkNode{target: e.Target, mtime: d.mtime}
-		l.fill(&out.Attr)
-		return d.NewInode(ctx, l, fusefs.StableAttr{Mode: syscall.S_IFLNK}), 0
+	return d.subdir(ctx, name, p, sub, subActive, subMode, out), 0
+}
+
+// subdir returns the directory node for name, reusing the existing one
+// when it has the same layers.
+func (d *dirNode) subdir(ctx context.Context, name, p string, sub []layer, active bool, mode uint32, out *fuse.EntryOut) *fusefs.Inode {
+	if !active {
+		limitEntry(out, sub[0].until)
 	}
 	if child := d.GetChild(name); child != nil {
-		if cd, ok := child.Operations().(*dirNode); ok && cd.ref == e.Ref {
+		if cd, ok := child.Operations().(*dirNode); ok && sameLayers(cd.layers, sub) && cd.active == active {
 			cd.fill(&out.Attr)
-			return child, 0
+			return child
 		}
 	}
 	// Directories get an inode of their own on every path: the kernel
 	// keeps one dentry per directory inode.
-	cd := &dirNode{fs: d.fs, ref: e.Ref, mode: uint32(e.Mode.Perm()), mtime: d.mtime}
+	cd := newDirNode(d.fs, p, sub, active, mode, d.mtime)
 	cd.fill(&out.Attr)
-	return d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
+// leaf returns the inode of a file or symlink entry. A carried-over entry
+// (until set) may be cached by the kernel only until its window ends.
+func (d *dirNode) leaf(ctx context.Context, e store.Entry, out *fuse.EntryOut, until time.Time) (*fusefs.Inode, syscall.Errno) {
+	limitEntry(out, until)
+	if e.Kind == store.KindSymlink {
+		l := &symlinkNode{target: e.Target, mtime: d.mtime}
+		l.fill(&out.Attr)
+		return d.NewInode(ctx, l, fusefs.StableAttr{Mode: syscall.S_IFLNK}), 0
+	}
+	in, errno := d.fs.fileInode(ctx, d.EmbeddedInode(), e, out)
+	if errno == 0 && !until.IsZero() {
+		d.fs.served(e.Ref, d.EmbeddedInode(), e.Name)
+	}
+	return in, errno
+}
+
+// limitEntry caps the kernel's caching of an entry at until (zero: no cap).
+func limitEntry(out *fuse.EntryOut, until time.Time) {
+	if until.IsZero() {
+		return
+	}
+	d := time.Until(until)
+	if d < time.Second {
+		d = time.Second
+	}
+	out.SetEntryTimeout(d)
+	out.SetAttrTimeout(d)
+}
+
+func sameLayers(a, b []layer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Readdir lists the active snapshot's entries only; a directory that exists
+// only in older snapshots lists as empty.
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
-	t, errno := d.load()
-	if errno != 0 {
-		return nil, errno
+	if !d.active {
+		return fusefs.NewListDirStream(nil), 0
+	}
+	t, err := d.tree(0)
+	if err != nil {
+		return nil, toErrno(d.fs.log, "tree "+d.layers[0].ref.Short(), err)
 	}
 	list := make([]fuse.DirEntry, len(t.Entries))
 	for i, e := range t.Entries {

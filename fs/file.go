@@ -29,8 +29,35 @@ func (f *FS) fileInode(ctx context.Context, parent *fusefs.Inode, e store.Entry,
 	n := &fileNode{fs: f, rec: rec, perm: perm, ino: f.fileIno(e.Ref, perm)}
 	// NewInode returns the existing inode when one has this StableAttr.
 	in := parent.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: n.ino})
+	if in.Operations() == fusefs.InodeEmbedder(n) {
+		f.liveAdd(e.Ref, 1) // a new kernel inode: live until OnForget
+	}
 	in.Operations().(*fileNode).fill(&out.Attr)
 	return in, 0
+}
+
+// OnForget: the kernel dropped the inode, so no process has it open.
+func (n *fileNode) OnForget() { n.fs.liveAdd(n.rec.Ref, -1) }
+
+func (f *FS) liveAdd(ref store.Ref, d int) {
+	f.liveMu.Lock()
+	defer f.liveMu.Unlock()
+	if f.live[ref] += d; f.live[ref] <= 0 {
+		delete(f.live, ref)
+	}
+}
+
+// LiveFiles lists the contents the kernel still holds inodes for: files
+// that may be open, whose chunks GC must keep even when no snapshot names
+// them any more.
+func (f *FS) LiveFiles() []store.Ref {
+	f.liveMu.Lock()
+	defer f.liveMu.Unlock()
+	out := make([]store.Ref, 0, len(f.live))
+	for r := range f.live {
+		out = append(out, r)
+	}
+	return out
 }
 
 func (n *fileNode) fill(a *fuse.Attr) {

@@ -10,18 +10,36 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 // CurrentRef is the ref served at /current.
 const CurrentRef = "current"
 
+// Config configures the file system.
+type Config struct {
+	Logger *slog.Logger
+	// Grace is how long after a snapshot stops being a ref's target its
+	// assets stay reachable under that ref (asset carry-over); 0 disables.
+	Grace time.Duration
+	// Classes tell assets from entries.
+	Classes snapshot.Classes
+}
+
 // FS is the state the nodes share: the source, the refs as last activated,
 // and the table that gives each file content its inode number.
 type FS struct {
 	src     Source
 	log     *slog.Logger
-	timeout time.Duration
+	grace   time.Duration
+	classes func() snapshot.Classes
+	cls     atomic.Pointer[snapshot.Classes]
+
+	// servedMu guards servedAt: where carried-over and /a/ entries were
+	// handed to the kernel, so that a purge can invalidate them.
+	servedMu sync.Mutex
+	servedAt map[store.Ref][]dentry
 
 	refs atomic.Pointer[map[string]target]
 	// refInodes remembers, per ref, the directory inode handed out for
@@ -29,6 +47,9 @@ type FS struct {
 	// the next activation.
 	refMu     sync.Mutex
 	refInodes map[refSlot]refInode
+
+	liveMu sync.Mutex
+	live   map[store.Ref]int // kernel inodes per content
 
 	inoMu   sync.Mutex
 	inos    map[fileKey]uint64
@@ -64,14 +85,23 @@ type fileKey struct {
 	perm uint32
 }
 
+// dentry is a name the kernel may cache in a directory.
+type dentry struct {
+	parent *fusefs.Inode
+	name   string
+}
+
 // New builds the file system over src. It reads the refs once; later
 // changes arrive through Retarget.
-func New(src Source, log *slog.Logger, timeout time.Duration) (*FS, error) {
+func New(src Source, c Config) (*FS, error) {
 	refs, err := src.NamedRefs()
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{src: src, log: log, timeout: timeout, refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2}
+	f := &FS{src: src, log: c.Logger, grace: c.Grace, servedAt: map[store.Ref][]dentry{},
+		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2, live: map[store.Ref]int{}}
+	f.SetClasses(c.Classes)
+	f.classes = func() snapshot.Classes { return *f.cls.Load() }
 	m := map[string]target{}
 	for name, id := range refs {
 		m[name] = target{id: id, gen: 1}
@@ -120,7 +150,7 @@ func (f *FS) refDir(ctx context.Context, parent *fusefs.Inode, slot refSlot, out
 		ri.inode.Operations().(*dirNode).fill(&out.Attr)
 		return ri.inode, 0
 	}
-	d, errno := f.snapshotDir(t.id)
+	d, errno := f.snapshotDir(t.id, f.layersFor(slot.name, t.id))
 	if errno != 0 {
 		return nil, errno
 	}
@@ -156,11 +186,80 @@ func (f *FS) Forget(id store.Ref) {
 	f.notifier.entry(f.root.snapshots, id.String())
 }
 
-// snapshotDir makes the root directory node of snapshot id.
-func (f *FS) snapshotDir(id store.Ref) (*dirNode, syscall.Errno) {
+// snapshotDir makes the root directory node of snapshot id, with older
+// snapshots' layers for carry-over (none for an exact snapshot).
+func (f *FS) snapshotDir(id store.Ref, layers []layer) (*dirNode, syscall.Errno) {
 	info, err := f.src.Snapshot(id)
 	if err != nil {
 		return nil, toErrno(f.log, "snapshot "+id.Short(), err)
 	}
-	return &dirNode{fs: f, ref: id, mode: 0o755, mtime: info.Created.Unix()}, 0
+	return newDirNode(f, "", layers, true, 0o755, info.Created.Unix()), 0
+}
+
+// layersFor lists the active snapshot of ref name and, newest first, the
+// snapshots it served before whose grace window is not over: the window
+// of a snapshot starts when an activation moved the ref away from it.
+func (f *FS) layersFor(name string, id store.Ref) []layer {
+	layers := []layer{{ref: id}}
+	if f.grace <= 0 {
+		return layers
+	}
+	log, err := f.src.Log()
+	if err != nil {
+		f.log.Warn("asset carry-over off for this activation: cannot read the log", "ref", name, "err", err)
+		return layers
+	}
+	now := time.Now()
+	seen := map[store.Ref]bool{id: true}
+	for i := len(log) - 1; i >= 0; i-- {
+		e := log[i]
+		until := e.Time.Add(f.grace)
+		if !until.After(now) {
+			break // every earlier entry is older still
+		}
+		if e.Ref != name || e.From.IsZero() || seen[e.From] {
+			continue
+		}
+		seen[e.From] = true
+		layers = append(layers, layer{ref: e.From, until: until})
+	}
+	return layers
+}
+
+// SetClasses changes how paths are classified, for lookups from now on.
+func (f *FS) SetClasses(c snapshot.Classes) { f.cls.Store(&c) }
+
+// purged reports whether content ref was withdrawn; on a store error it
+// says yes, so that a withdrawn file is never served by mistake.
+func (f *FS) purged(ref store.Ref) bool {
+	p, err := f.src.Purged(ref)
+	if err != nil {
+		f.log.Error("purge check failed: not serving the file", "ref", ref.Short(), "err", err)
+		return true
+	}
+	return p
+}
+
+// served remembers that the kernel may cache name in parent for ref.
+func (f *FS) served(ref store.Ref, parent *fusefs.Inode, name string) {
+	f.servedMu.Lock()
+	defer f.servedMu.Unlock()
+	for _, d := range f.servedAt[ref] {
+		if d.parent == parent && d.name == name {
+			return
+		}
+	}
+	f.servedAt[ref] = append(f.servedAt[ref], dentry{parent, name})
+}
+
+// Purged invalidates every name under which content ref was served
+// through /a/ or carry-over, after the store recorded its purge.
+func (f *FS) Purged(ref store.Ref) {
+	f.servedMu.Lock()
+	names := f.servedAt[ref]
+	delete(f.servedAt, ref)
+	f.servedMu.Unlock()
+	for _, d := range names {
+		f.notifier.entry(d.parent, d.name)
+	}
 }

@@ -28,7 +28,7 @@ func testMount(t *testing.T, src Source) (string, *FS) {
 		t.Skip("no /dev/fuse")
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f, err := New(src, log, time.Hour)
+	f, err := New(src, Config{Logger: log, Grace: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +218,83 @@ func TestMountPointChecks(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 	st := newStore(t)
-	f, _ := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour)
+	f, _ := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if _, err := Mount(dir, f, MountConfig{Logger: slog.Default()}); !errors.Is(err, ErrMountPoint) {
 		t.Fatalf("mount on a non-empty directory: %v", err)
 	}
 	mnt, _ := testMount(t, st)
-	f2, _ := New(st, slog.Default(), time.Hour)
+	f2, _ := New(st, Config{Logger: slog.Default()})
 	if _, err := Mount(mnt, f2, MountConfig{Logger: slog.Default()}); !errors.Is(err, ErrMountPoint) {
 		t.Fatalf("second mount on a live mount: %v", err)
+	}
+}
+
+func testMountGrace(t *testing.T, src Source, grace time.Duration) (string, *FS) {
+	t.Helper()
+	mnt, f := testMount(t, src)
+	f.grace = grace
+	return mnt, f
+}
+
+func TestAssetCarryOver(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{
+		"index.html": "v1", "about.html": "about v1", "assets/app-AAAA1111.js": "old app",
+		"_next/static/build1/chunk-x.js": "next 1", "robots.txt": "old robots",
+	})
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2", "assets/app-BBBB2222.js": "new app"})
+	mnt, f := testMountGrace(t, st, 3*time.Second)
+	activate(t, st, f, v1)
+	activate(t, st, f, v2)
+	cur := filepath.Join(mnt, "current")
+	if got := readFile(t, filepath.Join(cur, "assets/app-AAAA1111.js")); got != "old app" {
+		t.Fatalf("carried-over asset = %q", got)
+	}
+	if got := readFile(t, filepath.Join(cur, "_next/static/build1/chunk-x.js")); got != "next 1" {
+		t.Fatalf("asset in a directory only v1 has = %q", got)
+	}
+	for _, entry := range []string{"about.html", "robots.txt"} {
+		if _, err := os.Stat(filepath.Join(cur, entry)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("entry %s of the old snapshot under current: %v", entry, err)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(cur, "assets"))
+	if len(ents) != 1 || ents[0].Name() != "app-BBBB2222.js" {
+		t.Errorf("ls current/assets = %v, want only v2's", ents)
+	}
+	exact := filepath.Join(mnt, "snapshots", v2.String(), "assets/app-AAAA1111.js")
+	if _, err := os.Stat(exact); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/snapshots/<v2> fell back: %v", err)
+	}
+	time.Sleep(4500 * time.Millisecond) // past the grace window and its capped entry timeout
+	if _, err := os.Stat(filepath.Join(cur, "assets/app-AAAA1111.js")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("asset still carried over after the grace window: %v", err)
+	}
+}
+
+func TestPurgeWithdrawsCarriedAndHashedContent(t *testing.T) {
+	st := newStore(t)
+	secret := "api key = hunter2"
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1", "assets/config-AAAA1111.js": secret})
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2"})
+	mnt, f := testMountGrace(t, st, time.Hour)
+	activate(t, st, f, v1)
+	activate(t, st, f, v2)
+	carried := filepath.Join(mnt, "current/assets/config-AAAA1111.js")
+	byHash := filepath.Join(mnt, "a", store.Sum([]byte(secret)).String()+".js")
+	for _, p := range []string{carried, byHash} {
+		if got := readFile(t, p); got != secret {
+			t.Fatalf("%s before purge = %q", p, got)
+		}
+	}
+	ref := store.Sum([]byte(secret))
+	if err := st.Purge(store.PurgeRecord{Ref: ref, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.Purged(ref)
+	for _, p := range []string{carried, byHash} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after purge: %v", p, err)
+		}
 	}
 }

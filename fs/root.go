@@ -101,7 +101,7 @@ func (n *snapshotsNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 	if err != nil {
 		return nil, syscall.ENOENT
 	}
-	d, errno := n.fs.snapshotDir(id)
+	d, errno := n.fs.snapshotDir(id, []layer{{ref: id}})
 	if errno != 0 {
 		return nil, errno
 	}
@@ -142,7 +142,14 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if err != nil {
 		return nil, syscall.ENOENT
 	}
-	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
+	if n.fs.purged(ref) {
+		return nil, syscall.ENOENT
+	}
+	in, errno := n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
+	if errno == 0 {
+		n.fs.served(ref, n.EmbeddedInode(), name)
+	}
+	return in, errno
 }
 
 func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {

@@ -15,4 +15,6 @@ type Source interface {
 	Snapshot(id store.Ref) (store.SnapshotInfo, error)
 	Snapshots() ([]store.SnapshotInfo, error)
 	NamedRefs() (map[string]store.Ref, error)
+	Log() ([]store.LogEntry, error)
+	Purged(ref store.Ref) (bool, error)
 }

@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 // daemon is a vfsd process on a temporary store and mount.
 type daemon struct {
 	dir, store, mnt, sock string
+	args                  []string // extra vfsd flags
 	cmd                   *exec.Cmd
 	log                   *syncBuffer
 }
@@ -74,7 +75,7 @@ func publicTempDir(t testing.TB) string {
 // startDaemon starts vfsd and waits until it is ready (its socket answers
 // status); it is stopped with SIGTERM when the test ends, and a daemon that
 // does not exit cleanly fails the test.
-func startDaemon(t testing.TB) *daemon {
+func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	if os.Getuid() != 0 {
 		missing(t, "vfsd mounts with mount(2): run as root")
@@ -83,7 +84,7 @@ func startDaemon(t testing.TB) *daemon {
 		missing(t, "no /dev/fuse")
 	}
 	dir := publicTempDir(t)
-	d := &daemon{dir: dir, store: filepath.Join(dir, "store"), mnt: filepath.Join(dir, "mnt"), sock: filepath.Join(dir, "vfsd.sock")}
+	d := &daemon{dir: dir, store: filepath.Join(dir, "store"), mnt: filepath.Join(dir, "mnt"), sock: filepath.Join(dir, "vfsd.sock"), args: args}
 	os.Mkdir(d.mnt, 0o755)
 	d.start(t)
 	t.Cleanup(func() { d.stop(t) })
@@ -93,7 +94,7 @@ func startDaemon(t testing.TB) *daemon {
 func (d *daemon) start(t testing.TB) {
 	t.Helper()
 	d.log = &syncBuffer{}
-	d.cmd = exec.Command(filepath.Join(binDir, "vfsd"), "--store", d.store, "--mount", d.mnt, "--socket", d.sock)
+	d.cmd = exec.Command(filepath.Join(binDir, "vfsd"), append([]string{"--store", d.store, "--mount", d.mnt, "--socket", d.sock}, d.args...)...)
 	d.cmd.Stderr = d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

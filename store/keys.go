@@ -30,6 +30,15 @@ const (
 	prefixLog byte = 'g'
 	// 'x' source path -> stat cache entry: lets a re-import skip unchanged files.
 	prefixStat byte = 'x'
+	// 'o' name -> a store setting (JSON): classes, retention defaults.
+	prefixSetting byte = 'o'
+	// 'p' ref[32] -> purge record (JSON): content withdrawn from /a/ and
+	// from asset carry-over.
+	prefixPurge byte = 'p'
+	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
+	// public way to make Badger flush its memtables to tables that
+	// compaction (and so value-log GC) can then work on.
+	prefixScratch byte = 'z'
 )
 
 // SchemaVersion is the layout this code reads and writes.
@@ -56,6 +65,8 @@ func nameKey(prefix byte, name string) []byte {
 func labelKey(name string) []byte    { return nameKey(prefixLabel, name) }
 func namedRefKey(name string) []byte { return nameKey(prefixNamedRef, name) }
 func statKey(path string) []byte     { return nameKey(prefixStat, path) }
+func settingKey(name string) []byte  { return nameKey(prefixSetting, name) }
+func purgeKey(r Ref) []byte          { return refKey(prefixPurge, r) }
 
 func validatorKey(size uint64, mtime int64) []byte {
 	k := make([]byte, 17)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ type Options struct {
 	InMemory bool
 	// Logger receives Badger's warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// ValueLogFileSize overrides the value log's file size (256 MiB).
+	// GC never rewrites the newest file, so tests of GC use small ones.
+	ValueLogFileSize int64
 }
 
 // Store is an open object store. It is safe for concurrent use.
@@ -38,7 +42,7 @@ func Open(dir string, o Options) (*Store, error) {
 		WithValueThreshold(16 << 10).
 		// Smaller value-log files let GC reclaim space sooner: the head
 		// file is never collected.
-		WithValueLogFileSize(256 << 20).
+		WithValueLogFileSize(cmp.Or(o.ValueLogFileSize, 256<<20)).
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})

@@ -8,21 +8,30 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
+type showOptions struct{ classes bool }
+
+func (o *showOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.classes, "classes", false, "list every file below PATH as asset or entry (see 'vfsctl classes')")
+}
+
 func showCommand(e *env) *command {
+	o := &showOptions{}
 	return &command{
 		name: "snapshot show", args: "ID|LABEL [PATH]", nargs: [2]int{1, 2},
 		summary: "show a snapshot, one of its directories, or one of its files",
 		help:    "A directory is listed (mode, size, content hash, name); a file shows its\ncontent hash, size, content mtime and chunks.",
-		run:     runShow,
+		flags:   o.AddFlags,
+		run:     func(e *env, args []string) error { return runShow(e, o, args) },
 	}
 }
 
-func runShow(e *env, args []string) error {
+func runShow(e *env, o *showOptions, args []string) error {
 	st, id, err := e.resolve(args[0])
 	if err != nil {
 		return err
@@ -30,6 +39,9 @@ func runShow(e *env, args []string) error {
 	p := "/"
 	if len(args) == 2 {
 		p = args[1]
+	}
+	if o.classes {
+		return showClasses(e, st, id, p)
 	}
 	ent, err := snapshot.Lookup(st, id, p)
 	if err != nil {
@@ -115,3 +127,42 @@ func kindMode(k store.Kind) iofs.FileMode {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// showClasses prints "asset" or "entry" for every file below p.
+func showClasses(e *env, st ctl.API, id store.Ref, p string) error {
+	classes, err := st.Classes()
+	if err != nil {
+		return err
+	}
+	ent, err := snapshot.Lookup(st, id, p)
+	if err != nil {
+		return err
+	}
+	base := "/" + strings.Trim(p, "/")
+	if base == "/" {
+		base = ""
+	}
+	type row struct {
+		Path  string         `json:"path"`
+		Class snapshot.Class `json:"class"`
+	}
+	var rows []row
+	add := func(path string, e store.Entry) error {
+		if e.Kind == store.KindFile {
+			rows = append(rows, row{path, classes.Classify(path)})
+		}
+		return nil
+	}
+	if ent.Kind != store.KindDir {
+		add(base, ent)
+	} else if err := store.Walk(st, ent.Ref, func(sub string, e store.Entry) error { return add(base+sub, e) }, nil); err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(rows)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(e.stdout, "%-5s  %s\n", r.Class, r.Path)
+	}
+	return nil
+}

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +29,7 @@ type config struct {
 	debug        bool
 	cacheTimeout time.Duration
 	unmountWait  time.Duration
+	grace        time.Duration
 }
 
 func envOr(name, def string) string {
@@ -46,7 +49,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.allowOther, "allow-other", os.Getuid() == 0, "let other users (the web server's worker user) read the mount; default on when run as root")
 	fs.BoolVar(&c.debug, "debug", false, "log every FUSE request (very verbose)")
 	fs.DurationVar(&c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
+	fs.Var(&days{&c.grace}, "grace", "how long after a snapshot stops being a ref's target its assets stay reachable under that ref (asset carry-over); accepts 7d, 36h; 0 turns carry-over off")
+	c.grace = 7 * 24 * time.Hour
 	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for files still open through the mount")
+	fs.Lookup("grace").DefValue = "7d"
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: vfsd --mount DIR [flags]\n\nvfsd mounts the store's snapshots read-only at DIR for a web server:\n"+
 			"  DIR/current/          the snapshot ref current points at (vfsctl activate)\n"+
@@ -88,3 +94,36 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// days is a duration flag that also takes whole days ("7d"), the unit a
+// grace window is thought of in.
+type days struct{ d *time.Duration }
+
+func (v *days) String() string {
+	if v.d == nil {
+		return ""
+	}
+	if *v.d%(24*time.Hour) == 0 && *v.d > 0 {
+		return fmt.Sprintf("%dd", *v.d/(24*time.Hour))
+	}
+	return v.d.String()
+}
+
+func (v *days) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q: want a whole number of days such as 7d, or a duration such as 36h", s)
+		}
+		*v.d = time.Duration(d) * 24 * time.Hour
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q: want a duration such as 36h or 7d", s)
+	}
+	*v.d = d
+	return nil
+}
+
+func (v *days) Type() string { return "duration" }

@@ -30,7 +30,11 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 			log.Error("close store", "err", err)
 		}
 	}()
-	fsys, err := vfs.New(local.Store, log, c.cacheTimeout)
+	classes, err := local.Classes()
+	if err != nil {
+		return err
+	}
+	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes})
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
@@ -49,12 +53,13 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		return err
 	}
 	defer os.Remove(c.socket)
-	local.OnRetarget, local.OnRemove = fsys.Retarget, fsys.Forget
+	local.OnRetarget, local.OnRemove, local.OnPurge = fsys.Retarget, fsys.Forget, fsys.Purged
+	local.OnClasses, local.LiveFiles = fsys.SetClasses, fsys.LiveFiles
 	local.Mount, local.PID = c.mount, os.Getpid()
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(l, local, log) }()
 	refs, _ := local.NamedRefs()
-	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]))
+	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]), "grace", c.grace)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")

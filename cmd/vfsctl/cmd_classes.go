@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/snapshot"
+)
+
+type classesOptions struct {
+	include, exclude []string
+	reset            bool
+}
+
+func (o *classesOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.include, "include", nil, "glob of paths that are assets (repeatable; 'fonts/**', '*.woff2')")
+	fs.StringArrayVar(&o.exclude, "exclude", nil, "glob of paths that are entries even if hashed (repeatable; 'sw-*.js')")
+	fs.BoolVar(&o.reset, "reset", false, "forget all patterns: only the built-in rule applies")
+}
+
+func classesCommand(e *env) *command {
+	o := &classesOptions{}
+	return &command{
+		name: "classes", nargs: [2]int{0, 0},
+		summary: "show or set which paths are assets (carried over) and which are entries",
+		help: "Built-in rule: HTML files are entries; a file whose name carries a content\n" +
+			"hash (index-BxK3f9aQ.js, main.3f2a1b9c.chunk.js) or lies under _next/static/\n" +
+			"is an asset; everything else is an entry. Patterns add to it; exclude wins.\n" +
+			"With flags, the given patterns replace the stored ones.",
+		flags: o.AddFlags,
+		run:   func(e *env, _ []string) error { return runClasses(e, o) },
+	}
+}
+
+func runClasses(e *env, o *classesOptions) error {
+	api, err := e.store()
+	if err != nil {
+		return err
+	}
+	if o.reset || len(o.include)+len(o.exclude) > 0 {
+		if err := api.SetClasses(snapshot.Classes{Include: o.include, Exclude: o.exclude}); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	c, err := api.Classes()
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(c)
+	}
+	fmt.Fprintf(e.stdout, "include  %s\nexclude  %s\n", orNone(c.Include), orNone(c.Exclude))
+	return nil
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "(none)"
+	}
+	return strings.Join(list, " ")
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/dustin/go-humanize"
+)
+
+func gcCommand(e *env) *command {
+	return &command{
+		name: "gc", nargs: [2]int{0, 0},
+		summary: "delete objects no snapshot references and give disk space back",
+		help: "Chunks, files and trees that no snapshot reaches are deleted, then Badger\n" +
+			"compacts and rewrites value-log files. Through vfsd, files the mount still\n" +
+			"holds are kept, and serving goes on; imports wait while objects are marked.",
+		run: func(e *env, _ []string) error {
+			api, err := e.store()
+			if err != nil {
+				return err
+			}
+			st, err := api.GC()
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(st)
+			}
+			fmt.Fprintf(e.stdout, "deleted %d chunks, %d files, %d trees (%d snapshots kept); disk %s -> %s\n",
+				st.Chunks, st.Files, st.Trees, st.Snapshots, humanize.IBytes(uint64(st.BytesBefore)), humanize.IBytes(uint64(st.BytesAfter)))
+			return nil
+		},
+	}
+}

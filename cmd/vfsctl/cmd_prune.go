@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+type pruneOptions struct {
+	keepLast   int
+	keepWithin time.Duration
+	dryRun     bool
+	save       bool
+}
+
+func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.keepLast, "keep-last", -1, "keep the last N snapshots each ref pointed at (default: the store's policy, 10 if unset)")
+	fs.DurationVar(&o.keepWithin, "keep-within", -1, "keep what was a ref's target, or was created, within this long (default: the store's policy, 168h if unset)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be kept and dropped, and why")
+	fs.BoolVar(&o.save, "save", false, "store --keep-last and --keep-within as this store's policy")
+}
+
+func pruneCommand(e *env) *command {
+	o := &pruneOptions{}
+	return &command{
+		name: "snapshot prune", nargs: [2]int{0, 0},
+		summary: "remove snapshots the retention policy does not keep",
+		help: "Always kept: what a ref points at, and labelled snapshots. Objects of removed\n" +
+			"snapshots stay until 'vfsctl gc'. Keep --keep-within at least as long as vfsd's\n" +
+			"--grace, or assets of recent deploys stop being carried over early.",
+		flags: o.AddFlags,
+		run:   func(e *env, _ []string) error { return runPrune(e, o) },
+	}
+}
+
+func runPrune(e *env, o *pruneOptions) error {
+	api, err := e.store()
+	if err != nil {
+		return err
+	}
+	p, err := api.Policy()
+	if err != nil {
+		return err
+	}
+	if o.keepLast >= 0 {
+		p.KeepLast = o.keepLast
+	}
+	if o.keepWithin >= 0 {
+		p.KeepWithin = o.keepWithin
+	}
+	if o.save {
+		if err := api.SetPolicy(p); err != nil {
+			return err
+		}
+	}
+	decisions, err := api.Prune(p, o.dryRun)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"policy": p, "decisions": decisions})
+	}
+	verb, dropped := "drop", 0
+	if !o.dryRun {
+		verb = "dropped"
+	}
+	for _, d := range decisions {
+		if d.Keep {
+			fmt.Fprintf(e.stdout, "keep    %s  %s\n", d.Snapshot.ID.Short(), strings.Join(d.Reasons, "; "))
+		} else {
+			dropped++
+			fmt.Fprintf(e.stdout, "%-7s %s  created %s\n", verb, d.Snapshot.ID.Short(), d.Snapshot.Created.Local().Format(time.RFC3339))
+		}
+	}
+	e.note("policy: keep last %d per ref, keep within %s; %d of %d snapshots %s", p.KeepLast, p.KeepWithin, dropped, len(decisions), map[bool]string{true: "would be dropped", false: "dropped"}[o.dryRun])
+	return nil
+}

@@ -1,0 +1,113 @@
+package snapshot
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Class is what a path of a site is to its visitors.
+type Class string
+
+const (
+	// Entry: a stable URL people bookmark or other sites embed (HTML
+	// pages, robots.txt, a service worker). It must come only from the
+	// active snapshot.
+	Entry Class = "entry"
+	// Asset: a file with a content hash in its name that pages reference.
+	// It stays reachable under /current for the grace window after the
+	// snapshot that had it stopped being active.
+	Asset Class = "asset"
+)
+
+// Classes configure classification, per store. Include patterns make paths
+// assets, exclude patterns make them entries; exclude wins. Patterns are
+// path.Match globs, matched against the slash-separated path without its
+// leading slash and, for patterns without a slash, against the base name;
+// a pattern ending in "/**" matches everything below that directory.
+type Classes struct {
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// Validate checks every pattern's syntax.
+func (c Classes) Validate() error {
+	for _, p := range append(append([]string{}, c.Include...), c.Exclude...) {
+		if _, err := path.Match(strings.TrimSuffix(p, "/**"), "x"); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Classify says whether p (slash-separated, with or without a leading
+// slash) is an asset or an entry. HTML files are always entries. Without a
+// pattern deciding, a path is an asset when its name carries a content
+// hash as bundlers write them (index-BxK3f9aQ.js, main.3f2a1b9c.chunk.js)
+// or it lies under Next.js's _next/static/.
+func (c Classes) Classify(p string) Class {
+	p = strings.TrimPrefix(p, "/")
+	base := path.Base(p)
+	if ext := strings.ToLower(path.Ext(base)); ext == ".html" || ext == ".htm" {
+		return Entry
+	}
+	if matchAny(c.Exclude, p) {
+		return Entry
+	}
+	if matchAny(c.Include, p) || strings.HasPrefix(p, "_next/static/") || hasHashToken(base) {
+		return Asset
+	}
+	return Entry
+}
+
+func matchAny(patterns []string, p string) bool {
+	for _, pat := range patterns {
+		if dir, ok := strings.CutSuffix(pat, "/**"); ok {
+			if ok, _ := path.Match(dir, p); ok || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") {
+				return true
+			}
+			continue
+		}
+		target := p
+		if !strings.Contains(pat, "/") {
+			target = path.Base(p)
+		}
+		if ok, _ := path.Match(pat, target); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// hasHashToken reports whether a file name has a part, between '-', '_' or
+// '.' separators and before its last extension, that looks like a hash:
+// at least 8 characters of letters and digits with a digit in it, or with
+// upper-case letters past its first character (base64 hashes without a
+// digit, which Vite emits about one time in four).
+func hasHashToken(base string) bool {
+	stem := strings.TrimSuffix(base, path.Ext(base))
+	for _, tok := range strings.FieldsFunc(stem, func(r rune) bool { return r == '-' || r == '.' || r == '_' }) {
+		if len(tok) >= 8 && looksHashed(tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func looksHashed(tok string) bool {
+	digits, innerUpper := 0, 0
+	for i, r := range tok {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r >= 'A' && r <= 'Z':
+			if i > 0 {
+				innerUpper++
+			}
+		case r >= 'a' && r <= 'z':
+		default:
+			return false
+		}
+	}
+	return digits > 0 || innerUpper >= 2
+}

@@ -1,0 +1,134 @@
+package snapshot
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// Policy says which snapshots to keep. Whatever a ref points at and
+// whatever carries a label (labels pin) is always kept.
+type Policy struct {
+	// KeepLast keeps, per ref, the last N distinct snapshots it pointed at.
+	KeepLast int `json:"keep_last"`
+	// KeepWithin keeps every snapshot that was a ref's target, or was
+	// created, within this long before now. Set it at least to the grace
+	// window, or carried-over assets disappear early.
+	KeepWithin time.Duration `json:"keep_within"`
+}
+
+// DefaultPolicy is used until a store has its own.
+var DefaultPolicy = Policy{KeepLast: 10, KeepWithin: 7 * 24 * time.Hour}
+
+// RetentionSetting is the store setting that holds a store's Policy.
+const RetentionSetting = "retention"
+
+// Decision is the policy's verdict on one snapshot, with every reason it
+// is kept (none when dropped).
+type Decision struct {
+	Snapshot store.SnapshotInfo `json:"snapshot"`
+	Keep     bool               `json:"keep"`
+	Reasons  []string           `json:"reasons"`
+}
+
+// ApplyPolicy decides, for each snapshot, whether p keeps it. It is a pure
+// function of its arguments; deleting is a separate step (Prune).
+func ApplyPolicy(snaps []store.SnapshotInfo, refs map[string]store.Ref, log []store.LogEntry, p Policy, now time.Time) []Decision {
+	reasons := map[store.Ref][]string{}
+	add := func(id store.Ref, why string) { reasons[id] = append(reasons[id], why) }
+	for _, name := range sortedNames(refs) {
+		add(refs[name], "ref "+name)
+	}
+	for _, s := range snaps {
+		for _, l := range s.Labels {
+			add(s.ID, "label "+l)
+		}
+		if p.KeepWithin > 0 && now.Sub(s.Created) < p.KeepWithin {
+			add(s.ID, fmt.Sprintf("created within %s", p.KeepWithin))
+		}
+	}
+	lastPerRef := map[string]int{}
+	seen := map[string]map[store.Ref]bool{}
+	for i := len(log) - 1; i >= 0; i-- {
+		e := log[i]
+		if seen[e.Ref] == nil {
+			seen[e.Ref] = map[store.Ref]bool{}
+		}
+		// e.To became active at e.Time; e.From stopped being active then.
+		for _, id := range []store.Ref{e.To, e.From} {
+			if id.IsZero() || seen[e.Ref][id] {
+				continue
+			}
+			seen[e.Ref][id] = true
+			lastPerRef[e.Ref]++
+			if lastPerRef[e.Ref] <= p.KeepLast {
+				add(id, fmt.Sprintf("one of the last %d of ref %s", p.KeepLast, e.Ref))
+			}
+		}
+		if !e.From.IsZero() && p.KeepWithin > 0 && now.Sub(e.Time) < p.KeepWithin {
+			add(e.From, fmt.Sprintf("target of ref %s until %s, within %s", e.Ref, e.Time.UTC().Format(time.RFC3339), p.KeepWithin))
+		}
+	}
+	out := make([]Decision, 0, len(snaps))
+	for _, s := range snaps {
+		r := dedupe(reasons[s.ID])
+		out = append(out, Decision{Snapshot: s, Keep: len(r) > 0, Reasons: r})
+	}
+	return out
+}
+
+func sortedNames(m map[string]store.Ref) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func dedupe(list []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Prune applies p to the store's snapshots and, unless dryRun, removes
+// those it drops, calling removed for each. It returns every decision.
+func Prune(st *store.Store, p Policy, dryRun bool, now time.Time, removed func(store.Ref)) ([]Decision, error) {
+	snaps, err := st.Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	refs, err := st.NamedRefs()
+	if err != nil {
+		return nil, err
+	}
+	log, err := st.Log()
+	if err != nil {
+		return nil, err
+	}
+	decisions := ApplyPolicy(snaps, refs, log, p, now)
+	if dryRun {
+		return decisions, nil
+	}
+	for _, d := range decisions {
+		if d.Keep {
+			continue
+		}
+		if err := st.DeleteSnapshot(d.Snapshot.ID); err != nil {
+			return decisions, fmt.Errorf("prune: %w", err)
+		}
+		if removed != nil {
+			removed(d.Snapshot.ID)
+		}
+	}
+	return decisions, nil
+}

@@ -1,0 +1,55 @@
+package store
+
+import (
+	"math/rand"
+	"testing"
+	"time"
+)
+
+func TestGCReclaimsDiskAndKeepsWhatIsReferenced(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{ValueLogFileSize: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewSource(1))
+	snapshotOf := func(name string, size int) (Ref, Ref) {
+		content := make([]byte, size)
+		rng.Read(content)
+		rec := putFile(t, s, content, 1000)
+		root := putTree(t, s, &Tree{Entries: []Entry{{Name: name, Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
+		if _, err := s.CommitSnapshot(SnapshotInfo{ID: root, Created: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		return root, rec.Ref
+	}
+	keep, _ := snapshotOf("keep.bin", 3<<20)
+	drop, dropFile := snapshotOf("drop.bin", 48<<20)
+	open, openFile := snapshotOf("open.bin", 1<<20)
+	if err := s.DeleteSnapshot(drop); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSnapshot(open); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.GC([]Ref{openFile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+	if st.Files != 1 || st.Trees != 2 || st.Chunks != 48*4 {
+		t.Errorf("deleted %d files, %d trees, %d chunks; want 1, 2, 192", st.Files, st.Trees, st.Chunks)
+	}
+	if st.BytesAfter > st.BytesBefore/2 {
+		t.Errorf("disk went from %d to %d bytes: less than half of the 48 MB dropped came back", st.BytesBefore, st.BytesAfter)
+	}
+	if ok, _ := s.HasFile(dropFile); ok {
+		t.Error("the dropped file's record survived")
+	}
+	if err := s.VerifyFile(openFile); err != nil {
+		t.Errorf("a live file (open through the mount) was collected: %v", err)
+	}
+	if problems, err := s.Verify(keep, nil); err != nil || len(problems) > 0 {
+		t.Errorf("kept snapshot after gc: %v %v", problems, err)
+	}
+}
