@@ -19,7 +19,7 @@ type Options struct {
 	InMemory bool
 	// Logger receives Badger's warnings and errors; nil discards them.
 	Logger *slog.Logger
-	// ValueLogFileSize overrides the value log's file size (256 MiB).
+	// ValueLogFileSize overrides the value log's file size (64 MiB).
 	// GC never rewrites the newest file, so tests of GC use small ones.
 	ValueLogFileSize int64
 }
@@ -40,9 +40,10 @@ func Open(dir string, o Options) (*Store, error) {
 		// Chunks of 16 KiB and more go to the value log, so compactions do
 		// not rewrite file content (../NOTES: the LSM copies small values).
 		WithValueThreshold(16 << 10).
-		// Smaller value-log files let GC reclaim space sooner: the head
-		// file is never collected.
-		WithValueLogFileSize(cmp.Or(o.ValueLogFileSize, 256<<20)).
+		// Value-log GC rewrites whole files and never the newest one, so
+		// the files are kept small (Badger's default is 1 GiB): at most
+		// 64 MiB of deleted content can wait for the next file.
+		WithValueLogFileSize(cmp.Or(o.ValueLogFileSize, 64<<20)).
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})
