@@ -11,8 +11,8 @@ func TestClassify(t *testing.T) {
 		want Class
 	}{
 		{def, "/index.html", Entry},
-		{def, "assets/index-BxK3f9aQ.js", Asset},        // Vite
-		{def, "assets/index-BxKqfLaQ.js", Asset},        // Vite, no digit
+		{def, "assets/index-BxK3f9aQ.js", Asset},         // Vite
+		{def, "assets/index-BxKqfLaQ.js", Asset},         // Vite, no digit
 		{def, "static/js/main.3f2a1b9c.chunk.js", Asset}, // webpack / CRA
 		{def, "chunk-vendors.12345678.js", Asset},
 		{def, "_next/static/chunks/pages/app.js", Asset}, // Next.js

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"syscall"
-	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
 )
