@@ -79,35 +79,45 @@ func matchAny(patterns []string, p string) bool {
 	return false
 }
 
-// hasHashToken reports whether a file name has a part, between '-', '_' or
-// '.' separators and before its last extension, that looks like a hash:
-// at least 8 characters of letters and digits with a digit in it, or with
-// upper-case letters past its first character (base64 hashes without a
-// digit, which Vite emits about one time in four).
+// hasHashToken reports whether a file name carries a content hash the way
+// bundlers write one: Vite, Rollup and esbuild end the stem with '-' and 8
+// base64url characters (index-BxK3f9aQ.js, index-VjARLu6_.js); webpack and
+// others put a hex hash between dots (main.3f2a1b9c.chunk.js). A hash has a
+// digit or upper-case letters past its first character: a base64 hash has
+// no digit about one time in four (lazy-BjotiwhX.js), so in Vite's position
+// one inner capital is enough; elsewhere it takes two.
 func hasHashToken(base string) bool {
 	stem := strings.TrimSuffix(base, path.Ext(base))
-	for _, tok := range strings.FieldsFunc(stem, func(r rune) bool { return r == '-' || r == '.' || r == '_' }) {
-		if len(tok) >= 8 && looksHashed(tok) {
+	if n := len(stem); n >= 10 && (stem[n-9] == '-' || stem[n-9] == '.') && looksHashed(stem[n-8:], true, 1) {
+		return true
+	}
+	for _, tok := range strings.FieldsFunc(stem, func(r rune) bool { return r == '-' || r == '.' }) {
+		if len(tok) >= 8 && looksHashed(tok, false, 2) {
 			return true
 		}
 	}
 	return false
 }
 
-func looksHashed(tok string) bool {
-	digits, innerUpper := 0, 0
+// looksHashed: letters and digits (and, in base64url, '-' and '_') with a
+// digit, a '-' or '_', or at least minUpper upper-case letters past the first
+// character.
+func looksHashed(tok string, base64url bool, minUpper int) bool {
+	marks, innerUpper := 0, 0
 	for i, r := range tok {
 		switch {
 		case r >= '0' && r <= '9':
-			digits++
+			marks++
 		case r >= 'A' && r <= 'Z':
 			if i > 0 {
 				innerUpper++
 			}
 		case r >= 'a' && r <= 'z':
+		case base64url && (r == '-' || r == '_'):
+			marks++
 		default:
 			return false
 		}
 	}
-	return digits > 0 || innerUpper >= 2
+	return marks > 0 || innerUpper >= minUpper
 }

@@ -1,0 +1,3 @@
+export function describe() {
+  return "lazy chunk of " + __APP_VERSION__;
+}
