@@ -38,6 +38,9 @@ func TestValidatorsAcrossDeploys(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "<h1>build two</h1>" {
 			t.Errorf("%s: revalidating the old page after the switch: %d %q (ETag %s -> %s)", srv.name, resp.StatusCode, body, first.Header.Get("ETag"), resp.Header.Get("ETag"))
 		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
+			t.Errorf("%s: an entry's Cache-Control is %q, want no-cache", srv.name, cc)
+		}
 		resp, _ = get(t, srv.url+"/logo.svg", "If-None-Match", logo.Header.Get("ETag"))
 		if resp.StatusCode != 304 {
 			t.Errorf("%s: an unchanged file after the switch: %d, want 304", srv.name, resp.StatusCode)

@@ -96,6 +96,10 @@ func checkServed(t *testing.T, srv webServer, files map[string][]byte, id string
 	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
 		t.Errorf("/a/ Cache-Control %q", cc)
 	}
+	resp, _ = get(t, srv.url+"/assets/app-3f2a1b9c.js")
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+		t.Errorf("/assets/ Cache-Control %q", cc)
+	}
 	resp, body = get(t, srv.url+"/media/video.bin", "Range", "bytes=10000000-10000999")
 	if resp.StatusCode != 206 || !bytes.Equal(body, big[10000000:10001000]) {
 		t.Errorf("Range request: %d, %d bytes, exact %v", resp.StatusCode, len(body), bytes.Equal(body, big[10000000:10001000]))

@@ -38,6 +38,12 @@ http {
     server {
         listen 127.0.0.1:{{.Port}};
         root {{.Root}};
+        # Entries: browsers revalidate every time (cheap: 304 while unchanged).
+        add_header Cache-Control "no-cache";
+        # Hashed assets (Vite puts only those in /assets/) and /a/ never change.
+        location /assets/ {
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
         location /a/ {
             root {{.Mount}};
             add_header Cache-Control "public, max-age=31536000, immutable";
@@ -71,9 +77,10 @@ Alias /snapshots/ {{.Mount}}/snapshots/
     Require all granted
     Options FollowSymLinks
 </Directory>
-<Location /a/>
+Header set Cache-Control "no-cache"
+<LocationMatch "^/(a|assets)/">
     Header set Cache-Control "public, max-age=31536000, immutable"
-</Location>
+</LocationMatch>
 `
 
 type serverConf struct {
