@@ -20,9 +20,9 @@ type rootNode struct {
 
 func (r *rootNode) OnAdd(ctx context.Context) {
 	dir := fusefs.StableAttr{Mode: syscall.S_IFDIR}
-	r.refs = r.NewPersistentInode(ctx, &refsNode{fs: r.fs}, dir)
-	r.snapshots = r.NewPersistentInode(ctx, &snapshotsNode{fs: r.fs}, dir)
-	r.hashes = r.NewPersistentInode(ctx, &hashNode{fs: r.fs}, dir)
+	r.refs = r.NewPersistentInode(ctx, &refsNode{staticDir{fs: r.fs}}, dir)
+	r.snapshots = r.NewPersistentInode(ctx, &snapshotsNode{staticDir{fs: r.fs}}, dir)
+	r.hashes = r.NewPersistentInode(ctx, &hashNode{staticDir{fs: r.fs}}, dir)
 	r.AddChild("refs", r.refs, false)
 	r.AddChild("snapshots", r.snapshots, false)
 	r.AddChild("a", r.hashes, false)
@@ -67,11 +67,20 @@ func fillStatic(a *fuse.Attr) {
 	a.Nlink = 2
 }
 
-// refsNode is /refs: one directory per ref.
-type refsNode struct {
+// staticDir is what the fixed directories (/refs, /snapshots, /a) share:
+// read-only attributes.
+type staticDir struct {
 	fusefs.Inode
 	fs *FS
 }
+
+func (n *staticDir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillStatic(&out.Attr)
+	return 0
+}
+
+// refsNode is /refs: one directory per ref.
+type refsNode struct{ staticDir }
 
 func (n *refsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	return n.fs.refDir(ctx, n.EmbeddedInode(), refSlot{name: name, underRef: true}, out)
@@ -85,16 +94,8 @@ func (n *refsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno
 	return fusefs.NewListDirStream(list), 0
 }
 
-func (n *refsNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fillStatic(&out.Attr)
-	return 0
-}
-
 // snapshotsNode is /snapshots: every snapshot by full id.
-type snapshotsNode struct {
-	fusefs.Inode
-	fs *FS
-}
+type snapshotsNode struct{ staticDir }
 
 func (n *snapshotsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	id, err := store.ParseRef(name)
@@ -124,17 +125,9 @@ func (n *snapshotsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.
 	return fusefs.NewListDirStream(list), 0
 }
 
-func (n *snapshotsNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fillStatic(&out.Attr)
-	return 0
-}
-
 // hashNode is /a: any stored file by content hash. Its listing is empty:
 // it would name every file of every snapshot.
-type hashNode struct {
-	fusefs.Inode
-	fs *FS
-}
+type hashNode struct{ staticDir }
 
 func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	hash, _, _ := strings.Cut(name, ".") // the extension is for Content-Type only
@@ -154,9 +147,4 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 
 func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	return fusefs.NewListDirStream(nil), 0
-}
-
-func (n *hashNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fillStatic(&out.Attr)
-	return 0
 }
