@@ -17,7 +17,7 @@ type API interface {
 	snapshot.Target
 	NamedRefs() (map[string]store.Ref, error)
 	Log() ([]store.LogEntry, error)
-	Activate(ref string, id store.Ref, reason string) (store.LogEntry, error)
+	Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error)
 	Rollback(ref, reason string) (store.LogEntry, error)
 	Remove(id store.Ref) error
 	Verify(ids []store.Ref) (*snapshot.Report, error)

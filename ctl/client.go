@@ -84,9 +84,9 @@ func (c *Client) Log() ([]store.LogEntry, error) {
 	return l, c.call("Log", true, &l)
 }
 
-func (c *Client) Activate(ref string, id store.Ref, reason string) (store.LogEntry, error) {
+func (c *Client) Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error) {
 	var e store.LogEntry
-	return e, c.call("Activate", ActivateArgs{Ref: ref, ID: id, Reason: reason}, &e)
+	return e, c.call("Activate", ActivateArgs{Ref: ref, ID: id, Reason: reason, Verify: verify}, &e)
 }
 
 func (c *Client) Rollback(ref, reason string) (store.LogEntry, error) {

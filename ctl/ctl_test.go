@@ -56,7 +56,7 @@ func TestImportAndActivateThroughTheSocket(t *testing.T) {
 	if res.Snapshot.ID != direct.Snapshot.ID {
 		t.Fatal("the socket and the store gave the same tree different ids")
 	}
-	e, err := c.Activate(snapshot.DefaultRef, res.Snapshot.ID, "test")
+	e, err := c.Activate(snapshot.DefaultRef, res.Snapshot.ID, "test", true)
 	if err != nil || e.PID != os.Getpid() {
 		t.Fatalf("activate: %+v %v", e, err)
 	}

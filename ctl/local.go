@@ -38,8 +38,14 @@ func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
 	return &Local{Store: st, Who: who}, nil
 }
 
-// Activate points ref at id and tells the file system.
-func (l *Local) Activate(ref string, id store.Ref, reason string) (store.LogEntry, error) {
+// Activate points ref at id and tells the file system. The snapshot's
+// objects must be present; with verify, every chunk is re-hashed first.
+func (l *Local) Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error) {
+	if verify {
+		if err := snapshot.Guard(l.Store, id, true); err != nil {
+			return store.LogEntry{}, err
+		}
+	}
 	e, err := snapshot.Activate(l.Store, ref, id, l.Who, reason)
 	if err == nil && l.OnRetarget != nil {
 		l.OnRetarget(e.Ref, e.To)

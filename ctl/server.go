@@ -161,7 +161,7 @@ func (s *Session) Log(_ bool, r *[]store.LogEntry) error {
 }
 
 func (s *Session) Activate(a ActivateArgs, r *store.LogEntry) error {
-	e, err := s.local.Activate(a.Ref, a.ID, a.Reason)
+	e, err := s.local.Activate(a.Ref, a.ID, a.Reason, a.Verify)
 	*r = e
 	if err == nil {
 		s.log.Info("activated", "ref", e.Ref, "from", shortOrNone(e.From), "to", e.To.Short(), "uid", e.UID, "pid", e.PID, "reason", e.Reason)

@@ -46,6 +46,7 @@ type ActivateArgs struct {
 	Ref    string
 	ID     store.Ref
 	Reason string
+	Verify bool // re-hash every chunk before activating
 }
 
 // VerifyArgs lists snapshots to verify; none means all.

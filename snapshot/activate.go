@@ -18,9 +18,14 @@ type Who struct {
 	User string
 }
 
-// Activate points ref at snapshot id and logs it.
+// Activate points ref at snapshot id and logs it, after checking that
+// every object the snapshot names is present (Guard's fast form): a
+// snapshot with missing content is refused rather than served with holes.
 func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string) (store.LogEntry, error) {
 	if err := checkRefName(ref); err != nil {
+		return store.LogEntry{}, err
+	}
+	if err := Guard(st, id, false); err != nil {
 		return store.LogEntry{}, err
 	}
 	e, err := st.SetRef(ref, id, store.LogEntry{Time: time.Now().UTC(), UID: who.UID, PID: who.PID, User: who.User, Reason: reason})
@@ -68,3 +73,25 @@ func checkRefName(name string) error {
 var errBadName = errors.New("must be one path component")
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// Guard checks a snapshot before activation: every tree is read and
+// verified and every file record must exist; with full, every chunk is
+// re-hashed too. A problem refuses the activation, naming the first path
+// affected; the error wraps store.ErrNotFound or store.ErrCorrupt.
+func Guard(st *store.Store, id store.Ref, full bool) error {
+	var problems []store.Problem
+	var err error
+	if full {
+		problems, err = st.Verify(id, nil)
+	} else {
+		problems, err = st.CheckPresent(id)
+	}
+	if err != nil {
+		return fmt.Errorf("check snapshot %s: %w", id.Short(), err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("refusing to activate %s: %d objects damaged or missing, first %s: %w",
+			id.Short(), len(problems), problems[0], problems[0].Err)
+	}
+	return nil
+}

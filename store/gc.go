@@ -144,6 +144,7 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	if err := wb.Flush(); err != nil {
 		return err
 	}
+	s.present.Clear()
 	return s.Sync()
 }
 

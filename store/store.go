@@ -31,6 +31,9 @@ type Store struct {
 	// importMu serializes writers so that assigning content mtimes can
 	// check the validator index without racing another import.
 	importMu sync.Mutex
+	// present remembers snapshots whose objects CheckPresent found, until
+	// GC deletes objects.
+	present sync.Map
 }
 
 // Open opens or creates the store in dir.

@@ -111,9 +111,13 @@ func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad f
 }
 
 // CheckPresent is Verify's fast form: it reads (and so verifies) every tree
-// below root and checks that every file record it names exists, without
-// re-reading file content.
+// below root and checks that every file record and chunk it names exists,
+// without reading content. A success is remembered until the next GC (the
+// only way objects leave), so activating a snapshot again costs nothing.
 func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
+	if _, ok := s.present.Load(root); ok {
+		return nil, nil
+	}
 	var problems []Problem
 	bad := func(path string, ref Ref, err error) error {
 		problems = append(problems, Problem{Path: path, Ref: ref, Err: err})
@@ -123,14 +127,24 @@ func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
 		if e.Kind != KindFile {
 			return nil
 		}
-		ok, err := s.HasFile(e.Ref)
+		f, err := s.File(e.Ref)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+			return bad(path, e.Ref, err)
+		}
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return bad(path, e.Ref, ErrNotFound)
+		for _, c := range f.Chunks {
+			if ok, err := s.HasChunk(c); err != nil {
+				return err
+			} else if !ok {
+				return bad(path, c, fmt.Errorf("chunk %s: %w", c.Short(), ErrNotFound))
+			}
 		}
 		return nil
 	}, bad)
+	if err == nil && len(problems) == 0 {
+		s.present.Store(root, true)
+	}
 	return problems, err
 }

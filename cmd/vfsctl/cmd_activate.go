@@ -9,6 +9,7 @@ import (
 type activateOptions struct {
 	ref    string
 	reason string
+	verify bool
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -16,19 +17,24 @@ func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.reason, "reason", "", "why, recorded in the activation log")
 }
 
+func (o *activateOptions) addVerify(fs *pflag.FlagSet) {
+	o.AddFlags(fs)
+	fs.BoolVar(&o.verify, "verify", false, "re-hash every chunk of the snapshot first (default: check that every object is present)")
+}
+
 func activateCommand(e *env) *command {
 	o := &activateOptions{}
 	return &command{
 		name: "activate", args: "ID|LABEL", nargs: [2]int{1, 1},
 		summary: "point a ref (default current) at a snapshot",
-		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). Takes the same time whatever the snapshot's size.",
-		flags:   o.AddFlags,
+		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). First every object of the snapshot must be\npresent (with --verify: re-hashed); otherwise the activation is refused.",
+		flags:   o.addVerify,
 		run: func(e *env, args []string) error {
 			st, id, err := e.resolve(args[0])
 			if err != nil {
 				return err
 			}
-			le, err := st.Activate(o.ref, id, o.reason)
+			le, err := st.Activate(o.ref, id, o.reason, o.verify)
 			return reportActivation(e, le, err)
 		},
 	}

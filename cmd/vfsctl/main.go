@@ -89,7 +89,7 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, store.ErrBusy):
 		return exitBusy
-	case errors.Is(err, errDamaged):
+	case errors.Is(err, errDamaged), errors.Is(err, store.ErrCorrupt):
 		return exitDamaged
 	}
 	return exitError
