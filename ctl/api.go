@@ -20,6 +20,7 @@ type API interface {
 	Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error)
 	Rollback(ref, reason string) (store.LogEntry, error)
 	Remove(id store.Ref) error
+	AddLabel(id store.Ref, label string) error
 	Verify(ids []store.Ref) (*snapshot.Report, error)
 	Status() (Status, error)
 	Classes() (snapshot.Classes, error)

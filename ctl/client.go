@@ -217,3 +217,8 @@ func (c *Client) Purge(target, reason string) ([]store.PurgeRecord, error) {
 	var r []store.PurgeRecord
 	return r, c.call("Purge", PurgeArgs{Target: target, Reason: reason}, &r)
 }
+
+func (c *Client) AddLabel(id store.Ref, label string) error {
+	var ok bool
+	return c.call("AddLabel", LabelArgs{ID: id, Name: label}, &ok)
+}

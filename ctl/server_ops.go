@@ -59,3 +59,11 @@ func (s *Session) Purge(a PurgeArgs, r *[]store.PurgeRecord) error {
 	}
 	return encodeErr(err)
 }
+
+func (s *Session) AddLabel(a LabelArgs, _ *bool) error {
+	err := s.local.AddLabel(a.ID, a.Name)
+	if err == nil {
+		s.log.Info("labelled snapshot", "id", a.ID.Short(), "label", a.Name, "uid", s.local.Who.UID)
+	}
+	return encodeErr(err)
+}

@@ -66,3 +66,9 @@ type PurgeArgs struct {
 	Target string
 	Reason string
 }
+
+// LabelArgs gives snapshot ID the label Name.
+type LabelArgs struct {
+	ID   store.Ref
+	Name string
+}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -181,9 +182,19 @@ func (f *FS) Retarget(name string, id store.Ref) {
 	f.notifier.entry(f.root.refs, name)
 }
 
-// Forget invalidates /snapshots/<id> after the snapshot was removed.
+// Forget invalidates the names under /snapshots and /labels that lead to
+// snapshot id, after it was removed.
 func (f *FS) Forget(id store.Ref) {
-	f.notifier.entry(f.root.snapshots, id.String())
+	for _, dir := range []*fusefs.Inode{f.root.snapshots, f.root.labels} {
+		if dir == nil {
+			continue
+		}
+		for name, child := range dir.Children() {
+			if d, ok := child.Operations().(*dirNode); ok && d.layers[0].ref == id {
+				f.notifier.entry(dir, name)
+			}
+		}
+	}
 }
 
 // snapshotDir makes the root directory node of snapshot id, with older
@@ -262,4 +273,38 @@ func (f *FS) Purged(ref store.Ref) {
 	for _, d := range names {
 		f.notifier.entry(d.parent, d.name)
 	}
+}
+
+// exactDir returns the directory of snapshot id under parent's name, with
+// no carry-over: the same inode while name keeps meaning id.
+func (f *FS) exactDir(ctx context.Context, parent *fusefs.Inode, name string, id store.Ref, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	d, errno := f.snapshotDir(id, []layer{{ref: id}})
+	if errno != 0 {
+		return nil, errno
+	}
+	d.fill(&out.Attr)
+	if child := parent.GetChild(name); child != nil {
+		if cd, ok := child.Operations().(*dirNode); ok && cd.layers[0].ref == id {
+			return child, 0
+		}
+	}
+	return parent.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+// byPrefix finds the one snapshot whose id starts with prefix.
+func (f *FS) byPrefix(prefix string) (store.Ref, error) {
+	all, err := f.src.Snapshots()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	var found []store.Ref
+	for _, s := range all {
+		if strings.HasPrefix(s.ID.String(), prefix) {
+			found = append(found, s.ID)
+		}
+	}
+	if len(found) != 1 {
+		return store.Ref{}, store.ErrNotFound
+	}
+	return found[0], nil
 }

@@ -298,3 +298,50 @@ func TestPurgeWithdrawsCarriedAndHashedContent(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelsTimeTravelAndPrefixes(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1"})
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2"})
+	if err := st.AddLabel(v1, "release-1"); err != nil {
+		t.Fatal(err)
+	}
+	mnt, f := testMount(t, st)
+	before := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	activate(t, st, f, v1)
+	log, _ := st.Log()
+	t1 := log[0].Time
+	time.Sleep(10 * time.Millisecond)
+	activate(t, st, f, v2)
+	log, _ = st.Log()
+	t2 := log[1].Time
+
+	want := map[string]string{
+		"labels/release-1/index.html":                                             "v1",
+		"snapshots/" + v2.Short() + "/index.html":                                 "v2",
+		"at/" + t1.Format(time.RFC3339Nano) + "/index.html":                       "v1",
+		"at/" + t2.Add(-time.Nanosecond).Format(time.RFC3339Nano) + "/index.html": "v1",
+		"at/" + t2.Format(time.RFC3339Nano) + "/index.html":                       "v2",
+	}
+	for p, w := range want {
+		if got := readFile(t, filepath.Join(mnt, p)); got != w {
+			t.Errorf("%s = %q, want %q", p, got, w)
+		}
+	}
+	for _, p := range []string{
+		"at/" + before.Format(time.RFC3339Nano),                      // before the first activation
+		"at/" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), // the future
+		"at/yesterday",
+		"labels/nope",
+		"snapshots/" + v2.String()[:11],
+	} {
+		if _, err := os.Stat(filepath.Join(mnt, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want ENOENT", p, err)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(mnt, "labels"))
+	if len(ents) != 1 || ents[0].Name() != "release-1" {
+		t.Errorf("ls labels = %v", ents)
+	}
+}

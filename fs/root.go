@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
@@ -15,7 +17,7 @@ type rootNode struct {
 	fusefs.Inode
 	fs *FS
 	// The fixed directories, made when the root is mounted.
-	refs, snapshots, hashes *fusefs.Inode
+	refs, snapshots, hashes, labels, at *fusefs.Inode
 }
 
 func (r *rootNode) OnAdd(ctx context.Context) {
@@ -23,16 +25,23 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	r.refs = r.NewPersistentInode(ctx, &refsNode{staticDir{fs: r.fs}}, dir)
 	r.snapshots = r.NewPersistentInode(ctx, &snapshotsNode{staticDir{fs: r.fs}}, dir)
 	r.hashes = r.NewPersistentInode(ctx, &hashNode{staticDir{fs: r.fs}}, dir)
+	r.labels = r.NewPersistentInode(ctx, &labelsNode{staticDir{fs: r.fs}}, dir)
+	r.at = r.NewPersistentInode(ctx, &atNode{staticDir{fs: r.fs}}, dir)
 	r.AddChild("refs", r.refs, false)
 	r.AddChild("snapshots", r.snapshots, false)
 	r.AddChild("a", r.hashes, false)
+	r.AddChild("labels", r.labels, false)
+	r.AddChild("at", r.at, false)
 }
+
+// fixedDirs are the root's fixed directories, in listing order.
+var fixedDirs = []string{"refs", "snapshots", "labels", "at", "a"}
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	switch name {
 	case CurrentRef:
 		return r.fs.refDir(ctx, r.EmbeddedInode(), refSlot{name: CurrentRef}, out)
-	case "refs", "snapshots", "a":
+	case "refs", "snapshots", "a", "labels", "at":
 		fillStatic(&out.Attr)
 		return r.GetChild(name), 0
 	}
@@ -44,7 +53,7 @@ func (r *rootNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno
 	if _, ok := r.fs.refTarget(CurrentRef); ok {
 		list = append(list, fuse.DirEntry{Name: CurrentRef, Mode: syscall.S_IFDIR})
 	}
-	for _, n := range []string{"refs", "snapshots", "a"} {
+	for _, n := range fixedDirs {
 		list = append(list, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
 	}
 	return fusefs.NewListDirStream(list), 0
@@ -97,20 +106,17 @@ func (n *refsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno
 // snapshotsNode is /snapshots: every snapshot by full id.
 type snapshotsNode struct{ staticDir }
 
+// Lookup takes a full id, or its first 12 characters (listings show those,
+// and a preview host name has room for them).
 func (n *snapshotsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	id, err := store.ParseRef(name)
+	if err != nil && len(name) == store.ShortLen {
+		id, err = n.fs.byPrefix(name)
+	}
 	if err != nil {
 		return nil, syscall.ENOENT
 	}
-	d, errno := n.fs.snapshotDir(id, []layer{{ref: id}})
-	if errno != 0 {
-		return nil, errno
-	}
-	d.fill(&out.Attr)
-	if child := n.GetChild(name); child != nil {
-		return child, 0
-	}
-	return n.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return n.fs.exactDir(ctx, n.EmbeddedInode(), name, id, out)
 }
 
 func (n *snapshotsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
@@ -146,5 +152,57 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 }
 
 func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	return fusefs.NewListDirStream(nil), 0
+}
+
+// labelsNode is /labels: each label's snapshot, exact.
+type labelsNode struct{ staticDir }
+
+func (n *labelsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	id, err := n.fs.src.Label(name)
+	if err != nil {
+		return nil, toErrno(n.fs.log, "label "+name, err)
+	}
+	return n.fs.exactDir(ctx, n.EmbeddedInode(), name, id, out)
+}
+
+func (n *labelsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	all, err := n.fs.src.Snapshots()
+	if err != nil {
+		return nil, toErrno(n.fs.log, "list snapshots", err)
+	}
+	var list []fuse.DirEntry
+	for _, s := range all {
+		for _, l := range s.Labels {
+			list = append(list, fuse.DirEntry{Name: l, Mode: syscall.S_IFDIR})
+		}
+	}
+	return fusefs.NewListDirStream(list), 0
+}
+
+// atNode is /at: /at/<RFC 3339 time>/ is the snapshot current served at
+// that instant, from the activation log. An unparseable, future or
+// pre-history time is ENOENT with a log line, never a guess.
+type atNode struct{ staticDir }
+
+func (n *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	t, err := snapshot.ParseAt(name)
+	if err != nil {
+		n.fs.log.Info("/at: not a time", "name", name)
+		return nil, syscall.ENOENT
+	}
+	log, err := n.fs.src.Log()
+	if err != nil {
+		return nil, toErrno(n.fs.log, "log", err)
+	}
+	id, err := snapshot.At(log, CurrentRef, t, time.Now())
+	if err != nil {
+		n.fs.log.Info("/at: nothing served then", "time", name, "err", err)
+		return nil, syscall.ENOENT
+	}
+	return n.fs.exactDir(ctx, n.EmbeddedInode(), name, id, out)
+}
+
+func (n *atNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
 	return fusefs.NewListDirStream(nil), 0
 }

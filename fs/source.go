@@ -16,5 +16,6 @@ type Source interface {
 	Snapshots() ([]store.SnapshotInfo, error)
 	NamedRefs() (map[string]store.Ref, error)
 	Log() ([]store.LogEntry, error)
+	Label(name string) (store.Ref, error)
 	Purged(ref store.Ref) (bool, error)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vfs-project/vfs/store"
 )
@@ -13,15 +14,28 @@ type Resolver interface {
 	Label(name string) (store.Ref, error)
 	Snapshot(id store.Ref) (store.SnapshotInfo, error)
 	Snapshots() ([]store.SnapshotInfo, error)
+	Log() ([]store.LogEntry, error)
 }
 
 // MinPrefix is the shortest id prefix Resolve accepts.
 const MinPrefix = 6
 
 // Resolve turns what a user typed into a snapshot id: a full id, a unique
-// id prefix of at least MinPrefix hex characters, or a label. A label wins
-// over a prefix that happens to look like hex.
+// id prefix of at least MinPrefix hex characters, a label, or @TIME (RFC
+// 3339): what current served at that instant. A label wins over a prefix
+// that happens to look like hex.
 func Resolve(st Resolver, s string) (store.Ref, error) {
+	if t, ok := strings.CutPrefix(s, "@"); ok {
+		at, err := ParseAt(t)
+		if err != nil {
+			return store.Ref{}, err
+		}
+		log, err := st.Log()
+		if err != nil {
+			return store.Ref{}, err
+		}
+		return At(log, DefaultRef, at, time.Now())
+	}
 	if id, err := st.Label(s); err == nil {
 		return id, nil
 	} else if !isNotFound(err) {

@@ -159,3 +159,22 @@ func (s *Store) DeleteSnapshot(id Ref) error {
 	}
 	return s.Sync()
 }
+
+// AddLabel gives snapshot id one more label; a label names one snapshot.
+func (s *Store) AddLabel(id Ref, label string) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		info, err := snapshotIn(txn, id)
+		if err != nil {
+			return err
+		}
+		if err := setLabelIn(txn, label, id); err != nil {
+			return err
+		}
+		info.Labels = mergeLabels(info.Labels, []string{label})
+		return putJSON(txn, snapshotKey(id), info)
+	})
+	if err != nil {
+		return fmt.Errorf("label %s as %q: %w", id.Short(), label, err)
+	}
+	return s.Sync()
+}

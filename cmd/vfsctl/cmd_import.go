@@ -42,6 +42,11 @@ func importCommand(e *env) *command {
 }
 
 func runImport(e *env, o *importOptions, src string) error {
+	for _, l := range o.labels {
+		if err := checkLabel(l); err != nil {
+			return err
+		}
+	}
 	st, err := e.store()
 	if err != nil {
 		return err
