@@ -17,8 +17,8 @@ type API interface {
 	snapshot.Target
 	NamedRefs() (map[string]store.Ref, error)
 	Log() ([]store.LogEntry, error)
-	Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error)
-	Rollback(ref, reason string) (store.LogEntry, error)
+	Activate(ref string, id store.Ref, reason string, verify bool) (Activation, error)
+	Rollback(ref, reason string) (Activation, error)
 	Remove(id store.Ref) error
 	AddLabel(id store.Ref, label string) error
 	Verify(ids []store.Ref) (*snapshot.Report, error)
@@ -31,6 +31,13 @@ type API interface {
 	GC() (store.GCStats, error)
 	Purge(target, reason string) ([]store.PurgeRecord, error)
 	Close() error
+}
+
+// Activation is a completed activation: its log entry, and the messages
+// of the post-activation hooks that failed (the activation stands).
+type Activation struct {
+	store.LogEntry
+	HookFailures []string `json:"hook_failures,omitempty"`
 }
 
 // Status describes a store and, through the socket, the daemon serving it.

@@ -84,13 +84,13 @@ func (c *Client) Log() ([]store.LogEntry, error) {
 	return l, c.call("Log", true, &l)
 }
 
-func (c *Client) Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error) {
-	var e store.LogEntry
+func (c *Client) Activate(ref string, id store.Ref, reason string, verify bool) (Activation, error) {
+	var e Activation
 	return e, c.call("Activate", ActivateArgs{Ref: ref, ID: id, Reason: reason, Verify: verify}, &e)
 }
 
-func (c *Client) Rollback(ref, reason string) (store.LogEntry, error) {
-	var e store.LogEntry
+func (c *Client) Rollback(ref, reason string) (Activation, error) {
+	var e Activation
 	return e, c.call("Rollback", ActivateArgs{Ref: ref, Reason: reason}, &e)
 }
 

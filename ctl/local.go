@@ -21,6 +21,8 @@ type Local struct {
 	OnClasses  func(snapshot.Classes)
 	// LiveFiles lists contents the mount still holds (GC keeps them).
 	LiveFiles func() []store.Ref
+	// Hooks run after each activation (vfsd only).
+	Hooks *Hooks
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int
@@ -40,26 +42,34 @@ func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
 
 // Activate points ref at id and tells the file system. The snapshot's
 // objects must be present; with verify, every chunk is re-hashed first.
-func (l *Local) Activate(ref string, id store.Ref, reason string, verify bool) (store.LogEntry, error) {
+func (l *Local) Activate(ref string, id store.Ref, reason string, verify bool) (Activation, error) {
 	if verify {
 		if err := snapshot.Guard(l.Store, id, true); err != nil {
-			return store.LogEntry{}, err
+			return Activation{}, err
 		}
 	}
-	e, err := snapshot.Activate(l.Store, ref, id, l.Who, reason)
-	if err == nil && l.OnRetarget != nil {
-		l.OnRetarget(e.Ref, e.To)
-	}
-	return e, err
+	return l.activated(snapshot.Activate(l.Store, ref, id, l.Who, reason))
 }
 
 // Rollback points ref back at its previous target and tells the file system.
-func (l *Local) Rollback(ref, reason string) (store.LogEntry, error) {
-	e, err := snapshot.Rollback(l.Store, ref, l.Who, reason)
-	if err == nil && l.OnRetarget != nil {
+func (l *Local) Rollback(ref, reason string) (Activation, error) {
+	return l.activated(snapshot.Rollback(l.Store, ref, l.Who, reason))
+}
+
+// activated tells the file system, then runs the hooks: by then every new
+// request sees the new snapshot.
+func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
+	if err != nil {
+		return Activation{LogEntry: e}, err
+	}
+	if l.OnRetarget != nil {
 		l.OnRetarget(e.Ref, e.To)
 	}
-	return e, err
+	a := Activation{LogEntry: e}
+	if l.Hooks != nil {
+		a.HookFailures = l.Hooks.Run(e)
+	}
+	return a, nil
 }
 
 // Remove deletes a snapshot's record.

@@ -160,7 +160,7 @@ func (s *Session) Log(_ bool, r *[]store.LogEntry) error {
 	return encodeErr(err)
 }
 
-func (s *Session) Activate(a ActivateArgs, r *store.LogEntry) error {
+func (s *Session) Activate(a ActivateArgs, r *Activation) error {
 	e, err := s.local.Activate(a.Ref, a.ID, a.Reason, a.Verify)
 	*r = e
 	if err == nil {
@@ -169,7 +169,7 @@ func (s *Session) Activate(a ActivateArgs, r *store.LogEntry) error {
 	return encodeErr(err)
 }
 
-func (s *Session) Rollback(a ActivateArgs, r *store.LogEntry) error {
+func (s *Session) Rollback(a ActivateArgs, r *Activation) error {
 	e, err := s.local.Rollback(a.Ref, a.Reason)
 	*r = e
 	if err == nil {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
-	"github.com/vfs-project/vfs/store"
 )
 
 type activateOptions struct {
@@ -58,13 +61,21 @@ func rollbackCommand(e *env) *command {
 	}
 }
 
-func reportActivation(e *env, le store.LogEntry, err error) error {
+// reportActivation prints the move; failed hooks are reported and make
+// the exit code 1, though the activation stands.
+func reportActivation(e *env, a ctl.Activation, err error) error {
 	if err != nil {
 		return err
 	}
 	if e.json {
-		return e.printJSON(le)
+		if err := e.printJSON(a); err != nil {
+			return err
+		}
+	} else {
+		e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
 	}
-	e.note("%s: %s -> %s", le.Ref, shortOrNone(le.From), le.To.Short())
+	if len(a.HookFailures) > 0 {
+		return fmt.Errorf("activated, but %d hooks failed: %s", len(a.HookFailures), strings.Join(a.HookFailures, "; "))
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"time"
 
@@ -51,14 +52,14 @@ func runImport(e *env, o *importOptions, src string) error {
 	if err != nil {
 		return err
 	}
-	io := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
+	opts := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
 		Logger: slog.New(slog.NewTextHandler(e.stderr, nil))}
 	var bar *progress
 	if !e.quiet {
 		bar = newProgress(e.stderr)
-		io.Progress = bar.update
+		opts.Progress = bar.update
 	}
-	res, err := snapshot.Import(e.ctx, st, src, io)
+	res, err := snapshot.Import(e.ctx, st, src, opts)
 	if bar != nil {
 		bar.done()
 	}
@@ -69,11 +70,10 @@ func runImport(e *env, o *importOptions, src string) error {
 	e.note("imported %s: %d files (%d unchanged), %d dirs, %s, %s read in %s",
 		src, s.Files, s.FilesCached, s.Dirs, humanize.IBytes(uint64(s.Bytes)), humanize.IBytes(uint64(s.BytesRead)), s.Elapsed.Round(time.Millisecond))
 	if o.activate {
-		le, err := st.Activate(o.ref, res.Snapshot.ID, o.reason, false)
-		if err != nil {
+		a, err := st.Activate(o.ref, res.Snapshot.ID, o.reason, false)
+		if err := reportActivation(&env{stdout: io.Discard, stderr: e.stderr, quiet: e.quiet}, a, err); err != nil {
 			return err
 		}
-		e.note("activated %s on %s (was %s)", le.To.Short(), le.Ref, shortOrNone(le.From))
 	}
 	if e.json {
 		return e.printJSON(map[string]any{"snapshot": res.Snapshot, "stats": s})

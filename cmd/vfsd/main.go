@@ -30,6 +30,8 @@ type config struct {
 	cacheTimeout time.Duration
 	unmountWait  time.Duration
 	grace        time.Duration
+	hooks        []string
+	hookTimeout  time.Duration
 }
 
 func envOr(name, def string) string {
@@ -51,6 +53,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
 	fs.Var(&days{&c.grace}, "grace", "how long after a snapshot stops being a ref's target its assets stay reachable under that ref (asset carry-over); accepts 7d, 36h; 0 turns carry-over off")
 	c.grace = 7 * 24 * time.Hour
+	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
+	fs.DurationVar(&c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
 	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for files still open through the mount")
 	fs.Lookup("grace").DefValue = "7d"
 	fs.Usage = func() {

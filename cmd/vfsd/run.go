@@ -55,6 +55,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	defer os.Remove(c.socket)
 	local.OnRetarget, local.OnRemove, local.OnPurge = fsys.Retarget, fsys.Forget, fsys.Purged
 	local.OnClasses, local.LiveFiles = fsys.SetClasses, fsys.LiveFiles
+	if len(c.hooks) > 0 {
+		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}
+	}
 	local.Mount, local.PID = c.mount, os.Getpid()
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(l, local, log) }()
