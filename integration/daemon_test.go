@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 type daemon struct {
 	dir, store, mnt, sock string
 	args                  []string // extra vfsd flags
+	env                   []string // extra environment
 	cmd                   *exec.Cmd
 	log                   *syncBuffer
 }
@@ -96,6 +97,7 @@ func (d *daemon) start(t testing.TB) {
 	d.log = &syncBuffer{}
 	d.cmd = exec.Command(filepath.Join(binDir, "vfsd"), append([]string{"--store", d.store, "--mount", d.mnt, "--socket", d.sock}, d.args...)...)
 	d.cmd.Stderr = d.log
+	d.cmd.Env = append(os.Environ(), d.env...)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

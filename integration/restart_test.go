@@ -2,12 +2,14 @@ package integration
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vfs-project/vfs/store"
 )
@@ -97,5 +99,34 @@ func TestImportReadsAsTheClient(t *testing.T) {
 	}
 	if list := d.ctl(t, "--json", "snapshot", "list"); !strings.Contains(list, `"snapshots": []`) {
 		t.Fatalf("a failed import left a snapshot: %s", list)
+	}
+}
+
+// Under systemd (Type=notify) vfsd says READY=1 once it serves, and
+// STOPPING=1 on SIGTERM.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(publicTempDir(t), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d := startDaemon(t)
+	d.stop(t)
+	d.env = []string{"NOTIFY_SOCKET=" + sock}
+	d.start(t)
+	d.stop(t)
+	var got []string
+	buf := make([]byte, 256)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(got) < 2 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if len(got) != 2 || got[0] != "READY=1" || got[1] != "STOPPING=1" {
+		t.Fatalf("notifications %q, want READY=1 then STOPPING=1", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/vfs-project/vfs/ctl"
 	vfs "github.com/vfs-project/vfs/fs"
 	"github.com/vfs-project/vfs/snapshot"
@@ -62,10 +63,16 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(l, local, log) }()
 	refs, _ := local.NamedRefs()
+	// Under systemd (Type=notify) this is the readiness signal; elsewhere
+	// it does nothing.
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn("sd_notify", "err", err)
+	}
 	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]), "grace", c.grace)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")
+		daemon.SdNotify(false, daemon.SdNotifyStopping)
 	case err = <-served:
 	}
 	l.Close()
