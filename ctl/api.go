@@ -46,6 +46,7 @@ type Status struct {
 	Mount     string               `json:"mount,omitempty"` // empty: no daemon
 	PID       int                  `json:"pid,omitempty"`
 	Snapshots int                  `json:"snapshots"`
+	Bytes     int64                `json:"store_bytes"`
 	Refs      map[string]store.Ref `json:"refs"`
 }
 

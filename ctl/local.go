@@ -23,6 +23,8 @@ type Local struct {
 	LiveFiles func() []store.Ref
 	// Hooks run after each activation (vfsd only).
 	Hooks *Hooks
+	// OnGC hears of every completed collection (metrics).
+	OnGC func(store.GCStats)
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int
@@ -93,7 +95,7 @@ func (l *Local) Status() (Status, error) {
 		return Status{}, err
 	}
 	refs, err := l.NamedRefs()
-	return Status{Store: l.Dir(), Mount: l.Mount, PID: l.PID, Snapshots: len(all), Refs: refs}, err
+	return Status{Store: l.Dir(), Mount: l.Mount, PID: l.PID, Snapshots: len(all), Bytes: l.DiskSize(), Refs: refs}, err
 }
 
 var _ API = (*Local)(nil)

@@ -64,7 +64,11 @@ func (l *Local) GC() (store.GCStats, error) {
 	if l.LiveFiles != nil {
 		live = l.LiveFiles()
 	}
-	return l.Store.GC(live, nil)
+	st, err := l.Store.GC(live, nil)
+	if err == nil && l.OnGC != nil {
+		l.OnGC(st)
+	}
+	return st, err
 }
 
 // Purge withdraws content from /a/ and from asset carry-over. target is a

@@ -19,6 +19,7 @@ import (
 type layer struct {
 	ref   store.Ref
 	until time.Time // zero: never expires
+	snap  store.Ref // the snapshot this tree belongs to
 }
 
 // dirNode is a directory bound to fixed trees: it never reads a ref. Under
@@ -68,6 +69,7 @@ func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	defer d.fs.observe("lookup", time.Now())
 	p := name
 	if d.path != "" {
 		p = d.path + "/" + name
@@ -95,7 +97,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			if len(sub) == 0 {
 				subActive, subMode = primary, uint32(e.Mode.Perm())
 			}
-			sub = append(sub, layer{ref: e.Ref, until: l.until})
+			sub = append(sub, layer{ref: e.Ref, until: l.until, snap: l.snap})
 			continue
 		case len(sub) > 0:
 			continue // a newer layer has a directory by this name
@@ -106,6 +108,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		case d.fs.purged(e.Ref):
 			continue
 		}
+		d.fs.metrics.CarriedOver(l.snap)
 		return d.leaf(ctx, e, out, l.until)
 	}
 	if len(sub) == 0 {
@@ -177,6 +180,7 @@ func sameLayers(a, b []layer) bool {
 // Readdir lists the active snapshot's entries only; a directory that exists
 // only in older snapshots lists as empty.
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	defer d.fs.observe("readdir", time.Now())
 	if !d.active {
 		return fusefs.NewListDirStream(nil), 0
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -74,6 +75,7 @@ func (n *fileNode) fill(a *fuse.Attr) {
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	defer n.fs.observe("getattr", time.Now())
 	n.fill(&out.Attr)
 	return 0
 }
@@ -94,9 +96,11 @@ func (n *fileNode) Flush(ctx context.Context, fh fusefs.FileHandle) syscall.Errn
 // Read serves bytes verified against their chunk's hash; fh is nil (no
 // opens). dest is go-fuse's buffer: the store copies into it.
 func (n *fileNode) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	defer n.fs.observe("read", time.Now())
 	got, err := n.fs.src.ReadAt(n.rec, dest, off)
 	if err != nil {
 		return nil, toErrno(n.fs.log, "read "+n.rec.Ref.Short(), err)
 	}
+	n.fs.metrics.ReadBytes(got)
 	return fuse.ReadResultData(dest[:got]), 0
 }

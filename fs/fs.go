@@ -26,6 +26,8 @@ type Config struct {
 	Grace time.Duration
 	// Classes tell assets from entries.
 	Classes snapshot.Classes
+	// Metrics, if set, receives request counts and latencies.
+	Metrics Metrics
 }
 
 // FS is the state the nodes share: the source, the refs as last activated,
@@ -33,6 +35,7 @@ type Config struct {
 type FS struct {
 	src     Source
 	log     *slog.Logger
+	metrics Metrics
 	grace   time.Duration
 	classes func() snapshot.Classes
 	cls     atomic.Pointer[snapshot.Classes]
@@ -102,6 +105,10 @@ func New(src Source, c Config) (*FS, error) {
 	f := &FS{src: src, log: c.Logger, grace: c.Grace, servedAt: map[store.Ref][]dentry{},
 		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2, live: map[store.Ref]int{}}
 	f.SetClasses(c.Classes)
+	f.metrics = c.Metrics
+	if f.metrics == nil {
+		f.metrics = noMetrics{}
+	}
 	f.classes = func() snapshot.Classes { return *f.cls.Load() }
 	m := map[string]target{}
 	for name, id := range refs {
@@ -211,7 +218,7 @@ func (f *FS) snapshotDir(id store.Ref, layers []layer) (*dirNode, syscall.Errno)
 // snapshots it served before whose grace window is not over: the window
 // of a snapshot starts when an activation moved the ref away from it.
 func (f *FS) layersFor(name string, id store.Ref) []layer {
-	layers := []layer{{ref: id}}
+	layers := []layer{{ref: id, snap: id}}
 	if f.grace <= 0 {
 		return layers
 	}
@@ -232,7 +239,7 @@ func (f *FS) layersFor(name string, id store.Ref) []layer {
 			continue
 		}
 		seen[e.From] = true
-		layers = append(layers, layer{ref: e.From, until: until})
+		layers = append(layers, layer{ref: e.From, until: until, snap: e.From})
 	}
 	return layers
 }
@@ -278,7 +285,7 @@ func (f *FS) Purged(ref store.Ref) {
 // exactDir returns the directory of snapshot id under parent's name, with
 // no carry-over: the same inode while name keeps meaning id.
 func (f *FS) exactDir(ctx context.Context, parent *fusefs.Inode, name string, id store.Ref, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	d, errno := f.snapshotDir(id, []layer{{ref: id}})
+	d, errno := f.snapshotDir(id, []layer{{ref: id, snap: id}})
 	if errno != 0 {
 		return nil, errno
 	}

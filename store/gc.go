@@ -29,7 +29,7 @@ type GCStats struct {
 // are unreferenced until it commits); reads go on throughout.
 func (s *Store) GC(live []Ref, log *slog.Logger) (GCStats, error) {
 	var st GCStats
-	st.BytesBefore = s.diskSize()
+	st.BytesBefore = s.DiskSize()
 	s.importMu.Lock()
 	err := s.markAndSweep(live, &st)
 	s.importMu.Unlock()
@@ -39,13 +39,13 @@ func (s *Store) GC(live []Ref, log *slog.Logger) (GCStats, error) {
 	if err := s.reclaim(&st, log); err != nil {
 		return st, fmt.Errorf("gc: %w", err)
 	}
-	st.BytesAfter = s.diskSize()
+	st.BytesAfter = s.DiskSize()
 	return st, nil
 }
 
-// diskSize adds up the blocks the store's files occupy (Badger's own Size
+// DiskSize adds up the blocks the store's files occupy (Badger's own Size
 // is refreshed only once a minute, and its memtable files are sparse).
-func (s *Store) diskSize() int64 {
+func (s *Store) DiskSize() int64 {
 	var n int64
 	if s.dir == "" {
 		return 0

@@ -33,7 +33,7 @@ func runStatus(e *env, _ []string) error {
 	if s.Mount != "" {
 		fmt.Fprintf(e.stdout, "daemon     pid %d, serving %s\n", s.PID, s.Mount)
 	}
-	fmt.Fprintf(e.stdout, "snapshots  %d\n", s.Snapshots)
+	fmt.Fprintf(e.stdout, "snapshots  %d, %s on disk\n", s.Snapshots, humanize.IBytes(uint64(s.Bytes)))
 	names := make([]string, 0, len(s.Refs))
 	for n := range s.Refs {
 		names = append(names, n)

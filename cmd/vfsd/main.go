@@ -32,6 +32,7 @@ type config struct {
 	grace        time.Duration
 	hooks        []string
 	hookTimeout  time.Duration
+	metrics      string
 }
 
 func envOr(name, def string) string {
@@ -55,6 +56,7 @@ func parseFlags(args []string) (*config, error) {
 	c.grace = 7 * 24 * time.Hour
 	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
 	fs.DurationVar(&c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
+	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
 	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for files still open through the mount")
 	fs.Lookup("grace").DefValue = "7d"
 	fs.Usage = func() {

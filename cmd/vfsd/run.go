@@ -35,7 +35,18 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes})
+	var m *metrics
+	var fsMetrics vfs.Metrics
+	if c.metrics != "" {
+		m = newMetrics(local)
+		fsMetrics = m
+		ml, err := m.serve(c.metrics, log)
+		if err != nil {
+			return err
+		}
+		defer ml.Close()
+	}
+	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics})
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
@@ -55,6 +66,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	}
 	defer os.Remove(c.socket)
 	local.OnRetarget, local.OnRemove, local.OnPurge = fsys.Retarget, fsys.Forget, fsys.Purged
+	if m != nil {
+		local.OnRetarget = func(ref string, id store.Ref) { fsys.Retarget(ref, id); m.activated(ref) }
+		local.OnGC = m.collected
+	}
 	local.OnClasses, local.LiveFiles = fsys.SetClasses, fsys.LiveFiles
 	if len(c.hooks) > 0 {
 		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/store"
+)
+
+// metrics are vfsd's Prometheus metrics. They implement fs.Metrics.
+type metrics struct {
+	reg         *prometheus.Registry
+	ops         *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	readBytes   prometheus.Counter
+	carried     *prometheus.CounterVec
+	activations *prometheus.CounterVec
+	gcRuns      prometheus.Counter
+	gcReclaimed prometheus.Counter
+}
+
+func newMetrics(local *ctl.Local) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_fuse_requests_total",
+			Help: "FUSE requests that reached vfsd (the kernel answers most from its caches), by operation."}, []string{"op"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vfs_fuse_request_duration_seconds",
+			Help: "Time vfsd took to answer a FUSE request, by operation.", Buckets: prometheus.ExponentialBuckets(5e-6, 4, 10)}, []string{"op"}),
+		readBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_read_bytes_total",
+			Help: "Bytes served by FUSE reads (page-cache hits never reach vfsd)."}),
+		carried: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_carryover_lookups_total",
+			Help: "Lookups under a ref answered from an older snapshot (asset carry-over), by that snapshot's short id: when it stays at zero, the snapshot is no longer needed."}, []string{"snapshot"}),
+		activations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_activations_total",
+			Help: "Activations and rollbacks, by ref."}, []string{"ref"}),
+		gcRuns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_runs_total", Help: "Garbage collections completed."}),
+		gcReclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_reclaimed_bytes_total", Help: "Disk space given back by garbage collection."}),
+	}
+	store := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
+		func() float64 { return float64(local.DiskSize()) })
+	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
+		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
+	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, store, snaps)
+	return m
+}
+
+func (m *metrics) Op(op string, d time.Duration) {
+	m.ops.WithLabelValues(op).Inc()
+	m.latency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *metrics) ReadBytes(n int)          { m.readBytes.Add(float64(n)) }
+func (m *metrics) CarriedOver(id store.Ref) { m.carried.WithLabelValues(id.Short()).Inc() }
+func (m *metrics) activated(ref string)     { m.activations.WithLabelValues(ref).Inc() }
+func (m *metrics) collected(st store.GCStats) {
+	m.gcRuns.Inc()
+	m.gcReclaimed.Add(float64(max(st.BytesBefore-st.BytesAfter, 0)))
+}
+
+// serve answers /metrics on addr until the listener is closed.
+func (m *metrics) serve(addr string, log *slog.Logger) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	go func() {
+		if err := http.Serve(l, mux); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return l, nil
+}
