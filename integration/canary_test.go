@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startGeneratedNginx runs nginx with the server blocks `vfsctl config
+// nginx` prints for this mount.
+func startGeneratedNginx(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	need(t, "nginx")
+	dir := t.TempDir()
+	port := freePort(t)
+	gen := d.ctl(t, append([]string{"config", "nginx", "--mount", d.mnt, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
+	os.WriteFile(filepath.Join(dir, "site.conf"), []byte(gen), 0o644)
+	main := fmt.Sprintf(`daemon off;
+worker_processes 2;
+user www-data;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 1024; }
+http {
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/site.conf;
+}
+`, dir)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(main), 0o644)
+	cmd := exec.Command("nginx", "-c", conf, "-p", dir)
+	out, _ := os.Create(filepath.Join(dir, "out"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "out"))
+			e, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("generated nginx config did not start:\n%s\n%s\n%s", gen, b, e)
+		}
+	}
+}
+
+func getHost(t *testing.T, client *http.Client, url, host string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Host = host
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// The generated canary configuration through real nginx: with 20%, 1,000
+// distinct clients split close to 20/80, each stays on its side across
+// requests, and the X-VFS-Side header forces either side. The preview host
+// serves any snapshot by its 12-character id.
+func TestCanaryAndPreviewConfig(t *testing.T) {
+	d := startDaemon(t)
+	stable := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("stable")}))
+	canary := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("canary")}))
+	d.ctl(t, "-q", "activate", stable)
+	d.ctl(t, "-q", "activate", canary, "--ref", "canary")
+	url := startGeneratedNginx(t, d, "--canary", "20", "--server-name", "site.test", "--preview-domain", "preview.test")
+
+	const clients = 1000
+	onCanary := 0
+	for i := 0; i < clients; i++ {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		_, first := getHost(t, c, url+"/index.html", "site.test")
+		if first != "stable" && first != "canary" {
+			t.Fatalf("client %d got %q", i, first)
+		}
+		if first == "canary" {
+			onCanary++
+		}
+		for r := 0; r < 3; r++ {
+			if _, again := getHost(t, c, url+"/index.html", "site.test"); again != first {
+				t.Fatalf("client %d moved from %s to %s on request %d", i, first, again, r+2)
+			}
+		}
+	}
+	share := float64(onCanary) / clients
+	t.Logf("%d of %d clients on canary (%.1f%%)", onCanary, clients, 100*share)
+	if share < 0.15 || share > 0.25 { // about four standard deviations around 20%
+		t.Errorf("canary share %.3f, want close to 0.20", share)
+	}
+	for _, side := range []string{"canary", "stable"} {
+		if _, got := getHost(t, &http.Client{}, url+"/index.html", "site.test", "X-VFS-Side", side); got != side {
+			t.Errorf("X-VFS-Side: %s served %q", side, got)
+		}
+	}
+	if status, got := getHost(t, &http.Client{}, url+"/index.html", canary[:12]+".preview.test"); status != 200 || got != "canary" {
+		t.Errorf("preview host of the canary snapshot: %d %q", status, got)
+	}
+	if status, _ := getHost(t, &http.Client{}, url+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
+		t.Errorf("preview of an unknown id: %d, want 404", status)
+	}
+}
