@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/rpc"
 	"strings"
 
@@ -30,6 +31,7 @@ type API interface {
 	Prune(p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error)
 	GC() (store.GCStats, error)
 	Purge(target, reason string) ([]store.PurgeRecord, error)
+	Backup(w io.Writer) error
 	Close() error
 }
 

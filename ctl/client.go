@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/rpc"
 
@@ -221,4 +222,24 @@ func (c *Client) Purge(target, reason string) ([]store.PurgeRecord, error) {
 func (c *Client) AddLabel(id store.Ref, label string) error {
 	var ok bool
 	return c.call("AddLabel", LabelArgs{ID: id, Name: label}, &ok)
+}
+
+// Backup streams a backup of the daemon's store into w.
+func (c *Client) Backup(w io.Writer) error {
+	var ok bool
+	if err := c.call("BackupStart", true, &ok); err != nil {
+		return err
+	}
+	for {
+		var b []byte
+		if err := c.call("BackupRead", maxRead, &b); err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return nil
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
 }

@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/rpc"
@@ -81,13 +82,18 @@ type Session struct {
 	local *Local
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	batch *store.Writer // the import under way, if any
+	mu     sync.Mutex
+	batch  *store.Writer  // the import under way, if any
+	backup *io.PipeReader // the backup being read, if any
 }
 
+// abortImport ends what a client left unfinished when it hung up.
 func (s *Session) abortImport() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.backup != nil {
+		s.backup.Close()
+	}
 	if s.batch != nil {
 		s.batch.Abort()
 		s.batch = nil

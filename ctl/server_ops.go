@@ -1,6 +1,9 @@
 package ctl
 
 import (
+	"errors"
+	"io"
+
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -64,6 +67,37 @@ func (s *Session) AddLabel(a LabelArgs, _ *bool) error {
 	err := s.local.AddLabel(a.ID, a.Name)
 	if err == nil {
 		s.log.Info("labelled snapshot", "id", a.ID.Short(), "label", a.Name, "uid", s.local.Who.UID)
+	}
+	return encodeErr(err)
+}
+
+// BackupStart begins streaming a backup on this connection; BackupRead
+// returns its next bytes, empty at the end.
+func (s *Session) BackupStart(_ bool, _ *bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.backup != nil {
+		return encodeErr(errors.New("a backup is already being read on this connection"))
+	}
+	pr, pw := io.Pipe()
+	s.backup = pr
+	go func() { pw.CloseWithError(s.local.Backup(pw)) }()
+	s.log.Info("backup started", "uid", s.local.Who.UID, "pid", s.local.Who.PID)
+	return nil
+}
+
+func (s *Session) BackupRead(n int, r *[]byte) error {
+	s.mu.Lock()
+	pr := s.backup
+	s.mu.Unlock()
+	if pr == nil {
+		return encodeErr(errors.New("no backup under way on this connection (call BackupStart)"))
+	}
+	buf := make([]byte, min(max(n, 1), maxRead))
+	got, err := io.ReadFull(pr, buf)
+	*r = buf[:got]
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
 	}
 	return encodeErr(err)
 }

@@ -130,3 +130,35 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("notifications %q, want READY=1 then STOPPING=1", got)
 	}
 }
+
+// A backup taken through the socket while vfsd serves, restored into a new
+// store: a daemon on it serves the same site with the same validators.
+func TestBackupAndRestore(t *testing.T) {
+	d := startDaemon(t)
+	id := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("backed up"), "big.bin": randomBytes(1<<20, 3)}), "--activate")
+	backup := filepath.Join(t.TempDir(), "store.backup")
+	d.ctl(t, "-q", "backup", backup)
+	before, _ := os.Stat(filepath.Join(d.mnt, "current/index.html"))
+
+	r := startDaemon(t)
+	r.stop(t)
+	os.RemoveAll(r.store)
+	restore := exec.Command(filepath.Join(binDir, "vfsctl"), "--store", r.store, "restore", backup)
+	if out, err := restore.CombinedOutput(); err != nil || !strings.Contains(string(out), "restored 1 snapshots") {
+		t.Fatalf("restore: %v %s", err, out)
+	}
+	r.start(t)
+	if got := readMount(t, r, "current/index.html"); got != "backed up" {
+		t.Fatalf("restored current/index.html = %q", got)
+	}
+	after, _ := os.Stat(filepath.Join(r.mnt, "current/index.html"))
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("mtime %v after restore, %v before: validators would change", after.ModTime(), before.ModTime())
+	}
+	if out := r.ctl(t, "verify"); strings.Contains(out, "DAMAGED") {
+		t.Errorf("verify after restore: %s", out)
+	}
+	if !strings.Contains(r.ctl(t, "snapshot", "list"), id[:12]) {
+		t.Error("restored store does not list the snapshot")
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math/rand"
 	"testing"
 	"time"
@@ -51,5 +52,37 @@ func TestGCReclaimsDiskAndKeepsWhatIsReferenced(t *testing.T) {
 	}
 	if problems, err := s.Verify(keep, nil); err != nil || len(problems) > 0 {
 		t.Errorf("kept snapshot after gc: %v %v", problems, err)
+	}
+}
+
+func TestBackupAndRestore(t *testing.T) {
+	src, _ := Open(t.TempDir(), Options{})
+	defer src.Close()
+	content := make([]byte, 3*ChunkSize)
+	rand.New(rand.NewSource(2)).Read(content)
+	rec := putFile(t, src, content, 1234)
+	root := putTree(t, src, &Tree{Entries: []Entry{{Name: "v.bin", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
+	src.CommitSnapshot(SnapshotInfo{ID: root, Labels: []string{"x"}})
+	src.SetRef("current", root, LogEntry{Time: time.Now()})
+	var buf bytes.Buffer
+	if err := src.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := Open(t.TempDir(), Options{})
+	defer dst.Close()
+	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := dst.Verify(root, nil); err != nil || len(p) > 0 {
+		t.Fatalf("restored snapshot: %v %v", p, err)
+	}
+	if cur, _ := dst.NamedRef("current"); cur != root {
+		t.Fatal("restored ref")
+	}
+	if got, _ := dst.File(rec.Ref); got.MTime != rec.MTime {
+		t.Fatal("restored mtime differs: validators would change")
+	}
+	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err == nil {
+		t.Fatal("restore over a store with snapshots accepted")
 	}
 }

@@ -28,7 +28,7 @@ func runExport(e *env, args []string) error {
 	case dst == "-":
 		return snapshot.ExportTar(st, id, e.stdout)
 	case strings.HasSuffix(dst, ".tar"):
-		return exportTarFile(e, id.String(), dst, func(w *bufio.Writer) error { return snapshot.ExportTar(st, id, w) })
+		return exportTarFile(e, id.Short(), dst, func(w *bufio.Writer) error { return snapshot.ExportTar(st, id, w) })
 	}
 	if err := snapshot.ExportDir(st, id, dst); err != nil {
 		return err
@@ -59,7 +59,7 @@ func exportTarFile(e *env, id, dst string, write func(*bufio.Writer) error) erro
 	if err != nil {
 		return fmt.Errorf("export to %s: %w", dst, err)
 	}
-	e.note("exported %s to %s", id[:12], dst)
+	e.note("wrote %s to %s", id, dst)
 	return nil
 }
 

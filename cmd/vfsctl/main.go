@@ -47,6 +47,7 @@ func commands(e *env) []*command {
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), configCommand(e),
+		backupCommand(e), restoreCommand(e),
 	}
 }
 

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vfs-project/vfs/ctl"
+)
+
+func backupCommand(e *env) *command {
+	return &command{
+		name: "backup", args: "FILE|-", nargs: [2]int{1, 1},
+		summary: "write a full backup of the store (Badger's backup format)",
+		help: "Works while vfsd serves (through --socket) and sees one consistent moment.\n" +
+			"Content mtimes and the activation log are kept, so validators and history\n" +
+			"survive a restore. A file is written through a temporary name.",
+		run: func(e *env, args []string) error {
+			api, err := e.store()
+			if err != nil {
+				return err
+			}
+			if args[0] == "-" {
+				return api.Backup(e.stdout)
+			}
+			return exportTarFile(e, "store", args[0], func(w *bufio.Writer) error { return api.Backup(w) })
+		},
+	}
+}
+
+func restoreCommand(e *env) *command {
+	return &command{
+		name: "restore", args: "FILE", nargs: [2]int{1, 1},
+		summary: "load a backup into a new, empty store (--store; not through vfsd)",
+		help:    "Restore into a new store directory with vfsd stopped, then start vfsd on it.",
+		run: func(e *env, args []string) error {
+			if e.socket != "" {
+				return usageError{"restore loads a store directory directly: use --store with a new directory, not --socket"}
+			}
+			api, err := e.store()
+			if err != nil {
+				return err
+			}
+			local, ok := api.(*ctl.Local)
+			if !ok {
+				return errors.New("restore needs the store itself")
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := local.Restore(bufio.NewReaderSize(f, 1<<20)); err != nil {
+				return err
+			}
+			st, err := local.Status()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "restored %d snapshots into %s\n", st.Snapshots, st.Store)
+			return nil
+		},
+	}
+}
