@@ -57,7 +57,8 @@ func TestActivateAndRollback(t *testing.T) {
 func TestResolve(t *testing.T) {
 	st := openStore(t)
 	v1 := importMap(t, st, map[string]string{"i": "1"}, "release-1")
-	for _, s := range []string{v1.String(), v1.String()[:6], v1.Short(), "release-1"} {
+	Activate(st, "canary", v1, Who{}, "")
+	for _, s := range []string{v1.String(), v1.String()[:6], v1.Short(), "release-1", "canary"} {
 		if id, err := Resolve(st, s); err != nil || id != v1 {
 			t.Errorf("Resolve(%q) = %s, %v", s, id.Short(), err)
 		}

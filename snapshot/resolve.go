@@ -15,15 +15,17 @@ type Resolver interface {
 	Snapshot(id store.Ref) (store.SnapshotInfo, error)
 	Snapshots() ([]store.SnapshotInfo, error)
 	Log() ([]store.LogEntry, error)
+	NamedRefs() (map[string]store.Ref, error)
 }
 
 // MinPrefix is the shortest id prefix Resolve accepts.
 const MinPrefix = 6
 
 // Resolve turns what a user typed into a snapshot id: a full id, a unique
-// id prefix of at least MinPrefix hex characters, a label, or @TIME (RFC
-// 3339): what current served at that instant. A label wins over a prefix
-// that happens to look like hex.
+// id prefix of at least MinPrefix hex characters, a label, a ref's name
+// (current, canary: its target now), or @TIME (RFC 3339): what current
+// served at that instant. A label wins over a ref name, and both over a
+// prefix that happens to look like hex.
 func Resolve(st Resolver, s string) (store.Ref, error) {
 	if t, ok := strings.CutPrefix(s, "@"); ok {
 		at, err := ParseAt(t)
@@ -41,8 +43,15 @@ func Resolve(st Resolver, s string) (store.Ref, error) {
 	} else if !isNotFound(err) {
 		return id, err
 	}
+	refs, err := st.NamedRefs()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	if id, ok := refs[s]; ok {
+		return id, nil
+	}
 	if !isHex(s) || len(s) < MinPrefix {
-		return store.Ref{}, fmt.Errorf("snapshot %q: no such label, and not an id prefix of %d+ hex characters: %w", s, MinPrefix, store.ErrNotFound)
+		return store.Ref{}, fmt.Errorf("snapshot %q: no such label or ref, and not an id prefix of %d+ hex characters: %w", s, MinPrefix, store.ErrNotFound)
 	}
 	if len(s) == 2*store.RefSize {
 		id, _ := store.ParseRef(s)
