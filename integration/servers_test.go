@@ -53,6 +53,8 @@ http {
 }
 `
 
+// apacheConf is the server around the virtual host that `vfsctl config
+// apache` generates (written to vhost.conf by startApache).
 const apacheConf = `ServerRoot {{.Dir}}
 ServerName 127.0.0.1
 Listen 127.0.0.1:{{.Port}}
@@ -68,19 +70,7 @@ LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
 User www-data
 Group www-data
 TypesConfig /etc/mime.types
-EnableSendfile On
-DirectoryIndex index.html
-DocumentRoot {{.Root}}
-Alias /a/ {{.Mount}}/a/
-Alias /snapshots/ {{.Mount}}/snapshots/
-<Directory {{.Mount}}>
-    Require all granted
-    Options FollowSymLinks
-</Directory>
-Header set Cache-Control "no-cache"
-<LocationMatch "^/(a|assets)/">
-    Header set Cache-Control "public, max-age=31536000, immutable"
-</LocationMatch>
+Include {{.Dir}}/vhost.conf
 `
 
 type serverConf struct {
@@ -92,19 +82,29 @@ type serverConf struct {
 // /snapshots/ from mount.
 func startNginx(t testing.TB, mount, root string) webServer {
 	need(t, "nginx")
-	return startServer(t, "nginx", nginxConf, mount, root, func(conf, dir string) *exec.Cmd {
-		return exec.Command("nginx", "-c", conf, "-p", dir)
+	return startServer(t, "nginx", nginxConf, mount, root, func(conf string, c serverConf) *exec.Cmd {
+		return exec.Command("nginx", "-c", conf, "-p", c.Dir)
 	})
 }
 
-func startApache(t testing.TB, mount, root string) webServer {
+// startApache serves mount with the virtual host vfsctl generates; it
+// always serves <mount>/current.
+func startApache(t testing.TB, mount, _ string) webServer {
 	need(t, "apache2")
-	return startServer(t, "apache", apacheConf, mount, root, func(conf, dir string) *exec.Cmd {
+	return startServer(t, "apache", apacheConf, mount, "", func(conf string, c serverConf) *exec.Cmd {
+		vhost, err := exec.Command(filepath.Join(binDir, "vfsctl"), "config", "apache", "--mount", c.Mount,
+			"--listen", fmt.Sprintf("127.0.0.1:%d", c.Port)).Output()
+		if err != nil {
+			t.Fatalf("vfsctl config apache: %v", err)
+		}
+		os.WriteFile(filepath.Join(c.Dir, "vhost.conf"), vhost, 0o644)
 		return exec.Command("apache2", "-f", conf, "-DFOREGROUND")
 	})
 }
 
-func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf, dir string) *exec.Cmd) webServer {
+// startServer writes the configuration from tmpl, lets command prepare
+// anything else and say how to run the server, and waits for it to listen.
+func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf string, c serverConf) *exec.Cmd) webServer {
 	t.Helper()
 	c := serverConf{Dir: t.TempDir(), Root: root, Mount: mount, Port: freePort(t)}
 	conf := filepath.Join(c.Dir, name+".conf")
@@ -114,7 +114,7 @@ func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf
 	}
 	template.Must(template.New(name).Parse(tmpl)).Execute(f, c)
 	f.Close()
-	cmd := command(conf, c.Dir)
+	cmd := command(conf, c)
 	out, _ := os.Create(filepath.Join(c.Dir, "stdout"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
