@@ -47,6 +47,13 @@ func Open(dir string, o Options) (*Store, error) {
 		// the files are kept small (Badger's default is 1 GiB): at most
 		// 64 MiB of deleted content can wait for the next file.
 		WithValueLogFileSize(cmp.Or(o.ValueLogFileSize, 64<<20)).
+		// A docroot daemon should stay small: Badger's defaults (five
+		// 64 MiB memtables, a 256 MiB block cache) made vfsd's RSS about
+		// 300 MiB. File content is cached by the kernel's page cache
+		// above us anyway.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20).
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})
