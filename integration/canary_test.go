@@ -79,24 +79,36 @@ func getHost(t *testing.T, client *http.Client, url, host string, header ...stri
 	return resp.StatusCode, string(b)
 }
 
-// The generated canary configuration through real nginx: with 20%, 1,000
-// distinct clients split close to 20/80, each stays on its side across
-// requests, and the X-VFS-Side header forces either side. The preview host
-// serves any snapshot by its 12-character id.
+// The generated canary configurations through real nginx and Apache: with
+// 20%, 1,000 distinct clients split close to 20/80, each stays on its side
+// across requests, and the X-VFS-Side header forces either side. nginx's
+// preview host serves any snapshot by its 12-character id.
 func TestCanaryAndPreviewConfig(t *testing.T) {
 	d := startDaemon(t)
 	stable := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("stable")}))
 	canary := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("canary")}))
 	d.ctl(t, "-q", "activate", stable)
 	d.ctl(t, "-q", "activate", canary, "--ref", "canary")
-	url := startGeneratedNginx(t, d, "--canary", "20", "--server-name", "site.test", "--preview-domain", "preview.test")
 
+	url := startGeneratedNginx(t, d, "--canary", "20", "--server-name", "site.test", "--preview-domain", "preview.test")
+	t.Run("nginx", func(t *testing.T) { checkCanarySplit(t, url, "site.test") })
+	if status, got := getHost(t, &http.Client{}, url+"/index.html", canary[:12]+".preview.test"); status != 200 || got != "canary" {
+		t.Errorf("preview host of the canary snapshot: %d %q", status, got)
+	}
+	if status, _ := getHost(t, &http.Client{}, url+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
+		t.Errorf("preview of an unknown id: %d, want 404", status)
+	}
+	apache := startApacheWith(t, d.mnt, "--canary", "20")
+	t.Run("apache", func(t *testing.T) { checkCanarySplit(t, apache.url, "www.example.com") })
+}
+
+func checkCanarySplit(t *testing.T, url, host string) {
 	const clients = 1000
 	onCanary := 0
 	for i := 0; i < clients; i++ {
 		jar, _ := cookiejar.New(nil)
 		c := &http.Client{Jar: jar}
-		_, first := getHost(t, c, url+"/index.html", "site.test")
+		_, first := getHost(t, c, url+"/index.html", host)
 		if first != "stable" && first != "canary" {
 			t.Fatalf("client %d got %q", i, first)
 		}
@@ -104,7 +116,7 @@ func TestCanaryAndPreviewConfig(t *testing.T) {
 			onCanary++
 		}
 		for r := 0; r < 3; r++ {
-			if _, again := getHost(t, c, url+"/index.html", "site.test"); again != first {
+			if _, again := getHost(t, c, url+"/index.html", host); again != first {
 				t.Fatalf("client %d moved from %s to %s on request %d", i, first, again, r+2)
 			}
 		}
@@ -115,14 +127,8 @@ func TestCanaryAndPreviewConfig(t *testing.T) {
 		t.Errorf("canary share %.3f, want close to 0.20", share)
 	}
 	for _, side := range []string{"canary", "stable"} {
-		if _, got := getHost(t, &http.Client{}, url+"/index.html", "site.test", "X-VFS-Side", side); got != side {
+		if _, got := getHost(t, &http.Client{}, url+"/index.html", host, "X-VFS-Side", side); got != side {
 			t.Errorf("X-VFS-Side: %s served %q", side, got)
 		}
-	}
-	if status, got := getHost(t, &http.Client{}, url+"/index.html", canary[:12]+".preview.test"); status != 200 || got != "canary" {
-		t.Errorf("preview host of the canary snapshot: %d %q", status, got)
-	}
-	if status, _ := getHost(t, &http.Client{}, url+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
-		t.Errorf("preview of an unknown id: %d, want 404", status)
 	}
 }

@@ -67,6 +67,8 @@ LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
 LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
 LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
 LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
+LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+LoadModule unique_id_module /usr/lib/apache2/modules/mod_unique_id.so
 User www-data
 Group www-data
 TypesConfig /etc/mime.types
@@ -90,10 +92,15 @@ func startNginx(t testing.TB, mount, root string) webServer {
 // startApache serves mount with the virtual host vfsctl generates; it
 // always serves <mount>/current.
 func startApache(t testing.TB, mount, _ string) webServer {
+	return startApacheWith(t, mount)
+}
+
+// startApacheWith passes extra flags to `vfsctl config apache`.
+func startApacheWith(t testing.TB, mount string, flags ...string) webServer {
 	need(t, "apache2")
 	return startServer(t, "apache", apacheConf, mount, "", func(conf string, c serverConf) *exec.Cmd {
-		vhost, err := exec.Command(filepath.Join(binDir, "vfsctl"), "config", "apache", "--mount", c.Mount,
-			"--listen", fmt.Sprintf("127.0.0.1:%d", c.Port)).Output()
+		args := append([]string{"config", "apache", "--mount", c.Mount, "--listen", fmt.Sprintf("127.0.0.1:%d", c.Port)}, flags...)
+		vhost, err := exec.Command(filepath.Join(binDir, "vfsctl"), args...).Output()
 		if err != nil {
 			t.Fatalf("vfsctl config apache: %v", err)
 		}
