@@ -49,7 +49,7 @@ func serveConn(conn *net.UnixConn, base *Local, log *slog.Logger) {
 		return
 	}
 	srv.ServeConn(conn) // returns when the client hangs up
-	s.abortImport()
+	s.hangUp()
 }
 
 // peer asks the kernel who is on the other end (SO_PEERCRED).
@@ -87,13 +87,20 @@ type Session struct {
 	backup *io.PipeReader // the backup being read, if any
 }
 
-// abortImport ends what a client left unfinished when it hung up.
-func (s *Session) abortImport() {
+// hangUp ends what a client left unfinished when it hung up.
+func (s *Session) hangUp() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.backup != nil {
 		s.backup.Close()
 	}
+	s.mu.Unlock()
+	s.abortImport()
+}
+
+// abortImport drops the import under way, if any.
+func (s *Session) abortImport() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.batch != nil {
 		s.batch.Abort()
 		s.batch = nil

@@ -37,7 +37,6 @@ type FS struct {
 	log     *slog.Logger
 	metrics Metrics
 	grace   time.Duration
-	classes func() snapshot.Classes
 	cls     atomic.Pointer[snapshot.Classes]
 
 	// servedMu guards servedAt: where carried-over and /a/ entries were
@@ -109,7 +108,6 @@ func New(src Source, c Config) (*FS, error) {
 	if f.metrics == nil {
 		f.metrics = noMetrics{}
 	}
-	f.classes = func() snapshot.Classes { return *f.cls.Load() }
 	m := map[string]target{}
 	for name, id := range refs {
 		m[name] = target{id: id, gen: 1}
@@ -243,6 +241,9 @@ func (f *FS) layersFor(name string, id store.Ref) []layer {
 	}
 	return layers
 }
+
+// classes returns the classification in force.
+func (f *FS) classes() snapshot.Classes { return *f.cls.Load() }
 
 // SetClasses changes how paths are classified, for lookups from now on.
 func (f *FS) SetClasses(c snapshot.Classes) { f.cls.Store(&c) }

@@ -74,6 +74,11 @@ func reportActivation(e *env, a ctl.Activation, err error) error {
 	} else {
 		e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
 	}
+	return hookFailures(a)
+}
+
+// hookFailures makes failed hooks an error (exit 1); the activation stands.
+func hookFailures(a ctl.Activation) error {
 	if len(a.HookFailures) > 0 {
 		return fmt.Errorf("activated, but %d hooks failed: %s", len(a.HookFailures), strings.Join(a.HookFailures, "; "))
 	}

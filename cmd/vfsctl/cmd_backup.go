@@ -24,7 +24,7 @@ func backupCommand(e *env) *command {
 			if args[0] == "-" {
 				return api.Backup(e.stdout)
 			}
-			return exportTarFile(e, "store", args[0], func(w *bufio.Writer) error { return api.Backup(w) })
+			return writeFileAtomically(e, "store", args[0], func(w *bufio.Writer) error { return api.Backup(w) })
 		},
 	}
 }

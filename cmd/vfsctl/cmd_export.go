@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/vfs-project/vfs/snapshot"
@@ -28,7 +29,7 @@ func runExport(e *env, args []string) error {
 	case dst == "-":
 		return snapshot.ExportTar(st, id, e.stdout)
 	case strings.HasSuffix(dst, ".tar"):
-		return exportTarFile(e, id.Short(), dst, func(w *bufio.Writer) error { return snapshot.ExportTar(st, id, w) })
+		return writeFileAtomically(e, id.Short(), dst, func(w *bufio.Writer) error { return snapshot.ExportTar(st, id, w) })
 	}
 	if err := snapshot.ExportDir(st, id, dst); err != nil {
 		return err
@@ -37,12 +38,13 @@ func runExport(e *env, args []string) error {
 	return nil
 }
 
-// exportTarFile writes through a temporary file renamed into place, so a
-// failed export leaves no half archive under the name asked for.
-func exportTarFile(e *env, id, dst string, write func(*bufio.Writer) error) error {
-	tmp, err := os.CreateTemp(dirOf(dst), ".vfs-export-*")
+// writeFileAtomically writes what (a snapshot's tar, a backup) through a
+// temporary file renamed into place, so a failure leaves nothing half
+// written under the name asked for.
+func writeFileAtomically(e *env, what, dst string, write func(*bufio.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".vfs-write-*")
 	if err != nil {
-		return fmt.Errorf("export to %s: %w", dst, err)
+		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, 1<<20)
@@ -57,15 +59,8 @@ func exportTarFile(e *env, id, dst string, write func(*bufio.Writer) error) erro
 		err = os.Rename(tmp.Name(), dst)
 	}
 	if err != nil {
-		return fmt.Errorf("export to %s: %w", dst, err)
+		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	e.note("wrote %s to %s", id, dst)
+	e.note("wrote %s to %s", what, dst)
 	return nil
-}
-
-func dirOf(p string) string {
-	if i := strings.LastIndex(p, "/"); i >= 0 {
-		return p[:i+1]
-	}
-	return "."
 }

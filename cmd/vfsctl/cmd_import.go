@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 	"time"
 
@@ -71,7 +70,11 @@ func runImport(e *env, o *importOptions, src string) error {
 		src, s.Files, s.FilesCached, s.Dirs, humanize.IBytes(uint64(s.Bytes)), humanize.IBytes(uint64(s.BytesRead)), s.Elapsed.Round(time.Millisecond))
 	if o.activate {
 		a, err := st.Activate(o.ref, res.Snapshot.ID, o.reason, false)
-		if err := reportActivation(&env{stdout: io.Discard, stderr: e.stderr, quiet: e.quiet}, a, err); err != nil {
+		if err != nil {
+			return err
+		}
+		e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
+		if err := hookFailures(a); err != nil {
 			return err
 		}
 	}
