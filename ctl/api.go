@@ -66,6 +66,8 @@ var kinds = []struct {
 	{"ambiguous", snapshot.ErrAmbiguous},
 	{"no_history", snapshot.ErrNoHistory},
 	{"unsupported", snapshot.ErrUnsupported},
+	{"invalid", store.ErrInvalid},
+	{"import_ended", store.ErrImportEnded},
 }
 
 // kindSep separates an error's kind from its message on the wire.

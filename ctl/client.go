@@ -14,7 +14,8 @@ import (
 // use: net/rpc multiplexes calls on one connection, so an import's workers
 // run in parallel.
 type Client struct {
-	c *rpc.Client
+	c    *rpc.Client
+	path string
 }
 
 // Dial connects to the daemon's socket.
@@ -23,7 +24,7 @@ func Dial(path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to vfsd at %s (is it running?): %w", path, err)
 	}
-	return &Client{c: rpc.NewClient(conn)}, nil
+	return &Client{c: rpc.NewClient(conn), path: path}, nil
 }
 
 func (c *Client) call(method string, args, reply any) error {
@@ -110,23 +111,12 @@ func (c *Client) Status() (Status, error) {
 	return s, c.call("Status", true, &s)
 }
 
-func (c *Client) CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error) {
-	var r CachedReply
-	err := c.call("CachedRef", StatArgs{Path: path, Stat: cur}, &r)
-	return r.Ref, r.OK, err
-}
-
 func (c *Client) Begin() (store.Batch, error) {
 	var ok bool
 	if err := c.call("Begin", true, &ok); err != nil {
 		return nil, err
 	}
 	return &remoteBatch{c: c}, nil
-}
-
-func (c *Client) CommitSnapshot(info store.SnapshotInfo) (store.SnapshotInfo, error) {
-	var out store.SnapshotInfo
-	return out, c.call("CommitSnapshot", info, &out)
 }
 
 // askAbove is the chunk size above which the client asks whether the
@@ -172,9 +162,17 @@ func (b *remoteBatch) PutStat(path string, e store.StatEntry) error {
 	return b.c.call("PutStat", StatArgs{Path: path, Stat: e}, &ok)
 }
 
-func (b *remoteBatch) Finish() error {
-	var ok bool
-	return b.c.call("Finish", true, &ok)
+func (b *remoteBatch) CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error) {
+	var r CachedReply
+	err := b.c.call("CachedRef", StatArgs{Path: path, Stat: cur}, &r)
+	return r.Ref, r.OK, err
+}
+
+// Commit asks the daemon to end the import: it checks the content it was
+// sent and the tree, then records the snapshot.
+func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error) {
+	var out store.SnapshotInfo
+	return out, b.c.call("Commit", info, &out)
 }
 
 func (b *remoteBatch) Abort() {

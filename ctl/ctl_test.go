@@ -89,19 +89,17 @@ func TestDaemonRefusesFalseClaims(t *testing.T) {
 	if _, err := b.PutFile(victim, 14, 1, []store.Ref{chunk}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Finish(); !errors.Is(err, store.ErrCorrupt) {
-		t.Fatalf("finish with a false claim: %v, want ErrCorrupt", err)
+	root, _ := b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 14}}})
+	if _, err := b.Commit(store.SnapshotInfo{ID: root}); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("commit with a false claim: %v, want ErrCorrupt", err)
 	}
 	if ok, _ := local.HasFile(victim); ok {
 		t.Fatal("the false file record was stored")
 	}
 	// A tree naming content that is not stored cannot become a snapshot.
 	b, _ = c.Begin()
-	root, _ := b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 19}}})
-	if err := b.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CommitSnapshot(store.SnapshotInfo{ID: root}); !errors.Is(err, store.ErrNotFound) {
+	root, _ = b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 19}}})
+	if _, err := b.Commit(store.SnapshotInfo{ID: root}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("commit of an incomplete snapshot: %v", err)
 	}
 }

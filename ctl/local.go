@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -25,6 +26,9 @@ type Local struct {
 	Hooks *Hooks
 	// OnGC hears of every completed collection (metrics).
 	OnGC func(store.GCStats)
+	// ImportLease is how long an import through the socket may stay
+	// silent before it is aborted (DefaultImportLease when zero).
+	ImportLease time.Duration
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int

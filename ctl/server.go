@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -82,9 +83,11 @@ type Session struct {
 	local *Local
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	batch  *store.Writer  // the import under way, if any
-	backup *io.PipeReader // the backup being read, if any
+	mu      sync.Mutex
+	batch   *store.Writer  // the import under way, if any
+	lease   *time.Timer    // aborts batch when the client goes silent
+	expired bool           // the last import lost its lease
+	backup  *io.PipeReader // the backup being read, if any
 }
 
 // hangUp ends what a client left unfinished when it hung up.
@@ -95,16 +98,6 @@ func (s *Session) hangUp() {
 	}
 	s.mu.Unlock()
 	s.abortImport()
-}
-
-// abortImport drops the import under way, if any.
-func (s *Session) abortImport() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.batch != nil {
-		s.batch.Abort()
-		s.batch = nil
-	}
 }
 
 // statPath keys a client's stat cache entries by its uid: one user's

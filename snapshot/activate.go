@@ -22,8 +22,8 @@ type Who struct {
 // every object the snapshot names is present (Guard's fast form): a
 // snapshot with missing content is refused rather than served with holes.
 func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string) (store.LogEntry, error) {
-	if err := checkRefName(ref); err != nil {
-		return store.LogEntry{}, err
+	if err := store.CheckLabel(ref); err != nil {
+		return store.LogEntry{}, fmt.Errorf("activate: ref name: %w", err)
 	}
 	if err := Guard(st, id, false); err != nil {
 		return store.LogEntry{}, err
@@ -56,21 +56,6 @@ func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEnt
 	}
 	return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
 }
-
-// checkRefName keeps ref names usable as one path component of the mount.
-func checkRefName(name string) error {
-	if name == "" || name == "." || name == ".." || len(name) > 255 {
-		return fmt.Errorf("ref name %q: %w", name, errBadName)
-	}
-	for _, r := range name {
-		if r == '/' || r < 0x20 {
-			return fmt.Errorf("ref name %q: %w", name, errBadName)
-		}
-	}
-	return nil
-}
-
-var errBadName = errors.New("must be one path component")
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 

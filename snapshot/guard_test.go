@@ -89,8 +89,9 @@ func TestGuardRefusesMissingChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	root, _ := w.PutTree(&store.Tree{Entries: []store.Entry{e}})
-	w.Finish()
-	st.CommitSnapshot(store.SnapshotInfo{ID: root})
+	if _, err := w.Commit(store.SnapshotInfo{ID: root}); err != nil {
+		t.Fatal(err)
+	}
 	_, err := Activate(st, DefaultRef, root, Who{}, "")
 	if !errors.Is(err, store.ErrNotFound) || !bytes.Contains([]byte(err.Error()), []byte("refusing to activate")) {
 		t.Fatalf("activation of a snapshot missing chunks: %v", err)

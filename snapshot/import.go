@@ -18,11 +18,7 @@ import (
 // control socket, in which case this process reads the files and the daemon
 // receives only the chunks it lacks.
 type Target interface {
-	// CachedRef returns the content ref the stat cache remembers for an
-	// absolute source path with these attributes, if that content is stored.
-	CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error)
 	Begin() (store.Batch, error)
-	CommitSnapshot(info store.SnapshotInfo) (store.SnapshotInfo, error)
 }
 
 // ImportOptions configure an import.
@@ -168,19 +164,16 @@ func Import(ctx context.Context, st Target, path string, o ImportOptions) (Resul
 	return ImportTar(ctx, st, bufio.NewReaderSize(f, 1<<20), path, o)
 }
 
-// commit builds the trees, makes the objects durable, then makes the
-// snapshot visible: the order that keeps a crash from exposing half a
-// snapshot.
-func commit(w store.Batch, st Target, root *node, src string, o *ImportOptions, stats *Stats) (store.SnapshotInfo, error) {
+// commit builds the trees and commits the batch, which makes the objects
+// durable before the snapshot visible: the order that keeps a crash from
+// exposing half a snapshot.
+func commit(w store.Batch, root *node, src string, o *ImportOptions, stats *Stats) (store.SnapshotInfo, error) {
 	ref, err := root.store(w, stats)
 	if err != nil {
 		w.Abort()
 		return store.SnapshotInfo{}, err
 	}
-	if err := w.Finish(); err != nil {
-		return store.SnapshotInfo{}, err
-	}
-	return st.CommitSnapshot(store.SnapshotInfo{
+	return w.Commit(store.SnapshotInfo{
 		ID: ref, Created: time.Now().UTC(), Labels: o.Labels, Message: o.Message, Source: src,
 		Files: uint64(stats.Files), Dirs: uint64(stats.Dirs), Bytes: uint64(stats.Bytes),
 	})

@@ -52,14 +52,14 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 		close(stop)
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
-	err = hashFiles(ctx, st, w, jobs, o.Workers, &c)
+	err = hashFiles(ctx, w, jobs, o.Workers, &c)
 	close(stop)
 	if err != nil {
 		w.Abort()
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
 	stats.Files, stats.Bytes = c.files.Load(), c.bytes.Load()
-	info, err := commit(w, st, root, abs, &o, &stats)
+	info, err := commit(w, root, abs, &o, &stats)
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
@@ -87,6 +87,12 @@ func scanDir(abs string, root *node, o *ImportOptions, stats *Stats, c *counters
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if err := checkPath(rel); err != nil {
+			if err := o.unsupported(stats, rel, err.Error()); err != nil || !d.IsDir() {
+				return err
+			}
+			return fs.SkipDir
+		}
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -140,7 +146,7 @@ func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
 }
 
 // hashFiles stores every job's content, several files at a time.
-func hashFiles(ctx context.Context, st Target, w store.Batch, jobs []fileJob, workers int, c *counters) error {
+func hashFiles(ctx context.Context, w store.Batch, jobs []fileJob, workers int, c *counters) error {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
@@ -149,7 +155,7 @@ func hashFiles(ctx context.Context, st Target, w store.Batch, jobs []fileJob, wo
 	for i := range jobs {
 		j := &jobs[i]
 		g.Go(func() error {
-			if err := hashFile(ctx, st, w, j, c); err != nil {
+			if err := hashFile(ctx, w, j, c); err != nil {
 				return fmt.Errorf("%s: %w", j.rel, err)
 			}
 			c.files.Add(1)
@@ -160,9 +166,9 @@ func hashFiles(ctx context.Context, st Target, w store.Batch, jobs []fileJob, wo
 }
 
 // hashFile stores one file, or takes its ref from the stat cache.
-func hashFile(ctx context.Context, st Target, w store.Batch, j *fileJob, c *counters) error {
+func hashFile(ctx context.Context, w store.Batch, j *fileJob, c *counters) error {
 	key := statOf(j.info)
-	if ref, ok, err := st.CachedRef(j.abs, key); err != nil {
+	if ref, ok, err := w.CachedRef(j.abs, key); err != nil {
 		return err
 	} else if ok {
 		j.leaf.entry.Ref = ref

@@ -47,7 +47,7 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	stats.Files, stats.Bytes = c.files.Load(), c.bytes.Load()
-	info, err := commit(w, st, root, name, &o, &stats)
+	info, err := commit(w, root, name, &o, &stats)
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
@@ -80,6 +80,11 @@ func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w
 	rel, ok := cleanTarPath(h.Name)
 	if !ok {
 		return o.unsupported(stats, h.Name, "absolute path or \"..\" in archive member")
+	}
+	if rel != "." {
+		if err := checkPath(rel); err != nil {
+			return o.unsupported(stats, rel, err.Error())
+		}
 	}
 	if rel == "." {
 		if h.Typeflag == tar.TypeDir {

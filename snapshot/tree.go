@@ -61,6 +61,22 @@ func (n *node) put(rel string, e store.Entry) (*node, error) {
 	return child, nil
 }
 
+// checkPath applies the store's rules for names, path length and depth
+// (store.CheckName, MaxPathLen, MaxDepth) to a path below the import's
+// root, so that an import refuses, or with SkipUnsupported leaves out, the
+// path by name before the commit's own check of the whole tree.
+func checkPath(rel string) error {
+	if len(rel) > store.MaxPathLen || strings.Count(rel, "/") >= store.MaxDepth {
+		return fmt.Errorf("path of %d bytes and %d levels; at most %d and %d", len(rel), strings.Count(rel, "/")+1, store.MaxPathLen, store.MaxDepth)
+	}
+	for _, name := range strings.Split(rel, "/") {
+		if err := store.CheckName(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // symlinkInside reports whether a symlink at rel with this target resolves,
 // lexically, to a path inside the tree. Absolute targets never do: the
 // mount would resolve them on the web server's file system.

@@ -23,16 +23,17 @@ type GCStats struct {
 }
 
 // GC deletes every chunk, file record and tree that no snapshot record
-// reaches and that is not in live (file contents still in use elsewhere,
-// such as files open through the mount), then compacts so that disk space
-// comes back. Imports wait while it marks and sweeps (an import's objects
-// are unreferenced until it commits); reads go on throughout.
+// reaches, that no open import wrote or relies on, and that is not in live
+// (file contents still in use elsewhere, such as files open through the
+// mount), then compacts so that disk space comes back. Imports pause at
+// their next lookup while it marks and sweeps; it waits for no client.
+// Reads go on throughout.
 func (s *Store) GC(live []Ref, log *slog.Logger) (GCStats, error) {
 	var st GCStats
 	st.BytesBefore = s.DiskSize()
-	s.importMu.Lock()
+	s.gcMu.Lock()
 	err := s.markAndSweep(live, &st)
-	s.importMu.Unlock()
+	s.gcMu.Unlock()
 	if err != nil {
 		return st, fmt.Errorf("gc: %w", err)
 	}
@@ -90,6 +91,7 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 		files[r] = true
 	}
 	chunks := map[Ref]bool{}
+	s.imports.each(func(w *Writer) { w.live(trees, files, chunks) })
 	for r := range files {
 		f, err := s.File(r)
 		if errors.Is(err, ErrNotFound) {
@@ -127,6 +129,9 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 			return nil
 		})
 	}
+	// Bumped before the first delete: a presence check that overlaps the
+	// sweep is never trusted afterwards.
+	s.gen.Add(1)
 	if err := collect(prefixTree, trees, &st.Trees); err != nil {
 		return err
 	}
@@ -144,7 +149,6 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	if err := wb.Flush(); err != nil {
 		return err
 	}
-	s.present.Clear()
 	return s.Sync()
 }
 

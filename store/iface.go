@@ -15,14 +15,19 @@ type Reader interface {
 	ReadAt(f *FileRecord, p []byte, off int64) (int, error)
 }
 
-// Batch is an import's stream of writes; *Writer implements it. Nothing
-// written becomes durable before Finish, nor visible before CommitSnapshot.
+// Batch is one import, from Begin to Commit or Abort; *Writer implements
+// it, and so does vfsd's socket client. Nothing written becomes durable or
+// visible before Commit, which records the snapshot; after Commit or Abort
+// the batch takes no more writes (ErrImportEnded). CachedRef answers from
+// the stat cache (an absolute source path with these attributes hashed to
+// a content that is still stored).
 type Batch interface {
+	CachedRef(path string, cur StatEntry) (Ref, bool, error)
 	PutChunk(data []byte) (Ref, error)
 	PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error)
 	PutTree(t *Tree) (Ref, error)
 	PutStat(path string, e StatEntry) error
-	Finish() error
+	Commit(info SnapshotInfo) (SnapshotInfo, error)
 	Abort()
 }
 

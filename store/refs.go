@@ -28,6 +28,9 @@ type LogEntry struct {
 // sequence, from, to and chain hash) to the activation log, in one
 // transaction, then syncs. It returns the entry as stored.
 func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
+	if err := CheckLabel(name); err != nil {
+		return e, fmt.Errorf("ref name: %w", err)
+	}
 	err := s.db.Update(func(txn *badger.Txn) error {
 		if _, err := snapshotIn(txn, to); err != nil {
 			return fmt.Errorf("snapshot %s: %w", to.Short(), err)

@@ -25,11 +25,21 @@ type SnapshotInfo struct {
 var ErrLabelTaken = errors.New("label names another snapshot")
 
 // CommitSnapshot makes a snapshot visible. Its objects must already be
-// durable (Writer.Finish). The record and its labels are written in one
-// transaction and synced: a crash leaves either no snapshot or all of it.
-// Committing an id that exists keeps its record and adds the new labels,
-// so a retried import is idempotent. It returns the record as stored.
+// durable (Writer.Commit calls it once they are). The tree must pass
+// CheckSnapshot and the labels CheckLabel, whoever sent them. The record
+// and its labels are written in one transaction and synced: a crash leaves
+// either no snapshot or all of it. Committing an id that exists keeps its
+// record and adds the new labels, so a retried import is idempotent. It
+// returns the record as stored.
 func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
+	for _, l := range info.Labels {
+		if err := CheckLabel(l); err != nil {
+			return info, fmt.Errorf("commit snapshot %s: label: %w", info.ID.Short(), err)
+		}
+	}
+	if err := CheckSnapshot(s, info.ID); err != nil {
+		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
 	err := s.db.Update(func(txn *badger.Txn) error {
 		stored, err := snapshotIn(txn, info.ID)
 		if err == nil {
@@ -162,6 +172,9 @@ func (s *Store) DeleteSnapshot(id Ref) error {
 
 // AddLabel gives snapshot id one more label; a label names one snapshot.
 func (s *Store) AddLabel(id Ref, label string) error {
+	if err := CheckLabel(label); err != nil {
+		return fmt.Errorf("label %s: %w", id.Short(), err)
+	}
 	err := s.db.Update(func(txn *badger.Txn) error {
 		info, err := snapshotIn(txn, id)
 		if err != nil {

@@ -74,11 +74,3 @@ func decodeStat(v []byte, e *StatEntry) error {
 	copy(e.Ref[:], v[32:])
 	return nil
 }
-
-// PutStat records a stat cache entry with the writer's batch.
-func (w *Writer) PutStat(path string, e StatEntry) error {
-	if err := w.wb.Set(statKey(path), e.encode()); err != nil {
-		return fmt.Errorf("stat cache %s: %w", path, err)
-	}
-	return nil
-}

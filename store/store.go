@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -28,11 +29,16 @@ type Options struct {
 type Store struct {
 	db  *badger.DB
 	dir string
-	// importMu serializes writers so that assigning content mtimes can
-	// check the validator index without racing another import.
-	importMu sync.Mutex
-	// present remembers snapshots whose objects CheckPresent found, until
-	// GC deletes objects.
+	// gcMu is held exclusively by GC's mark and sweep, and shared by an
+	// import while it looks an object up and records that it relies on
+	// it, and while it commits: no sweep falls between the two.
+	gcMu sync.RWMutex
+	// imports are the writers between Begin and Commit or Abort.
+	imports *imports
+	// gen counts sweeps; present maps a snapshot whose objects
+	// CheckPresent found to the gen it found them in: valid only while
+	// no sweep has run since.
+	gen     atomic.Uint64
 	present sync.Map
 }
 
@@ -61,6 +67,7 @@ func Open(dir string, o Options) (*Store, error) {
 		// Without a value log every value lives in the LSM tree, whose
 		// limit is the value threshold.
 		bo = bo.WithDir("").WithValueDir("").WithValueThreshold(1 << 20)
+		dir = ""
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -71,7 +78,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir}
+	s := &Store{db: db, dir: dir, imports: newImports()}
 	if err := s.checkSchema(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)

@@ -112,10 +112,12 @@ func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad f
 
 // CheckPresent is Verify's fast form: it reads (and so verifies) every tree
 // below root and checks that every file record and chunk it names exists,
-// without reading content. A success is remembered until the next GC (the
-// only way objects leave), so activating a snapshot again costs nothing.
+// and that the tree's sizes are the records', without reading content. A
+// success is remembered until the next sweep (the only way objects leave),
+// so activating a snapshot again costs nothing.
 func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
-	if _, ok := s.present.Load(root); ok {
+	gen := s.gen.Load()
+	if g, ok := s.present.Load(root); ok && g.(uint64) == gen {
 		return nil, nil
 	}
 	var problems []Problem
@@ -134,6 +136,9 @@ func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
 		if err != nil {
 			return err
 		}
+		if f.Size != e.Size {
+			return bad(path, e.Ref, fmt.Errorf("the tree says %d bytes, the content has %d: %w", e.Size, f.Size, ErrInvalid))
+		}
 		for _, c := range f.Chunks {
 			if ok, err := s.HasChunk(c); err != nil {
 				return err
@@ -144,7 +149,9 @@ func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
 		return nil
 	}, bad)
 	if err == nil && len(problems) == 0 {
-		s.present.Store(root, true)
+		// Stored with the generation read before the walk: a sweep that
+		// ran during it makes this result stale at once.
+		s.present.Store(root, gen)
 	}
 	return problems, err
 }

@@ -1,59 +1,91 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
-// A Writer adds objects to the store in batches. Objects become durable at
-// Finish; a crash before then leaves at most unreferenced objects, which no
-// snapshot names and a later GC removes. One Writer runs at a time per store
-// (NewWriter waits for the previous one). Its methods are safe for
-// concurrent use.
+// ErrImportEnded: a write to an import that was committed or aborted (by
+// its owner, or by the daemon when the import's lease ran out).
+var ErrImportEnded = errors.New("import already ended")
+
+// A Writer is one import: it adds objects to the store, then commits a
+// snapshot that names them, or is aborted. It owns the import from Begin
+// to Commit or Abort: until then GC counts every object it wrote or relies
+// on as live, so nothing it needs is swept from under it, and GC never
+// waits for it (writers and GC share only gcMu, held for single lookups
+// and for the commit). Several writers may run at once. Objects become
+// durable at Commit; a crash before then leaves at most unreferenced
+// objects, which GC removes. Its methods are safe for concurrent use.
 type Writer struct {
 	s  *Store
 	wb *badger.WriteBatch
 
 	mu     sync.Mutex
-	chunks map[Ref]struct{}  // chunks written by this writer
-	files  map[Ref]int64     // files written by this writer -> mtime
-	taken  map[[2]int64]bool // validators assigned by this writer
+	done   bool
+	chunks map[Ref]struct{} // chunks written or relied on
+	files  map[Ref]int64    // file records written or relied on -> mtime
+	trees  map[Ref]struct{} // trees written
 	// next remembers, per (size, source mtime), where the last search for
 	// a free validator ended, so that many same-size files with one
 	// mtime (a generated tree) cost O(1) each instead of a rescan.
-	next map[[2]int64]int64
-	done bool
+	next map[validator]int64
 
 	// verify: file records come from a client that hashed the content
-	// itself. They are held back and written only after Finish has
+	// itself. They are held back and written only after Commit has
 	// re-read their chunks and checked the content against the ref, so a
-	// client cannot file bytes under another content's hash.
+	// client cannot file bytes under another content's hash; and Commit
+	// checks that everything the snapshot names is stored.
 	verify  bool
 	pending []*FileRecord
 }
 
-// NewWriter starts a batch of writes.
+// NewWriter starts an import.
 func (s *Store) NewWriter() *Writer {
-	s.importMu.Lock()
-	return &Writer{
+	w := &Writer{
 		s:      s,
 		wb:     s.db.NewWriteBatch(),
 		chunks: map[Ref]struct{}{},
 		files:  map[Ref]int64{},
-		taken:  map[[2]int64]bool{},
-		next:   map[[2]int64]int64{},
+		trees:  map[Ref]struct{}{},
+		next:   map[validator]int64{},
 	}
+	s.imports.add(w)
+	return w
 }
 
 // NewVerifyingWriter is NewWriter for content hashed by someone else (a
-// client of the daemon): file records are written at Finish, once their
-// chunks hash to their refs.
+// client of the daemon, later a peer): file records are written at Commit,
+// once their chunks hash to their refs.
 func (s *Store) NewVerifyingWriter() *Writer {
 	w := s.NewWriter()
 	w.verify = true
 	return w
+}
+
+// relyOn runs check, which looks for an object in the store, and note,
+// which records that the import relies on it, with GC's sweep held off:
+// either the sweep ran before check (which then finds the object gone) or
+// it runs after note (and then sees the object as live).
+func (w *Writer) relyOn(check func() error, note func()) error {
+	w.s.gcMu.RLock()
+	defer w.s.gcMu.RUnlock()
+	w.mu.Lock()
+	done := w.done
+	w.mu.Unlock()
+	if done {
+		return ErrImportEnded
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	note()
+	w.mu.Unlock()
+	return nil
 }
 
 // PutChunk stores data as a chunk unless it is already stored, and returns
@@ -62,19 +94,38 @@ func (w *Writer) PutChunk(data []byte) (Ref, error) {
 	ref := Sum(data)
 	w.mu.Lock()
 	_, seen := w.chunks[ref]
-	w.chunks[ref] = struct{}{}
 	w.mu.Unlock()
 	if seen {
 		return ref, nil
 	}
-	ok, err := w.s.has(chunkKey(ref))
-	if err != nil || ok {
+	var stored bool
+	err := w.relyOn(func() (err error) {
+		stored, err = w.s.has(chunkKey(ref))
+		return err
+	}, func() { w.chunks[ref] = struct{}{} })
+	if err != nil || stored {
 		return ref, err
 	}
 	if err := w.wb.Set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
 		return ref, fmt.Errorf("put chunk %s: %w", ref, err)
 	}
 	return ref, nil
+}
+
+// CachedRef is Store.CachedRef for this import: a hit is content the
+// import then relies on.
+func (w *Writer) CachedRef(path string, cur StatEntry) (Ref, bool, error) {
+	var ref Ref
+	var ok bool
+	err := w.relyOn(func() (err error) {
+		ref, ok, err = w.s.CachedRef(path, cur)
+		return err
+	}, func() {
+		if ok {
+			w.files[ref] = 0
+		}
+	})
+	return ref, ok, err
 }
 
 // PutFile records a file's content and returns the mtime that content owns.
@@ -84,21 +135,45 @@ func (w *Writer) PutChunk(data []byte) (Ref, error) {
 // (mtime, size) validators never name two contents.
 func (w *Writer) PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if m, ok := w.files[ref]; ok {
+	m, seen := w.files[ref]
+	w.mu.Unlock()
+	if seen && m != 0 {
 		return m, nil
 	}
-	if old, err := w.s.File(ref); err == nil {
-		w.files[ref] = old.MTime
-		return old.MTime, nil
-	} else if !isNotFound(err) {
+	var old *FileRecord
+	err := w.relyOn(func() (err error) {
+		old, err = w.s.File(ref)
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}, func() {
+		if old != nil {
+			w.files[ref] = old.MTime
+		}
+	})
+	if err != nil {
 		return 0, fmt.Errorf("put file %s: %w", ref, err)
 	}
-	m, err := w.freeValidator(size, srcMTime)
+	if old != nil {
+		return old.MTime, nil
+	}
+	return w.newFile(ref, size, srcMTime, chunks)
+}
+
+// newFile gives new content its validator and writes (or, verifying,
+// holds back) its record.
+func (w *Writer) newFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error) {
+	m, err := w.s.imports.validator(w.s, w, ref, size, srcMTime)
 	if err != nil {
 		return 0, fmt.Errorf("put file %s: %w", ref, err)
 	}
 	rec := &FileRecord{Ref: ref, Size: size, MTime: m, ChunkSize: ChunkSize, Chunks: chunks}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, ErrImportEnded
+	}
 	w.files[ref] = m
 	if w.verify {
 		w.pending = append(w.pending, rec)
@@ -117,56 +192,81 @@ func putFileRecord(wb *badger.WriteBatch, rec *FileRecord) error {
 	return nil
 }
 
-// freeValidator finds the first mtime from m on that no content of this size
-// owns, in the store or in this batch. Called with w.mu held.
-func (w *Writer) freeValidator(size uint64, m int64) (int64, error) {
-	start := [2]int64{int64(size), m}
-	if n, ok := w.next[start]; ok {
-		m = n
-	}
-	for {
-		free, err := w.s.firstFreeValidator(size, m)
-		if err != nil {
-			return 0, err
-		}
-		m = free
-		if !w.taken[[2]int64{int64(size), m}] {
-			break
-		}
-		m++
-	}
-	w.taken[[2]int64{int64(size), m}] = true
-	w.next[start] = m + 1
-	return m, nil
-}
-
-// PutTree stores t and returns its ref.
+// PutTree checks and stores t and returns its ref.
 func (w *Writer) PutTree(t *Tree) (Ref, error) {
 	data, err := EncodeTree(t)
 	if err != nil {
-		return Ref{}, err
+		return Ref{}, fmt.Errorf("put tree: %v: %w", err, ErrInvalid)
+	}
+	if err := CheckTree(t); err != nil {
+		return Ref{}, fmt.Errorf("put tree: %w", err)
 	}
 	ref := Sum(data)
+	w.mu.Lock()
+	done := w.done
+	w.trees[ref] = struct{}{}
+	w.mu.Unlock()
+	if done {
+		return ref, ErrImportEnded
+	}
 	if err := w.wb.Set(treeKey(ref), data); err != nil {
 		return ref, fmt.Errorf("put tree %s: %w", ref, err)
 	}
 	return ref, nil
 }
 
-// Finish writes what is left of the batch and syncs it to disk.
-func (w *Writer) Finish() error {
-	if w.done {
-		return nil
+// PutStat records a stat cache entry with the import.
+func (w *Writer) PutStat(path string, e StatEntry) error {
+	if err := w.wb.Set(statKey(path), e.encode()); err != nil {
+		return fmt.Errorf("stat cache %s: %w", path, err)
 	}
-	w.done = true
-	defer w.s.importMu.Unlock()
+	return nil
+}
+
+// Commit ends the import: it makes the objects durable, checks them
+// (verifying writers: content against its hash, and every object the
+// snapshot names present), then records snapshot info (CommitSnapshot,
+// which checks the tree). On any failure nothing is recorded and the
+// import is over; what it wrote is left for GC.
+func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
+	if !w.end() {
+		return info, ErrImportEnded
+	}
+	defer w.s.imports.remove(w)
 	if err := w.wb.Flush(); err != nil {
-		return fmt.Errorf("flush objects: %w", err)
+		return info, fmt.Errorf("flush objects: %w", err)
 	}
 	if err := w.writePending(); err != nil {
-		return err
+		return info, err
 	}
-	return w.s.Sync()
+	if err := w.s.Sync(); err != nil {
+		return info, err
+	}
+	// GC must not sweep between the checks and the record: from then on
+	// the snapshot itself keeps its objects.
+	w.s.gcMu.RLock()
+	defer w.s.gcMu.RUnlock()
+	if w.verify {
+		problems, err := w.s.CheckPresent(info.ID)
+		if err != nil {
+			return info, err
+		}
+		if len(problems) > 0 {
+			return info, fmt.Errorf("snapshot %s is incomplete: %s: %w", info.ID.Short(), problems[0], problems[0].Err)
+		}
+	}
+	return w.s.CommitSnapshot(info)
+}
+
+// end marks the import over and reports whether it was still open.
+func (w *Writer) end() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return false
+	}
+	w.done = true
+	return true
 }
 
 // writePending checks each held-back file record against its chunks, now
@@ -190,12 +290,27 @@ func (w *Writer) writePending() error {
 	return wb.Flush()
 }
 
-// Abort drops what has not been written yet. Safe to call after Finish.
+// Abort ends the import without a snapshot. Safe to call more than once
+// and after Commit.
 func (w *Writer) Abort() {
-	if w.done {
+	if !w.end() {
 		return
 	}
-	w.done = true
 	w.wb.Cancel()
-	w.s.importMu.Unlock()
+	w.s.imports.remove(w)
+}
+
+// live adds what the import wrote or relies on to GC's marks.
+func (w *Writer) live(trees, files, chunks map[Ref]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for r := range w.trees {
+		trees[r] = true
+	}
+	for r := range w.files {
+		files[r] = true
+	}
+	for r := range w.chunks {
+		chunks[r] = true
+	}
 }
