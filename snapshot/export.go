@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/vfs-project/vfs/store"
@@ -42,7 +41,10 @@ func (r *FileReader) Read(p []byte) (int, error) {
 
 // ExportDir writes snapshot id into dir, which must not exist or be empty.
 // Files get their content mtimes, so a web server serving the export gives
-// the same validators as one serving the mount.
+// the same validators as one serving the mount. Every path is created
+// through an os.Root opened on dir, which refuses to leave it (no "..", no
+// symlink out), so even a tree written before validation existed cannot
+// make export write elsewhere.
 func ExportDir(st store.Reader, id store.Ref, dir string) error {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return fmt.Errorf("export to %s: directory is not empty", dir)
@@ -52,37 +54,45 @@ func ExportDir(st store.Reader, id store.Ref, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("export to %s: %w", dir, err)
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", dir, err)
+	}
+	defer root.Close()
 	var dirs []string
 	var modes []os.FileMode
-	err := store.Walk(st, id, func(p string, e store.Entry) error {
-		dst := filepath.Join(dir, filepath.FromSlash(p))
+	err = store.Walk(st, id, func(p string, e store.Entry) error {
+		if err := store.CheckName(e.Name); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		rel := p[1:]
 		switch e.Kind {
 		case store.KindDir:
-			dirs, modes = append(dirs, dst), append(modes, e.Mode)
-			return os.Mkdir(dst, 0o700)
+			dirs, modes = append(dirs, rel), append(modes, e.Mode)
+			return root.Mkdir(rel, 0o700)
 		case store.KindSymlink:
-			return os.Symlink(e.Target, dst)
+			return root.Symlink(e.Target, rel)
 		}
-		return exportFile(st, e, dst)
+		return exportFile(st, e, root, rel)
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("export %s to %s: %w", id.Short(), dir, err)
 	}
 	// Directory modes last, so a read-only directory can still be filled.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := os.Chmod(dirs[i], modes[i]); err != nil {
+		if err := root.Chmod(dirs[i], modes[i]); err != nil {
 			return fmt.Errorf("export %s: %w", id.Short(), err)
 		}
 	}
 	return nil
 }
 
-func exportFile(st store.Reader, e store.Entry, dst string) error {
+func exportFile(st store.Reader, e store.Entry, root *os.Root, rel string) error {
 	r, err := OpenFile(st, e.Ref)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.Mode)
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.Mode)
 	if err != nil {
 		return err
 	}
@@ -94,13 +104,16 @@ func exportFile(st store.Reader, e store.Entry, dst string) error {
 		return err
 	}
 	mt := time.Unix(r.rec.MTime, 0)
-	return os.Chtimes(dst, mt, mt)
+	return root.Chtimes(rel, mt, mt)
 }
 
 // ExportTar writes snapshot id to w as a tar archive.
 func ExportTar(st store.Reader, id store.Ref, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	err := store.Walk(st, id, func(p string, e store.Entry) error {
+		if err := store.CheckName(e.Name); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 		h := &tar.Header{Name: p[1:], Mode: int64(e.Mode), Format: tar.FormatPAX}
 		switch e.Kind {
 		case store.KindDir:
