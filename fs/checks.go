@@ -19,6 +19,7 @@ var (
 	_ fusefs.NodeLookuper    = (*dirNode)(nil)
 	_ fusefs.NodeReaddirer   = (*dirNode)(nil)
 	_ fusefs.NodeGetattrer   = (*dirNode)(nil)
+	_ fusefs.NodeOnForgetter = (*dirNode)(nil)
 	_ fusefs.NodeGetattrer   = (*fileNode)(nil)
 	_ fusefs.NodeOpener      = (*fileNode)(nil)
 	_ fusefs.NodeFlusher     = (*fileNode)(nil)

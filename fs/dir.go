@@ -43,18 +43,25 @@ func newDirNode(f *FS, path string, layers []layer, active bool, mode uint32, mt
 	return &dirNode{fs: f, path: path, layers: layers, active: active, mode: mode, mtime: mtime, trees: map[int]*store.Tree{}}
 }
 
-// tree reads (and verifies) layer i's tree once.
+// tree reads (and verifies) layer i's tree, once in the common case. The
+// read happens outside d.mu: two lookups racing on a cold directory may
+// both read it, which costs less than making every lookup of the directory
+// wait on the store.
 func (d *dirNode) tree(i int) (*store.Tree, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t, ok := d.trees[i]; ok {
+	t, ok := d.trees[i]
+	d.mu.Unlock()
+	if ok {
 		return t, nil
 	}
 	t, err := d.fs.src.Tree(d.layers[i].ref)
-	if err == nil {
-		d.trees[i] = t
+	if err != nil {
+		return nil, err
 	}
-	return t, err
+	d.mu.Lock()
+	d.trees[i] = t
+	d.mu.Unlock()
+	return t, nil
 }
 
 func (d *dirNode) fill(a *fuse.Attr) {
@@ -103,12 +110,16 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			continue // a newer layer has a directory by this name
 		case primary:
 			return d.leaf(ctx, e, out, time.Time{})
+		case e.Kind != store.KindFile:
+			// Carry-over serves files only: a symlink resolves only in
+			// the active snapshot, which store.CheckSnapshot relies on.
+			continue
 		case d.fs.classes().Classify(p) != snapshot.Asset:
 			return nil, syscall.ENOENT // entries come only from the active snapshot
 		case d.fs.purged(e.Ref):
 			continue
 		}
-		d.fs.metrics.CarriedOver(l.snap)
+		d.fs.metrics.CarriedOver(i)
 		return d.leaf(ctx, e, out, l.until)
 	}
 	if len(sub) == 0 {
@@ -133,6 +144,7 @@ func (d *dirNode) subdir(ctx context.Context, name, p string, sub []layer, activ
 	// keeps one dentry per directory inode.
 	cd := newDirNode(d.fs, p, sub, active, mode, d.mtime)
 	cd.fill(&out.Attr)
+	d.fs.handOut(cd)
 	return d.NewInode(ctx, cd, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
@@ -145,11 +157,7 @@ func (d *dirNode) leaf(ctx context.Context, e store.Entry, out *fuse.EntryOut, u
 		l.fill(&out.Attr)
 		return d.NewInode(ctx, l, fusefs.StableAttr{Mode: syscall.S_IFLNK}), 0
 	}
-	in, errno := d.fs.fileInode(ctx, d.EmbeddedInode(), e, out)
-	if errno == 0 && !until.IsZero() {
-		d.fs.served(e.Ref, d.EmbeddedInode(), e.Name)
-	}
-	return in, errno
+	return d.fs.fileInode(ctx, d.EmbeddedInode(), e, out)
 }
 
 // limitEntry caps the kernel's caching of an entry at until (zero: no cap).

@@ -18,9 +18,12 @@
 // Caching: entries and attributes are cached by the kernel for an hour and
 // file contents stay in the page cache; files answer OPEN and FLUSH with
 // ENOSYS, which makes the kernel stop sending them (no round trips per
-// request). A file's inode number belongs to its content and mode, so a file
-// unchanged between two snapshots is the same inode in both and keeps its
-// warm page cache across an activation.
+// request). While the kernel holds a file's inode, every path to the same
+// content and mode (in any snapshot, or /a/) is that inode, so a file
+// unchanged between two snapshots keeps its warm page cache across an
+// activation as long as something (a reader, another cached path) holds it.
+// The kernel drops a FUSE inode with its last dentry; its number is then
+// forgotten too, so the table of numbers is bounded by what the kernel holds.
 //
 // fs reads the store only through Source.
 package fs

@@ -20,7 +20,10 @@ type fileNode struct {
 	ino  uint64
 }
 
-// fileInode returns the shared inode for a file entry.
+// fileInode returns the inode for a file entry. go-fuse merges it with an
+// existing one of the same inode number (after Lookup returns), so every
+// path to one content with one mode shares an inode and its page cache
+// while the kernel holds it.
 func (f *FS) fileInode(ctx context.Context, parent *fusefs.Inode, e store.Entry, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	rec, err := f.src.File(e.Ref)
 	if err != nil {
@@ -28,35 +31,30 @@ func (f *FS) fileInode(ctx context.Context, parent *fusefs.Inode, e store.Entry,
 	}
 	perm := uint32(e.Mode.Perm())
 	n := &fileNode{fs: f, rec: rec, perm: perm, ino: f.fileIno(e.Ref, perm)}
-	// NewInode returns the existing inode when one has this StableAttr.
 	in := parent.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: n.ino})
-	if in.Operations() == fusefs.InodeEmbedder(n) {
-		f.liveAdd(e.Ref, 1) // a new kernel inode: live until OnForget
-	}
-	in.Operations().(*fileNode).fill(&out.Attr)
+	n.fill(&out.Attr)
 	return in, 0
 }
 
-// OnForget: the kernel dropped the inode, so no process has it open.
-func (n *fileNode) OnForget() { n.fs.liveAdd(n.rec.Ref, -1) }
-
-func (f *FS) liveAdd(ref store.Ref, d int) {
-	f.liveMu.Lock()
-	defer f.liveMu.Unlock()
-	if f.live[ref] += d; f.live[ref] <= 0 {
-		delete(f.live, ref)
-	}
-}
+// OnForget: the kernel dropped the inode, and its page cache with it. Its
+// number may go: the next lookup of the content gets a fresh one.
+func (n *fileNode) OnForget() { n.fs.forgetIno(fileKey{n.rec.Ref, n.perm}, n.ino) }
 
 // LiveFiles lists the contents the kernel still holds inodes for: files
 // that may be open, whose chunks GC must keep even when no snapshot names
-// them any more.
+// them any more. They are the file children of the directories the kernel
+// holds (see FS.dirs), read from go-fuse's own tree, so the list cannot
+// drift from what the kernel holds.
 func (f *FS) LiveFiles() []store.Ref {
-	f.liveMu.Lock()
-	defer f.liveMu.Unlock()
-	out := make([]store.Ref, 0, len(f.live))
-	for r := range f.live {
-		out = append(out, r)
+	seen := map[store.Ref]bool{}
+	var out []store.Ref
+	for _, dir := range f.heldDirs() {
+		for _, child := range dir.Children() {
+			if n, ok := child.Operations().(*fileNode); ok && !seen[n.rec.Ref] {
+				seen[n.rec.Ref] = true
+				out = append(out, n.rec.Ref)
+			}
+		}
 	}
 	return out
 }

@@ -39,11 +39,6 @@ type FS struct {
 	grace   time.Duration
 	cls     atomic.Pointer[snapshot.Classes]
 
-	// servedMu guards servedAt: where carried-over and /a/ entries were
-	// handed to the kernel, so that a purge can invalidate them.
-	servedMu sync.Mutex
-	servedAt map[store.Ref][]dentry
-
 	refs atomic.Pointer[map[string]target]
 	// refInodes remembers, per ref, the directory inode handed out for
 	// its current target, so repeated lookups return the same one until
@@ -51,9 +46,17 @@ type FS struct {
 	refMu     sync.Mutex
 	refInodes map[refSlot]refInode
 
-	liveMu sync.Mutex
-	live   map[store.Ref]int // kernel inodes per content
+	// dirs are the directory nodes handed to the kernel and not yet
+	// forgotten. go-fuse never merges directories (each gets its own
+	// inode), so each is in the kernel from its hand-out to its OnForget.
+	// A directory replaced under its name (current after an activation)
+	// stays here while the kernel holds it: its open files are found
+	// through it.
+	dirsMu sync.Mutex
+	dirs   map[*dirNode]struct{}
 
+	// inos gives each (content, mode) held by the kernel its inode
+	// number; an entry goes when the kernel forgets the inode.
 	inoMu   sync.Mutex
 	inos    map[fileKey]uint64
 	nextIno uint64
@@ -88,12 +91,6 @@ type fileKey struct {
 	perm uint32
 }
 
-// dentry is a name the kernel may cache in a directory.
-type dentry struct {
-	parent *fusefs.Inode
-	name   string
-}
-
 // New builds the file system over src. It reads the refs once; later
 // changes arrive through Retarget.
 func New(src Source, c Config) (*FS, error) {
@@ -101,8 +98,8 @@ func New(src Source, c Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{src: src, log: c.Logger, grace: c.Grace, servedAt: map[store.Ref][]dentry{},
-		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2, live: map[store.Ref]int{}}
+	f := &FS{src: src, log: c.Logger, grace: c.Grace, dirs: map[*dirNode]struct{}{},
+		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2}
 	f.SetClasses(c.Classes)
 	f.metrics = c.Metrics
 	if f.metrics == nil {
@@ -136,6 +133,42 @@ func (f *FS) fileIno(ref store.Ref, perm uint32) uint64 {
 	return ino
 }
 
+// forgetIno drops the inode number of k if it is still ino.
+func (f *FS) forgetIno(k fileKey, ino uint64) {
+	f.inoMu.Lock()
+	defer f.inoMu.Unlock()
+	if f.inos[k] == ino {
+		delete(f.inos, k)
+	}
+}
+
+// handOut records that directory d is being handed to the kernel.
+func (f *FS) handOut(d *dirNode) {
+	f.dirsMu.Lock()
+	defer f.dirsMu.Unlock()
+	f.dirs[d] = struct{}{}
+}
+
+// OnForget: the kernel dropped the directory.
+func (d *dirNode) OnForget() {
+	d.fs.dirsMu.Lock()
+	defer d.fs.dirsMu.Unlock()
+	delete(d.fs.dirs, d)
+}
+
+// heldDirs returns the directories the kernel may hold: the fixed ones and
+// every snapshot directory handed out and not forgotten.
+func (f *FS) heldDirs() []*fusefs.Inode {
+	r := f.root
+	out := []*fusefs.Inode{r.EmbeddedInode(), r.refs, r.snapshots, r.hashes, r.labels, r.at}
+	f.dirsMu.Lock()
+	defer f.dirsMu.Unlock()
+	for d := range f.dirs {
+		out = append(out, d.EmbeddedInode())
+	}
+	return out
+}
+
 // refTarget returns what ref name points at.
 func (f *FS) refTarget(name string) (target, bool) {
 	t, ok := (*f.refs.Load())[name]
@@ -145,25 +178,49 @@ func (f *FS) refTarget(name string) (target, bool) {
 // refDir returns the directory inode for a ref's current target: the same
 // inode until the ref moves, then a fresh one, so that walks already inside
 // the old one stay in the old snapshot.
+// The store is read (the snapshot record, the activation log) with no lock
+// held; refMu only guards the table, and the first directory built for a
+// generation wins.
 func (f *FS) refDir(ctx context.Context, parent *fusefs.Inode, slot refSlot, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	f.refMu.Lock()
-	defer f.refMu.Unlock()
 	t, ok := f.refTarget(slot.name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	if ri, ok := f.refInodes[slot]; ok && ri.gen == t.gen {
-		ri.inode.Operations().(*dirNode).fill(&out.Attr)
-		return ri.inode, 0
+	if in := f.refInode(slot, t.gen, out); in != nil {
+		return in, 0
 	}
 	d, errno := f.snapshotDir(t.id, f.layersFor(slot.name, t.id))
 	if errno != 0 {
 		return nil, errno
 	}
+	f.refMu.Lock()
+	defer f.refMu.Unlock()
+	if ri, ok := f.refInodes[slot]; ok && ri.gen >= t.gen {
+		d = ri.inode.Operations().(*dirNode)
+		f.handOut(d)
+		d.fill(&out.Attr)
+		return ri.inode, 0
+	}
 	in := parent.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+	f.handOut(d)
 	f.refInodes[slot] = refInode{gen: t.gen, inode: in}
 	d.fill(&out.Attr)
 	return in, 0
+}
+
+// refInode returns the directory already handed out for a slot's
+// generation gen, or nil.
+func (f *FS) refInode(slot refSlot, gen uint64, out *fuse.EntryOut) *fusefs.Inode {
+	f.refMu.Lock()
+	defer f.refMu.Unlock()
+	ri, ok := f.refInodes[slot]
+	if !ok || ri.gen != gen {
+		return nil
+	}
+	d := ri.inode.Operations().(*dirNode)
+	f.handOut(d) // again: the kernel may have forgotten it since
+	d.fill(&out.Attr)
+	return ri.inode
 }
 
 // Retarget records that ref name now points at id and invalidates the
@@ -259,27 +316,16 @@ func (f *FS) purged(ref store.Ref) bool {
 	return p
 }
 
-// served remembers that the kernel may cache name in parent for ref.
-func (f *FS) served(ref store.Ref, parent *fusefs.Inode, name string) {
-	f.servedMu.Lock()
-	defer f.servedMu.Unlock()
-	for _, d := range f.servedAt[ref] {
-		if d.parent == parent && d.name == name {
-			return
-		}
-	}
-	f.servedAt[ref] = append(f.servedAt[ref], dentry{parent, name})
-}
-
-// Purged invalidates every name under which content ref was served
-// through /a/ or carry-over, after the store recorded its purge.
+// Purged invalidates every name under which the kernel may hold content
+// ref (through /a/ or carry-over; names in active snapshots too, which
+// costs one lookup each), after the store recorded its purge.
 func (f *FS) Purged(ref store.Ref) {
-	f.servedMu.Lock()
-	names := f.servedAt[ref]
-	delete(f.servedAt, ref)
-	f.servedMu.Unlock()
-	for _, d := range names {
-		f.notifier.entry(d.parent, d.name)
+	for _, dir := range f.heldDirs() {
+		for name, child := range dir.Children() {
+			if n, ok := child.Operations().(*fileNode); ok && n.rec.Ref == ref {
+				f.notifier.entry(dir, name)
+			}
+		}
 	}
 }
 
@@ -296,6 +342,7 @@ func (f *FS) exactDir(ctx context.Context, parent *fusefs.Inode, name string, id
 			return child, 0
 		}
 	}
+	f.handOut(d)
 	return parent.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
 

@@ -1,10 +1,6 @@
 package fs
 
-import (
-	"time"
-
-	"github.com/vfs-project/vfs/store"
-)
+import "time"
 
 // Metrics receives what the file system does; vfsd exports it for
 // Prometheus. Methods are called on FUSE request paths: they must be cheap
@@ -16,8 +12,10 @@ type Metrics interface {
 	// ReadBytes counts bytes served by Read.
 	ReadBytes(n int)
 	// CarriedOver counts a lookup under a ref answered from an older
-	// snapshot: evidence of when that snapshot can go.
-	CarriedOver(snapshot store.Ref)
+	// snapshot, by how many activations back it was served (1: the one
+	// before the active snapshot). A label per snapshot id would grow
+	// without bound; the depth is bounded by maxCarried.
+	CarriedOver(depth int)
 }
 
 // noMetrics is used when none are configured.
@@ -25,7 +23,7 @@ type noMetrics struct{}
 
 func (noMetrics) Op(string, time.Duration) {}
 func (noMetrics) ReadBytes(int)            {}
-func (noMetrics) CarriedOver(store.Ref)    {}
+func (noMetrics) CarriedOver(int)          {}
 
 // observe records op's duration since start: defer f.observe("read", time.Now()).
 func (f *FS) observe(op string, start time.Time) { f.metrics.Op(op, time.Since(start)) }

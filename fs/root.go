@@ -144,11 +144,7 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if n.fs.purged(ref) {
 		return nil, syscall.ENOENT
 	}
-	in, errno := n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
-	if errno == 0 {
-		n.fs.served(ref, n.EmbeddedInode(), name)
-	}
-	return in, errno
+	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
 }
 
 func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {

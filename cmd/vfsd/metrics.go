@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,7 @@ func newMetrics(local *ctl.Local) *metrics {
 		readBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_read_bytes_total",
 			Help: "Bytes served by FUSE reads (page-cache hits never reach vfsd)."}),
 		carried: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_carryover_lookups_total",
-			Help: "Lookups under a ref answered from an older snapshot (asset carry-over), by that snapshot's short id: when it stays at zero, the snapshot is no longer needed."}, []string{"snapshot"}),
+			Help: "Lookups under a ref answered from an older snapshot (asset carry-over), by how many activations back that snapshot was served (1: the one before the active one). When a depth stays at zero, pages that old are no longer being loaded."}, []string{"depth"}),
 		activations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_activations_total",
 			Help: "Activations and rollbacks, by ref."}, []string{"ref"}),
 		gcRuns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_runs_total", Help: "Garbage collections completed."}),
@@ -56,7 +57,7 @@ func (m *metrics) Op(op string, d time.Duration) {
 }
 
 func (m *metrics) ReadBytes(n int)          { m.readBytes.Add(float64(n)) }
-func (m *metrics) CarriedOver(id store.Ref) { m.carried.WithLabelValues(id.Short()).Inc() }
+func (m *metrics) CarriedOver(depth int)   { m.carried.WithLabelValues(strconv.Itoa(depth)).Inc() }
 func (m *metrics) activated(ref string)     { m.activations.WithLabelValues(ref).Inc() }
 func (m *metrics) collected(st store.GCStats) {
 	m.gcRuns.Inc()

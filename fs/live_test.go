@@ -1,0 +1,64 @@
+package fs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// dropKernelCaches asks the kernel to free unused dentries and inodes, which
+// makes it send FORGET for them.
+func dropKernelCaches(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0o200); err != nil {
+		t.Skipf("cannot drop the kernel's caches: %v", err)
+	}
+}
+
+func liveHas(f *FS, ref store.Ref) bool {
+	for _, r := range f.LiveFiles() {
+		if r == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// One content reached through several paths is live while the kernel holds
+// it, open or not, and stops being live once the kernel forgets every path.
+func TestLiveFilesFollowTheKernel(t *testing.T) {
+	st := newStore(t)
+	id := importFiles(t, st, map[string]string{"a.txt": "shared", "b/a.txt": "shared", "c/a.txt": "shared", "other.txt": "x"})
+	mnt, f := testMount(t, st)
+	activate(t, st, f, id)
+	ref := store.Sum([]byte("shared"))
+	for _, p := range []string{"current/a.txt", "current/b/a.txt", "current/c/a.txt", "snapshots/" + id.String() + "/b/a.txt", "a/" + ref.String()} {
+		if got := readFile(t, filepath.Join(mnt, p)); got != "shared" {
+			t.Fatalf("%s = %q", p, got)
+		}
+	}
+	open, err := os.Open(filepath.Join(mnt, "current/b/a.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Move current away: the open file's directory is no longer reachable
+	// by name, and the file must still count.
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2"})
+	activate(t, st, f, v2)
+	dropKernelCaches(t)
+	if !liveHas(f, ref) {
+		t.Fatal("a file held open is not live")
+	}
+	open.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for liveHas(f, ref) {
+		if time.Now().After(deadline) {
+			t.Fatalf("content still live after the kernel dropped every path to it: %d live", len(f.LiveFiles()))
+		}
+		dropKernelCaches(t)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
