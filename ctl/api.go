@@ -40,6 +40,9 @@ type API interface {
 type Activation struct {
 	store.LogEntry
 	HookFailures []string `json:"hook_failures,omitempty"`
+	// Unchanged: the ref already served the snapshot; nothing was logged
+	// and no hook ran.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Status describes a store and, through the socket, the daemon serving it.

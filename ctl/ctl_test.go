@@ -44,7 +44,7 @@ func serve(t *testing.T, setup func(*Local)) (*Client, *Local) {
 
 func TestImportAndActivateThroughTheSocket(t *testing.T) {
 	retargeted := make(chan store.Ref, 1)
-	c, local := serve(t, func(l *Local) { l.OnRetarget = func(ref string, id store.Ref) { retargeted <- id } })
+	c, local := serve(t, func(l *Local) { l.OnRetarget = func(ref string, id store.Ref, _ uint64) { retargeted <- id } })
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello"), 0o644)
 	os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 3*store.ChunkSize+5), 0o644)

@@ -16,7 +16,9 @@ type Local struct {
 	// Who is recorded in the activation log.
 	Who snapshot.Who
 	// Hooks tell the daemon's file system what changed; nil in vfsctl.
-	OnRetarget func(ref string, id store.Ref)
+	// OnRetarget hears of every move of a ref, with its log sequence
+	// number, so that moves heard out of order settle on the last.
+	OnRetarget func(ref string, id store.Ref, seq uint64)
 	OnRemove   func(id store.Ref)
 	OnPurge    func(ref store.Ref)
 	OnClasses  func(snapshot.Classes)
@@ -54,7 +56,11 @@ func (l *Local) Activate(ref string, id store.Ref, reason string, verify bool) (
 			return Activation{}, err
 		}
 	}
-	return l.activated(snapshot.Activate(l.Store, ref, id, l.Who, reason))
+	e, err := snapshot.Activate(l.Store, ref, id, l.Who, reason)
+	if errors.Is(err, store.ErrUnchanged) {
+		return Activation{LogEntry: store.LogEntry{Ref: ref, From: id, To: id}, Unchanged: true}, nil
+	}
+	return l.activated(e, err)
 }
 
 // Rollback points ref back at its previous target and tells the file system.
@@ -69,7 +75,7 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 		return Activation{LogEntry: e}, err
 	}
 	if l.OnRetarget != nil {
-		l.OnRetarget(e.Ref, e.To)
+		l.OnRetarget(e.Ref, e.To, e.Seq)
 	}
 	a := Activation{LogEntry: e}
 	if l.Hooks != nil {

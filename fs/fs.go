@@ -65,8 +65,9 @@ type FS struct {
 	notifier *notifier
 }
 
-// target is what a ref points at; gen changes with every activation, even
-// one that re-activates the same snapshot.
+// target is what a ref points at; gen is the activation log's sequence
+// number of the move (0 for what the ref pointed at when the file system
+// was built), so a move heard late never undoes a later one.
 type target struct {
 	id  store.Ref
 	gen uint64
@@ -107,7 +108,7 @@ func New(src Source, c Config) (*FS, error) {
 	}
 	m := map[string]target{}
 	for name, id := range refs {
-		m[name] = target{id: id, gen: 1}
+		m[name] = target{id: id}
 	}
 	f.refs.Store(&m)
 	f.root = &rootNode{fs: f}
@@ -223,19 +224,24 @@ func (f *FS) refInode(slot refSlot, gen uint64, out *fuse.EntryOut) *fusefs.Inod
 	return ri.inode
 }
 
-// Retarget records that ref name now points at id and invalidates the
+// Retarget records that ref name now points at id, moved by log entry seq,
+// and invalidates the
 // kernel's entries for /current (when name is current) and /refs/<name>.
 // It returns once the kernel has dropped them, so every path walk that
 // starts after it resolves the new target. It must not be called from a
 // FUSE request handler (see notifier).
-func (f *FS) Retarget(name string, id store.Ref) {
+func (f *FS) Retarget(name string, id store.Ref, seq uint64) {
 	f.refMu.Lock()
 	old := *f.refs.Load()
+	if cur, ok := old[name]; ok && cur.gen >= seq {
+		f.refMu.Unlock()
+		return // a later move was heard first
+	}
 	m := make(map[string]target, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	m[name] = target{id: id, gen: old[name].gen + 1}
+	m[name] = target{id: id, gen: seq}
 	f.refs.Store(&m)
 	f.refMu.Unlock()
 	if name == CurrentRef {
@@ -269,32 +275,39 @@ func (f *FS) snapshotDir(id store.Ref, layers []layer) (*dirNode, syscall.Errno)
 	return newDirNode(f, "", layers, true, 0o755, info.Created.Unix()), 0
 }
 
+// maxCarried bounds how many older snapshots a ref's directories carry
+// assets over from: a site deployed every few minutes within a week's
+// grace would otherwise give every lookup of a missing name hundreds of
+// trees to try. Pages older than that many deploys lose their assets
+// before the grace window ends.
+const maxCarried = 16
+
 // layersFor lists the active snapshot of ref name and, newest first, the
-// snapshots it served before whose grace window is not over: the window
-// of a snapshot starts when an activation moved the ref away from it.
+// snapshots it served before whose grace window is not over (at most
+// maxCarried): the window of a snapshot starts when an activation moved the
+// ref away from it. It reads the ref's history index back to the start of
+// the window, not the whole log.
 func (f *FS) layersFor(name string, id store.Ref) []layer {
 	layers := []layer{{ref: id, snap: id}}
 	if f.grace <= 0 {
 		return layers
 	}
-	log, err := f.src.Log()
-	if err != nil {
-		f.log.Warn("asset carry-over off for this activation: cannot read the log", "ref", name, "err", err)
-		return layers
-	}
 	now := time.Now()
 	seen := map[store.Ref]bool{id: true}
-	for i := len(log) - 1; i >= 0; i-- {
-		e := log[i]
+	err := f.src.RefHistory(name, now, func(e store.LogEntry) bool {
 		until := e.Time.Add(f.grace)
 		if !until.After(now) {
-			break // every earlier entry is older still
+			return false // every earlier entry is older still
 		}
-		if e.Ref != name || e.From.IsZero() || seen[e.From] {
-			continue
+		if !e.From.IsZero() && !seen[e.From] {
+			seen[e.From] = true
+			layers = append(layers, layer{ref: e.From, until: until, snap: e.From})
 		}
-		seen[e.From] = true
-		layers = append(layers, layer{ref: e.From, until: until, snap: e.From})
+		return len(layers) <= maxCarried
+	})
+	if err != nil {
+		f.log.Warn("asset carry-over off for this activation: cannot read the ref's history", "ref", name, "err", err)
+		return layers[:1]
 	}
 	return layers
 }

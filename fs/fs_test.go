@@ -71,10 +71,11 @@ func importFiles(t *testing.T, st *store.Store, files map[string]string) store.R
 
 func activate(t *testing.T, st *store.Store, f *FS, id store.Ref) {
 	t.Helper()
-	if _, err := snapshot.Activate(st, CurrentRef, id, snapshot.Who{}, "test"); err != nil {
+	e, err := snapshot.Activate(st, CurrentRef, id, snapshot.Who{}, "test")
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.Retarget(CurrentRef, id)
+	f.Retarget(CurrentRef, id, e.Seq)
 }
 
 func readFile(t *testing.T, p string) string {

@@ -62,3 +62,17 @@ func TestLiveFilesFollowTheKernel(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A move heard late never undoes a later one: concurrent activations may
+// reach the file system out of order.
+func TestRetargetKeepsTheLatestMove(t *testing.T) {
+	st := newStore(t)
+	v1 := importFiles(t, st, map[string]string{"index.html": "v1"})
+	v2 := importFiles(t, st, map[string]string{"index.html": "v2"})
+	mnt, f := testMount(t, st)
+	f.Retarget(CurrentRef, v2, 7)
+	f.Retarget(CurrentRef, v1, 6)
+	if got := readFile(t, filepath.Join(mnt, "current/index.html")); got != "v2" {
+		t.Fatalf("current serves %q after moves 7 (v2) then 6 (v1) were heard", got)
+	}
+}

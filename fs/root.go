@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"syscall"
 	"time"
@@ -187,14 +188,13 @@ func (n *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		n.fs.log.Info("/at: not a time", "name", name)
 		return nil, syscall.ENOENT
 	}
-	log, err := n.fs.src.Log()
-	if err != nil {
-		return nil, toErrno(n.fs.log, "log", err)
-	}
-	id, err := snapshot.At(log, CurrentRef, t, time.Now())
-	if err != nil {
+	id, err := snapshot.At(n.fs.src, CurrentRef, t, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
 		n.fs.log.Info("/at: nothing served then", "time", name, "err", err)
 		return nil, syscall.ENOENT
+	}
+	if err != nil {
+		return nil, toErrno(n.fs.log, "history", err)
 	}
 	return n.fs.exactDir(ctx, n.EmbeddedInode(), name, id, out)
 }

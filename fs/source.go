@@ -1,6 +1,10 @@
 package fs
 
-import "github.com/vfs-project/vfs/store"
+import (
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
 
 // Source is what the file system reads. *store.Store implements it.
 //
@@ -15,7 +19,9 @@ type Source interface {
 	Snapshot(id store.Ref) (store.SnapshotInfo, error)
 	Snapshots() ([]store.SnapshotInfo, error)
 	NamedRefs() (map[string]store.Ref, error)
-	Log() ([]store.LogEntry, error)
+	// RefHistory calls fn with ref name's activations at or before
+	// instant before, newest first, until fn returns false.
+	RefHistory(name string, before time.Time, fn func(store.LogEntry) bool) error
 	Label(name string) (store.Ref, error)
 	Purged(ref store.Ref) (bool, error)
 }

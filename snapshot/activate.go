@@ -35,26 +35,36 @@ func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string)
 	return e, nil
 }
 
-// Rollback points ref back at the snapshot it served before its last
-// activation (not the previous import). A second rollback undoes the first.
+// Rollback points ref back at the last snapshot it served that differs
+// from the one it serves now (not the previous import). A second rollback
+// undoes the first. It reads the ref's history index, not the whole log.
 func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEntry, error) {
-	log, err := st.Log()
+	cur, err := st.NamedRef(ref)
+	if isNotFound(err) {
+		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
+	}
 	if err != nil {
 		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, err)
 	}
-	for i := len(log) - 1; i >= 0; i-- {
-		if log[i].Ref != ref {
-			continue
+	var back store.Ref
+	err = st.RefHistory(ref, time.Now().Add(time.Hour), func(e store.LogEntry) bool {
+		// Entries of X -> X, written before re-activation became a no-op,
+		// are skipped with the rest that lead nowhere else.
+		if !e.From.IsZero() && e.From != cur {
+			back = e.From
 		}
-		if log[i].From.IsZero() {
-			break
-		}
-		if reason == "" {
-			reason = "rollback"
-		}
-		return Activate(st, ref, log[i].From, who, reason)
+		return back.IsZero()
+	})
+	if err != nil {
+		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, err)
 	}
-	return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
+	if back.IsZero() {
+		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
+	}
+	if reason == "" {
+		reason = "rollback"
+	}
+	return Activate(st, ref, back, who, reason)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

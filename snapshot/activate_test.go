@@ -112,3 +112,24 @@ func TestRemove(t *testing.T) {
 		t.Fatal("removed snapshot still resolves")
 	}
 }
+
+// Activating the snapshot a ref already serves changes nothing and logs
+// nothing, and rollback goes to the last different snapshot the ref served.
+func TestReactivationIsANoOpAndRollbackSkipsIt(t *testing.T) {
+	st := openStore(t)
+	v1 := importMap(t, st, map[string]string{"i": "1"})
+	v2 := importMap(t, st, map[string]string{"i": "2"})
+	Activate(st, DefaultRef, v1, Who{}, "")
+	Activate(st, DefaultRef, v2, Who{}, "")
+	_, err := Activate(st, DefaultRef, v2, Who{}, "again")
+	if !errors.Is(err, store.ErrUnchanged) {
+		t.Fatalf("re-activation: %v, want ErrUnchanged", err)
+	}
+	if log, _ := st.Log(); len(log) != 2 {
+		t.Fatalf("re-activation logged: %d entries", len(log))
+	}
+	e, err := Rollback(st, DefaultRef, Who{}, "")
+	if err != nil || e.To != v1 {
+		t.Fatalf("rollback after a re-activation: %+v %v", e, err)
+	}
+}

@@ -11,21 +11,40 @@ import (
 // after now (the future is not known yet). It is a kind of not found.
 var ErrPrehistory = fmt.Errorf("no activation of the ref at that time: %w", store.ErrNotFound)
 
-// At returns the snapshot ref served at instant t, from the activation log
-// (oldest first). The instant of an activation belongs to its new
-// snapshot.
-func At(log []store.LogEntry, ref string, t, now time.Time) (store.Ref, error) {
+// History is a ref's activations by time: *store.Store reads its index;
+// LogHistory reads a copy of the log (what a client of the daemon has).
+type History interface {
+	// RefHistory calls fn with the activations of ref name at or before
+	// instant before, newest first, until fn returns false.
+	RefHistory(name string, before time.Time, fn func(store.LogEntry) bool) error
+}
+
+// LogHistory is History over an activation log, oldest first.
+type LogHistory []store.LogEntry
+
+// RefHistory implements History.
+func (l LogHistory) RefHistory(name string, before time.Time, fn func(store.LogEntry) bool) error {
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Ref == name && !l[i].Time.After(before) && !fn(l[i]) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// At returns the snapshot ref served at instant t. The instant of an
+// activation belongs to its new snapshot.
+func At(h History, ref string, t, now time.Time) (store.Ref, error) {
 	if t.After(now) {
 		return store.Ref{}, fmt.Errorf("%s at %s is in the future: %w", ref, t.Format(time.RFC3339), ErrPrehistory)
 	}
 	var found store.Ref
-	for _, e := range log {
-		if e.Time.After(t) {
-			break
-		}
-		if e.Ref == ref {
-			found = e.To
-		}
+	err := h.RefHistory(ref, t, func(e store.LogEntry) bool {
+		found = e.To
+		return false
+	})
+	if err != nil {
+		return found, err
 	}
 	if found.IsZero() {
 		return found, fmt.Errorf("%s at %s: before its first activation: %w", ref, t.Format(time.RFC3339), ErrPrehistory)

@@ -28,12 +28,12 @@ func TestAtBoundaries(t *testing.T) {
 		{now, b},
 	}
 	for _, c := range cases {
-		if got, err := At(log, "current", c.at, now); err != nil || got != c.want {
+		if got, err := At(LogHistory(log), "current", c.at, now); err != nil || got != c.want {
 			t.Errorf("At(%s) = %v, %v; want %v", c.at.Format(time.RFC3339Nano), got[0], err, c.want[0])
 		}
 	}
 	for _, bad := range []time.Time{t0.Add(-time.Nanosecond), now.Add(time.Second)} {
-		if _, err := At(log, "current", bad, now); !errors.Is(err, ErrPrehistory) || !errors.Is(err, store.ErrNotFound) {
+		if _, err := At(LogHistory(log), "current", bad, now); !errors.Is(err, ErrPrehistory) || !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("At(%s): %v, want ErrPrehistory", bad, err)
 		}
 	}

@@ -36,7 +36,7 @@ func Resolve(st Resolver, s string) (store.Ref, error) {
 		if err != nil {
 			return store.Ref{}, err
 		}
-		return At(log, DefaultRef, at, time.Now())
+		return At(LogHistory(log), DefaultRef, at, time.Now())
 	}
 	if id, err := st.Label(s); err == nil {
 		return id, nil

@@ -35,14 +35,19 @@ const (
 	// 'p' ref[32] -> purge record (JSON): content withdrawn from /a/ and
 	// from asset carry-over.
 	prefixPurge byte = 'p'
+	// 'h' name 0x00 time[8] seq[8] -> (empty): the activation log by ref
+	// and time (unix nanoseconds), so that "what did this ref serve at T"
+	// and "what did it serve lately" are one seek, not a scan of the log.
+	prefixHistory byte = 'h'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
 	prefixScratch byte = 'z'
 )
 
-// SchemaVersion is the layout this code reads and writes.
-const SchemaVersion uint32 = 1
+// SchemaVersion is the layout this code reads and writes. Version 1 lacked
+// the history index; Open adds it (migrateV1).
+const SchemaVersion uint32 = 2
 
 func schemaKey() []byte { return []byte{prefixSchema} }
 
@@ -87,6 +92,24 @@ func logKey(seq uint64) []byte {
 	k[0] = prefixLog
 	binary.BigEndian.PutUint64(k[1:], seq)
 	return k
+}
+
+func historyPrefix(name string) []byte {
+	return append(append([]byte{prefixHistory}, name...), 0)
+}
+
+func historyKey(name string, t int64, seq uint64) []byte {
+	k := historyPrefix(name)
+	k = binary.BigEndian.AppendUint64(k, uint64(t))
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// parseHistoryKey returns the log sequence number a history key points at.
+func parseHistoryKey(k []byte) (uint64, error) {
+	if len(k) < 18 || k[0] != prefixHistory || k[len(k)-17] != 0 {
+		return 0, fmt.Errorf("key %x is not a history key: %w", k, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(k[len(k)-8:]), nil
 }
 
 // parseRefKey is the inverse of refKey for a key of the given family.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,20 +25,31 @@ type LogEntry struct {
 	Prev   Ref       `json:"prev"`
 }
 
+// ErrUnchanged: the ref already points at that snapshot; nothing was done.
+var ErrUnchanged = errors.New("already points there")
+
 // SetRef points the named ref at snapshot to and appends e (completed with
-// sequence, from, to and chain hash) to the activation log, in one
-// transaction, then syncs. It returns the entry as stored.
+// sequence, from, to and chain hash) to the activation log and the ref's
+// history index, in one transaction, then syncs. It returns the entry as
+// stored, or ErrUnchanged if the ref already points at to. SetRefs are
+// serialized (refsMu), so concurrent activations never conflict inside
+// Badger, and the log's order is the order the ref moved in.
 func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 	if err := CheckLabel(name); err != nil {
 		return e, fmt.Errorf("ref name: %w", err)
 	}
-	err := s.db.Update(func(txn *badger.Txn) error {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	err := s.update(func(txn *badger.Txn) error {
 		if _, err := snapshotIn(txn, to); err != nil {
 			return fmt.Errorf("snapshot %s: %w", to.Short(), err)
 		}
 		from, err := getRefIn(txn, namedRefKey(name))
 		if err != nil && !isNotFound(err) {
 			return err
+		}
+		if from == to {
+			return ErrUnchanged
 		}
 		seq, prev, err := lastLogIn(txn)
 		if err != nil {
@@ -50,12 +62,40 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 		if err := txn.Set(namedRefKey(name), append([]byte(nil), to[:]...)); err != nil {
 			return err
 		}
+		if err := txn.Set(historyKey(name, e.Time.UnixNano(), e.Seq), nil); err != nil {
+			return err
+		}
 		return putJSON(txn, logKey(e.Seq), e)
 	})
 	if err != nil {
 		return e, fmt.Errorf("set ref %q to %s: %w", name, to.Short(), err)
 	}
 	return e, s.Sync()
+}
+
+// RefHistory calls fn with the activations of ref name at or before
+// instant before, newest first, until fn returns false. Each call costs
+// one seek and one read, however long the log.
+func (s *Store) RefHistory(name string, before time.Time, fn func(LogEntry) bool) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		prefix := historyPrefix(name)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+		defer it.Close()
+		for it.Seek(historyKey(name, before.UnixNano(), ^uint64(0))); it.Valid(); it.Next() {
+			seq, err := parseHistoryKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			var e LogEntry
+			if err := getJSON(txn, logKey(seq), &e); err != nil {
+				return fmt.Errorf("log entry %d: %w", seq, err)
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	})
 }
 
 // lastLogIn returns the last log sequence number and that entry's stored

@@ -19,7 +19,7 @@ func (s *Store) Setting(name string, v any) error {
 
 // SetSetting stores v as the setting name.
 func (s *Store) SetSetting(name string, v any) error {
-	err := s.db.Update(func(txn *badger.Txn) error { return putJSON(txn, settingKey(name), v) })
+	err := s.update(func(txn *badger.Txn) error { return putJSON(txn, settingKey(name), v) })
 	if err != nil {
 		return fmt.Errorf("setting %s: %w", name, err)
 	}
@@ -39,7 +39,7 @@ type PurgeRecord struct {
 // Purge records that content ref must no longer be served through /a/ or
 // asset carry-over. Snapshots that contain it keep it (they are exact).
 func (s *Store) Purge(p PurgeRecord) error {
-	err := s.db.Update(func(txn *badger.Txn) error { return putJSON(txn, purgeKey(p.Ref), p) })
+	err := s.update(func(txn *badger.Txn) error { return putJSON(txn, purgeKey(p.Ref), p) })
 	if err != nil {
 		return fmt.Errorf("purge %s: %w", p.Ref.Short(), err)
 	}

@@ -40,7 +40,7 @@ func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
 	if err := CheckSnapshot(s, info.ID); err != nil {
 		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		stored, err := snapshotIn(txn, info.ID)
 		if err == nil {
 			stored.Labels = mergeLabels(stored.Labels, info.Labels)
@@ -143,7 +143,9 @@ var ErrInUse = errors.New("snapshot is in use")
 // DeleteSnapshot removes a snapshot's record and labels, refusing while a
 // named ref points at it. Its objects stay until GC.
 func (s *Store) DeleteSnapshot(id Ref) error {
-	err := s.db.Update(func(txn *badger.Txn) error {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	err := s.update(func(txn *badger.Txn) error {
 		info, err := snapshotIn(txn, id)
 		if err != nil {
 			return err
@@ -175,7 +177,7 @@ func (s *Store) AddLabel(id Ref, label string) error {
 	if err := CheckLabel(label); err != nil {
 		return fmt.Errorf("label %s: %w", id.Short(), err)
 	}
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		info, err := snapshotIn(txn, id)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -33,6 +35,9 @@ type Store struct {
 	// import while it looks an object up and records that it relies on
 	// it, and while it commits: no sweep falls between the two.
 	gcMu sync.RWMutex
+	// refsMu serializes SetRef and DeleteSnapshot: they read and write
+	// the same keys, and Badger would fail one of two concurrent ones.
+	refsMu sync.Mutex
 	// imports are the writers between Begin and Commit or Abort.
 	imports *imports
 	// gen counts sweeps; present maps a snapshot whose objects
@@ -101,11 +106,43 @@ func (s *Store) checkSchema() error {
 		if err != nil {
 			return err
 		}
+		if len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
+			return migrateV1(txn)
+		}
 		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {
 			return fmt.Errorf("schema %x, want %d: %w", v, SchemaVersion, ErrSchema)
 		}
 		return nil
 	})
+}
+
+// migrateV1 adds the history index (schema 2) to a store written by
+// schema 1, from its activation log, in the transaction that opens it.
+func migrateV1(txn *badger.Txn) error {
+	err := scanIn(txn, prefixLog, func(k, v []byte) error {
+		var e LogEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("log entry %x: %v: %w", k, err, ErrCorrupt)
+		}
+		return txn.Set(historyKey(e.Ref, e.Time.UnixNano(), e.Seq), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate schema 1 to 2: %w", err)
+	}
+	return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+}
+
+// update runs fn in a read-write transaction. A GC's flush of the memtables
+// blocks writes for a moment (Badger's DropPrefix); update waits that out
+// rather than fail an activation or a commit because GC runs.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := s.db.Update(fn)
+		if !errors.Is(err, badger.ErrBlockedWrites) {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }
 
 // Dir returns the directory the store lives in ("" in memory).

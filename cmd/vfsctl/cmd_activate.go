@@ -30,7 +30,7 @@ func activateCommand(e *env) *command {
 	return &command{
 		name: "activate", args: "ID|LABEL", nargs: [2]int{1, 1},
 		summary: "point a ref (default current) at a snapshot",
-		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). First every object of the snapshot must be\npresent (with --verify: re-hashed); otherwise the activation is refused.",
+		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). First every object of the snapshot must be\npresent (with --verify: re-hashed); otherwise the activation is refused.\nActivating the snapshot the ref already serves does nothing (no log entry, no\nhooks) and says so.",
 		flags:   o.addVerify,
 		run: func(e *env, args []string) error {
 			st, id, err := e.resolve(args[0])
@@ -47,8 +47,8 @@ func rollbackCommand(e *env) *command {
 	o := &activateOptions{}
 	return &command{
 		name: "rollback", nargs: [2]int{0, 0},
-		summary: "point a ref back at the snapshot it served before its last activation",
-		help:    "Not the previous import: the previously active snapshot of that ref, from\nthe activation log. A second rollback undoes the first.",
+		summary: "point a ref back at the last different snapshot it served",
+		help:    "Not the previous import: the last snapshot that ref served before the one it\nserves now, from the activation log. A second rollback undoes the first.",
 		flags:   o.AddFlags,
 		run: func(e *env, _ []string) error {
 			st, err := e.store()
@@ -71,6 +71,8 @@ func reportActivation(e *env, a ctl.Activation, err error) error {
 		if err := e.printJSON(a); err != nil {
 			return err
 		}
+	} else if a.Unchanged {
+		e.note("%s: already at %s, nothing done", a.Ref, a.To.Short())
 	} else {
 		e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
 	}

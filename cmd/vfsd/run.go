@@ -67,7 +67,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	defer os.Remove(c.socket)
 	local.OnRetarget, local.OnRemove, local.OnPurge = fsys.Retarget, fsys.Forget, fsys.Purged
 	if m != nil {
-		local.OnRetarget = func(ref string, id store.Ref) { fsys.Retarget(ref, id); m.activated(ref) }
+		local.OnRetarget = func(ref string, id store.Ref, seq uint64) { fsys.Retarget(ref, id, seq); m.activated(ref) }
 		local.OnGC = m.collected
 	}
 	local.OnClasses, local.LiveFiles = fsys.SetClasses, fsys.LiveFiles
