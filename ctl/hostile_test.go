@@ -5,6 +5,7 @@ import (
 	"net/rpc"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vfs-project/vfs/store"
 )
@@ -153,4 +154,36 @@ func rawDial(t *testing.T, c *Client) *rpc.Client {
 	}
 	t.Cleanup(func() { rc.Close() })
 	return rc
+}
+
+// An import whose client goes silent loses its lease: it is aborted, later
+// writes are refused, and GC may take what it wrote.
+func TestSilentImportLosesItsLease(t *testing.T) {
+	c, local := serve(t, func(l *Local) { l.ImportLease = 100 * time.Millisecond })
+	b, err := c.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk, err := b.PutChunk([]byte("left behind"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := b.PutChunk([]byte("too late")); !errors.Is(err, store.ErrImportEnded) {
+		t.Fatalf("write after the lease ran out: %v, want ErrImportEnded", err)
+	}
+	if _, err := local.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := local.HasChunk(chunk); ok {
+		t.Fatal("GC kept a chunk of an import that lost its lease")
+	}
+	// A fresh import on the same connection works.
+	b, _ = c.Begin()
+	ref, _ := b.PutChunk([]byte("hello"))
+	b.PutFile(ref, 5, 1, []store.Ref{ref})
+	root, _ := b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "i", Kind: store.KindFile, Mode: 0o644, Ref: ref, Size: 5}}})
+	if _, err := b.Commit(store.SnapshotInfo{ID: root}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -17,10 +17,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Serve answers clients on l until l is closed. Each connection gets its
-// own session, with the peer's uid and pid from the kernel. base provides
-// the store and the file system hooks; its Who is replaced per peer.
+// Server answers vfsctl on a Unix socket. Each connection gets its own
+// session, with the peer's uid and pid from the kernel.
+type Server struct {
+	base *Local
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[*net.UnixConn]struct{}
+	closed bool
+	wg     sync.WaitGroup // connections being served
+}
+
+// NewServer returns a server over base, which provides the store and the
+// file system hooks; its Who is replaced per peer.
+func NewServer(base *Local, log *slog.Logger) *Server {
+	return &Server{base: base, log: log, conns: map[*net.UnixConn]struct{}{}}
+}
+
+// Serve answers clients on l until l is closed.
 func Serve(l *net.UnixListener, base *Local, log *slog.Logger) error {
+	return NewServer(base, log).Serve(l)
+}
+
+// Serve accepts connections on l until l is closed or Shutdown is called.
+func (s *Server) Serve(l *net.UnixListener) error {
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
@@ -29,7 +50,57 @@ func Serve(l *net.UnixListener, base *Local, log *slog.Logger) error {
 			}
 			return fmt.Errorf("control socket: %w", err)
 		}
-		go serveConn(conn, base, log)
+		if !s.track(conn) {
+			conn.Close()
+			continue
+		}
+		go func() {
+			defer s.untrack(conn)
+			serveConn(conn, s.base, s.log)
+		}()
+	}
+}
+
+func (s *Server) track(c *net.UnixConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *net.UnixConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// ErrStillRunning: Shutdown's wait ended with requests still running.
+var ErrStillRunning = errors.New("requests still running")
+
+// Shutdown refuses new connections, hangs up on every client (a request
+// under way finishes and its answer is dropped; an unfinished import is
+// aborted), and waits up to wait for the requests under way to end. The
+// listener is the caller's to close first. After a nil return no request
+// touches the store or the file system again.
+func (s *Server) Shutdown(wait time.Duration) error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("control socket: %w after %s", ErrStillRunning, wait)
 	}
 }
 

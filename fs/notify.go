@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"sync"
+
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 )
 
@@ -10,6 +12,10 @@ import (
 // handler ever sends or waits for one.
 type notifier struct {
 	reqs chan notifyReq
+	// stop ends run; entry never sends on a closed channel, so a late
+	// caller after unmount returns at once instead of panicking.
+	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 type notifyReq struct {
@@ -19,17 +25,22 @@ type notifyReq struct {
 }
 
 func newNotifier() *notifier {
-	n := &notifier{reqs: make(chan notifyReq, 64)}
+	n := &notifier{reqs: make(chan notifyReq, 64), stop: make(chan struct{})}
 	go n.run()
 	return n
 }
 
 func (n *notifier) run() {
-	for r := range n.reqs {
-		// ENOENT (the kernel had no such entry) and ENOSYS (not
-		// mounted yet) both mean there is nothing stale to drop.
-		r.parent.NotifyEntry(r.name)
-		close(r.done)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case r := <-n.reqs:
+			// ENOENT (the kernel had no such entry) and ENOSYS (not
+			// mounted yet) both mean there is nothing stale to drop.
+			r.parent.NotifyEntry(r.name)
+			close(r.done)
+		}
 	}
 }
 
@@ -39,8 +50,15 @@ func (n *notifier) entry(parent *fusefs.Inode, name string) {
 		return
 	}
 	done := make(chan struct{})
-	n.reqs <- notifyReq{parent: parent, name: name, done: done}
-	<-done
+	select {
+	case n.reqs <- notifyReq{parent: parent, name: name, done: done}:
+	case <-n.stop:
+		return // unmounted: the kernel holds nothing to invalidate
+	}
+	select {
+	case <-done:
+	case <-n.stop:
+	}
 }
 
-func (n *notifier) close() { close(n.reqs) }
+func (n *notifier) close() { n.closeOnce.Do(func() { close(n.stop) }) }

@@ -51,7 +51,7 @@ func TestMetricsMoveWithTheWork(t *testing.T) {
 	if got := scrape(t, url, "vfs_read_bytes_total") - before; got != 100000 {
 		t.Errorf("read bytes moved by %v, want 100000", got)
 	}
-	if got := scrape(t, url, `vfs_carryover_lookups_total{snapshot="`+v1[:12]+`"}`); got != 1 {
+	if got := scrape(t, url, `vfs_carryover_lookups_total{depth="1"}`); got != 1 {
 		t.Errorf("carry-over lookups of v1: %v, want 1", got)
 	}
 	if scrape(t, url, `vfs_fuse_requests_total{op="lookup"}`) == 0 || scrape(t, url, `vfs_fuse_request_duration_seconds_count{op="read"}`) == 0 {

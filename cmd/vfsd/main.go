@@ -33,6 +33,7 @@ type config struct {
 	hooks        []string
 	hookTimeout  time.Duration
 	metrics      string
+	importLease  time.Duration
 }
 
 func envOr(name, def string) string {
@@ -57,7 +58,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
 	fs.DurationVar(&c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
 	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
-	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for files still open through the mount")
+	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
+	fs.DurationVar(&c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 	fs.Lookup("grace").DefValue = "7d"
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: vfsd --mount DIR [flags]\n\nvfsd mounts the store's snapshots read-only at DIR for a web server:\n"+

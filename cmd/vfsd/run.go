@@ -19,14 +19,23 @@ import (
 )
 
 // run serves until ctx is cancelled. Order matters: the socket opens only
-// once the mount is live (that is the readiness signal), and shutdown
-// unmounts, waits for the FUSE server, then closes the store.
+// once the mount is live (that is the readiness signal), and shutdown goes
+// stop accepting, hang up on clients and wait for their requests, unmount,
+// wait for the FUSE server, close the store. No request can then reach a
+// closed notifier or store.
 func run(ctx context.Context, c *config, log *slog.Logger) error {
 	local, err := ctl.OpenLocal(c.store, snapshot.Who{})
 	if err != nil {
 		return err
 	}
+	storeInUse := false
 	defer func() {
+		if storeInUse {
+			// Closing Badger under a running request could crash; an
+			// unclosed store recovers at its next open like a crash.
+			log.Error("store not closed: requests still running")
+			return
+		}
 		if err := local.Close(); err != nil {
 			log.Error("close store", "err", err)
 		}
@@ -50,12 +59,12 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
-	srv, err := vfs.Mount(c.mount, fsys, vfs.MountConfig{AllowOther: c.allowOther, Timeout: c.cacheTimeout, Debug: c.debug, Logger: log})
+	mnt, err := vfs.Mount(c.mount, fsys, vfs.MountConfig{AllowOther: c.allowOther, Timeout: c.cacheTimeout, Debug: c.debug, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := srv.Unmount(c.unmountWait); err != nil {
+		if err := mnt.Unmount(c.unmountWait); err != nil {
 			log.Error("unmount", "err", err)
 		}
 		log.Info("unmounted", "mount", c.mount)
@@ -75,8 +84,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}
 	}
 	local.Mount, local.PID = c.mount, os.Getpid()
+	local.ImportLease = c.importLease
+	srv := ctl.NewServer(local, log)
 	served := make(chan error, 1)
-	go func() { served <- ctl.Serve(l, local, log) }()
+	go func() { served <- srv.Serve(l) }()
 	refs, _ := local.NamedRefs()
 	// Under systemd (Type=notify) this is the readiness signal; elsewhere
 	// it does nothing.
@@ -91,6 +102,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	case err = <-served:
 	}
 	l.Close()
+	if serr := srv.Shutdown(c.unmountWait); serr != nil {
+		log.Error("stopping", "err", serr)
+		storeInUse = true
+	}
 	return err
 }
 
