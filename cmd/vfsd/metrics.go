@@ -56,9 +56,9 @@ func (m *metrics) Op(op string, d time.Duration) {
 	m.latency.WithLabelValues(op).Observe(d.Seconds())
 }
 
-func (m *metrics) ReadBytes(n int)          { m.readBytes.Add(float64(n)) }
-func (m *metrics) CarriedOver(depth int)   { m.carried.WithLabelValues(strconv.Itoa(depth)).Inc() }
-func (m *metrics) activated(ref string)     { m.activations.WithLabelValues(ref).Inc() }
+func (m *metrics) ReadBytes(n int)       { m.readBytes.Add(float64(n)) }
+func (m *metrics) CarriedOver(depth int) { m.carried.WithLabelValues(strconv.Itoa(depth)).Inc() }
+func (m *metrics) activated(ref string)  { m.activations.WithLabelValues(ref).Inc() }
 func (m *metrics) collected(st store.GCStats) {
 	m.gcRuns.Inc()
 	m.gcReclaimed.Add(float64(max(st.BytesBefore-st.BytesAfter, 0)))
