@@ -71,6 +71,7 @@ var kinds = []struct {
 	{"unsupported", snapshot.ErrUnsupported},
 	{"invalid", store.ErrInvalid},
 	{"import_ended", store.ErrImportEnded},
+	{"bad_archive", snapshot.ErrBadArchive},
 }
 
 // kindSep separates an error's kind from its message on the wire.

@@ -14,4 +14,7 @@ var (
 	ErrNoHistory = errors.New("no earlier activation")
 	// ErrChanged: a source file changed while it was read.
 	ErrChanged = errors.New("file changed during import")
+	// ErrBadArchive: a tar archive, or its compression, is damaged or
+	// truncated.
+	ErrBadArchive = errors.New("damaged or truncated archive")
 )

@@ -98,8 +98,8 @@ func (o *ImportOptions) warn(msg string, args ...any) {
 
 // ingest reads r to its end, storing its chunks, and returns the file's
 // content ref and mtime. size is what the caller expects to read: a
-// different length means the file changed under us.
-func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTime int64, c *counters) (store.Ref, int64, error) {
+// different length is short (for a file: it changed under us).
+func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTime int64, short error, c *counters) (store.Ref, int64, error) {
 	var chunks []store.Ref
 	var h *blake3.Hasher
 	if size > store.ChunkSize {
@@ -133,7 +133,7 @@ func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTim
 		}
 	}
 	if total != size {
-		return store.Ref{}, 0, fmt.Errorf("read %d bytes, expected %d: %w", total, size, ErrChanged)
+		return store.Ref{}, 0, fmt.Errorf("read %d bytes, expected %d: %w", total, size, short)
 	}
 	ref := store.Sum(nil)
 	switch {

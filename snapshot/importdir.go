@@ -181,7 +181,7 @@ func hashFile(ctx context.Context, w store.Batch, j *fileJob, c *counters) error
 		return err
 	}
 	defer f.Close()
-	ref, _, err := ingest(ctx, w, f, j.info.Size(), j.info.ModTime().Unix(), c)
+	ref, _, err := ingest(ctx, w, f, j.info.Size(), j.info.ModTime().Unix(), ErrChanged, c)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		defer zr.Close()
 		src = zr
 	}
+	src = archiveReader{src}
 	var stats Stats
 	var c counters
 	stop := make(chan struct{})
@@ -41,6 +42,9 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	root, err := readTar(ctx, tar.NewReader(src), w, &o, &stats, &c)
+	if err == nil {
+		err = drain(src)
+	}
 	close(stop)
 	if err != nil {
 		w.Abort()
@@ -67,12 +71,34 @@ func readTar(ctx context.Context, tr *tar.Reader, w store.Batch, o *ImportOption
 			return root, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read archive: %w", err)
+			return nil, fmt.Errorf("read archive: %v: %w", err, ErrBadArchive)
 		}
 		if err := tarMember(ctx, tr, h, root, w, o, stats, c); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// archiveReader marks every read error of the archive's stream (a flate
+// error, a short gzip stream) as ErrBadArchive, wherever it surfaces.
+type archiveReader struct{ r io.Reader }
+
+func (a archiveReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%v: %w", err, ErrBadArchive)
+	}
+	return n, err
+}
+
+// drain reads what follows the archive's end marker to the end of the
+// stream: only there does gzip check its CRC and length, so a damaged
+// compressed archive fails here rather than import wrong bytes.
+func drain(src io.Reader) error {
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return fmt.Errorf("read archive: %w", err)
+	}
+	return nil
 }
 
 // tarMember adds one archive member to the tree.
@@ -95,7 +121,7 @@ func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w
 	e := store.Entry{Mode: h.FileInfo().Mode().Perm()}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeRegA:
-		ref, _, err := ingest(ctx, w, tr, h.Size, h.ModTime.Unix(), c)
+		ref, _, err := ingest(ctx, w, tr, h.Size, h.ModTime.Unix(), ErrBadArchive, c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/store"
@@ -63,7 +65,19 @@ func runLog(e *env, o *logOptions) error {
 			user = fmt.Sprint(le.UID)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", le.Seq, le.Time.Local().Format(time.RFC3339), le.Ref,
-			shortOrNone(le.From), le.To.Short(), user, le.PID, le.Reason)
+			shortOrNone(le.From), le.To.Short(), user, le.PID, printable(le.Reason))
 	}
 	return tw.Flush()
+}
+
+// printable quotes text that holds control characters (a newline in a
+// reason would otherwise forge a line of the log's output); plain text
+// prints as it is.
+func printable(s string) string {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

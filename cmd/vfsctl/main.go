@@ -27,6 +27,7 @@ const (
 	exitNotFound = 3
 	exitBusy     = 4
 	exitDamaged  = 5
+	exitRefused  = 6
 )
 
 // A command is one vfsctl subcommand. Each lives in its own file with an
@@ -92,6 +93,8 @@ func exitCode(err error) int {
 		return exitBusy
 	case errors.Is(err, errDamaged), errors.Is(err, store.ErrCorrupt):
 		return exitDamaged
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, snapshot.ErrUnsupported), errors.Is(err, snapshot.ErrBadArchive):
+		return exitRefused
 	}
 	return exitError
 }
@@ -159,7 +162,7 @@ func mainUsage(w io.Writer, global *pflag.FlagSet, cmds []*command) {
 		fmt.Fprintf(w, "  %-38s %s\n", c.name+" "+c.args, c.summary)
 	}
 	fmt.Fprint(w, "\nGlobal flags:\n", global.FlagUsages())
-	fmt.Fprint(w, "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 store busy, 5 damage found.\nRun 'vfsctl COMMAND --help' for a command's flags; docs/cli.md has the manual.\n")
+	fmt.Fprint(w, "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 store busy, 5 damage found,\n6 input refused.\nRun 'vfsctl COMMAND --help' for a command's flags; docs/cli.md has the manual.\n")
 }
 
 func commandUsage(w io.Writer, c *command, flags *pflag.FlagSet) {

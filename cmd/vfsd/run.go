@@ -126,6 +126,10 @@ func listen(path, group string) (*net.UnixListener, error) {
 		conn.Close()
 		return nil, fmt.Errorf("control socket %s: another vfsd is answering on it", path)
 	}
+	// Only a stale socket is replaced: a typo must not delete a file.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != os.ModeSocket {
+		return nil, fmt.Errorf("control socket %s: exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
