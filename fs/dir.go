@@ -20,6 +20,7 @@ type layer struct {
 	ref   store.Ref
 	until time.Time // zero: never expires
 	snap  store.Ref // the snapshot this tree belongs to
+	depth int       // how many activations back the ref served snap (0: active)
 }
 
 // dirNode is a directory bound to fixed trees: it never reads a ref. Under
@@ -104,7 +105,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			if len(sub) == 0 {
 				subActive, subMode = primary, uint32(e.Mode.Perm())
 			}
-			sub = append(sub, layer{ref: e.Ref, until: l.until, snap: l.snap})
+			sub = append(sub, layer{ref: e.Ref, until: l.until, snap: l.snap, depth: l.depth})
 			continue
 		case len(sub) > 0:
 			continue // a newer layer has a directory by this name
@@ -119,7 +120,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		case d.fs.purged(e.Ref):
 			continue
 		}
-		d.fs.metrics.CarriedOver(i)
+		d.fs.metrics.CarriedOver(l.depth)
 		return d.leaf(ctx, e, out, l.until)
 	}
 	if len(sub) == 0 {

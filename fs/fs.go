@@ -301,7 +301,7 @@ func (f *FS) layersFor(name string, id store.Ref) []layer {
 		}
 		if !e.From.IsZero() && !seen[e.From] {
 			seen[e.From] = true
-			layers = append(layers, layer{ref: e.From, until: until, snap: e.From})
+			layers = append(layers, layer{ref: e.From, until: until, snap: e.From, depth: len(layers)})
 		}
 		return len(layers) <= maxCarried
 	})

@@ -54,12 +54,38 @@ func TestLiveFilesFollowTheKernel(t *testing.T) {
 	}
 	open.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for liveHas(f, ref) {
+	for liveHas(f, ref) || inoCount(f) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("content still live after the kernel dropped every path to it: %d live", len(f.LiveFiles()))
+			t.Fatalf("after the kernel dropped every path: %d contents live, %d inode numbers kept", len(f.LiveFiles()), inoCount(f))
 		}
 		dropKernelCaches(t)
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func inoCount(f *FS) int {
+	f.inoMu.Lock()
+	defer f.inoMu.Unlock()
+	return len(f.inos)
+}
+
+// A ref that moved many times within its grace window carries over from at
+// most maxCarried older snapshots.
+func TestCarryOverIsBounded(t *testing.T) {
+	st := newStore(t)
+	mnt, f := testMount(t, st)
+	for i := 0; i < maxCarried+8; i++ {
+		id := importFiles(t, st, map[string]string{"index.html": string(rune('a' + i))})
+		activate(t, st, f, id)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "current/index.html")); err != nil {
+		t.Fatal(err)
+	}
+	f.refMu.Lock()
+	ri := f.refInodes[refSlot{name: CurrentRef}]
+	f.refMu.Unlock()
+	if n := len(ri.inode.Operations().(*dirNode).layers); n != maxCarried+1 {
+		t.Fatalf("%d layers, want the active snapshot and %d older ones", n, maxCarried)
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -58,6 +59,36 @@ func TestGCBetweenEveryImportStep(t *testing.T) {
 		gcNow(t, s)
 		if problems, err := s.Verify(root, nil); err != nil || len(problems) > 0 {
 			t.Fatalf("after GCs during the import: %v %v", problems, err)
+		}
+	})
+}
+
+// Writes racing an Abort (the daemon aborting an import whose lease ran
+// out while its client still sends) are refused cleanly; -race checks the
+// writer's state.
+func TestWritesRacingAbort(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		for round := 0; round < 20; round++ {
+			w := s.NewVerifyingWriter()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; i < 50; i++ {
+					data := []byte{byte(round), byte(i)}
+					if _, err := w.PutChunk(data); err != nil && !errors.Is(err, ErrImportEnded) {
+						t.Error(err)
+					}
+					r := Sum(data)
+					if _, err := w.PutFile(r, 2, 1, []Ref{r}); err != nil && !errors.Is(err, ErrImportEnded) {
+						t.Error(err)
+					}
+				}
+			}()
+			w.Abort()
+			<-done
+			if _, err := w.Commit(SnapshotInfo{}); !errors.Is(err, ErrImportEnded) {
+				t.Fatalf("commit after abort: %v", err)
+			}
 		}
 	})
 }
