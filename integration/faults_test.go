@@ -116,44 +116,40 @@ func TestKilledAtRandomPoints(t *testing.T) {
 	}
 }
 
-// SIGTERM while 8 clients activate in a loop: vfsd exits cleanly (no panic,
-// exit 0), and the store it leaves verifies and serves what its ref names.
+// SIGTERM while 8 clients activate in a loop, three times over: vfsd exits
+// cleanly each time (no panic, exit 0), and the store it leaves verifies
+// and serves what its ref names.
 func TestStopWhileActivating(t *testing.T) {
 	d := startDaemon(t)
 	a := writeSite(t, map[string][]byte{"index.html": []byte("a")})
 	b := writeSite(t, map[string][]byte{"index.html": []byte("b")})
 	ids := []string{d.importDir(t, a), d.importDir(t, b)}
 	srcs := map[string]string{ids[0]: a, ids[1]: b}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+	for round := 0; round < 3; round++ {
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					if _, _, err := d.try("-q", "activate", ids[(g+i)%2]); err != nil {
+						return // the daemon is gone
+					}
 				}
-				if _, _, err := d.try("-q", "activate", ids[(g+i)%2]); err != nil {
-					return // the daemon is gone
-				}
-			}
-		}()
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		err := d.cmd.Wait()
+		d.cmd = nil
+		wg.Wait()
+		if err != nil || strings.Contains(d.log.String(), "panic") {
+			t.Fatalf("round %d: vfsd stopped with %v:\n%s", round, err, d.log)
+		}
+		d.start(t)
+		if _, errb, err := d.try("verify"); err != nil {
+			t.Fatalf("verify after the stop: %v\n%s", err, errb)
+		}
+		sameTree(t, srcs[d.currentID(t)], filepath.Join(d.mnt, "current"))
 	}
-	time.Sleep(500 * time.Millisecond)
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	err := d.cmd.Wait()
-	close(stop)
-	wg.Wait()
-	if err != nil || strings.Contains(d.log.String(), "panic") {
-		t.Fatalf("vfsd stopped with %v:\n%s", err, d.log)
-	}
-	d.cmd = nil
-	d.start(t)
-	if _, errb, err := d.try("verify"); err != nil {
-		t.Fatalf("verify after the stop: %v\n%s", err, errb)
-	}
-	sameTree(t, srcs[d.currentID(t)], filepath.Join(d.mnt, "current"))
 }
