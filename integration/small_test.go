@@ -1,0 +1,59 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vfsd --socket naming a regular file refuses to start and leaves the
+// file alone.
+func TestSocketPathThatIsAFile(t *testing.T) {
+	if os.Getuid() != 0 {
+		missing(t, "vfsd mounts with mount(2): run as root")
+	}
+	dir := publicTempDir(t)
+	file := filepath.Join(dir, "notes.txt")
+	os.WriteFile(file, []byte("keep me"), 0o644)
+	os.Mkdir(filepath.Join(dir, "mnt"), 0o755)
+	cmd := exec.Command(filepath.Join(binDir, "vfsd"), "--store", filepath.Join(dir, "store"), "--mount", filepath.Join(dir, "mnt"), "--socket", file)
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("vfsd exited 0 with a regular file as its socket")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		t.Fatal("vfsd started with a regular file as its socket")
+	}
+	out := log.String()
+	if b, _ := os.ReadFile(file); string(b) != "keep me" {
+		t.Fatalf("the file was replaced: %q\n%s", b, out)
+	}
+	if !strings.Contains(out, "not a socket") {
+		t.Errorf("the error does not say why: %s", out)
+	}
+}
+
+// A reason holding a newline cannot forge a line of vfsctl log.
+func TestReasonCannotForgeALogLine(t *testing.T) {
+	d := startDaemon(t)
+	id := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("x")}))
+	d.ctl(t, "-q", "activate", id, "--reason", "ok\n99  2026-01-01T00:00:00Z  current  none  forged  root  1  evil")
+	out := d.ctl(t, "log")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 {
+		t.Fatalf("log printed %d lines for one entry:\n%s", len(lines), out)
+	}
+}
