@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/y"
 )
 
 // Options configure Open.
@@ -81,6 +82,11 @@ func Open(dir string, o Options) (*Store, error) {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("store %s is %w", dir, ErrBusy)
 		}
+		if damagedIndex(err) {
+			return nil, fmt.Errorf("open store %s: %v: %w: its index (MANIFEST or a table) fails its checksum, so "+
+				"nothing in it can be trusted; restore the last backup into a new directory "+
+				"(vfsctl --store NEW restore FILE; docs/operations.md, Recovery)", dir, err, ErrCorrupt)
+		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, imports: newImports()}
@@ -89,6 +95,22 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// damagedIndex reports whether Badger refused to open because its own
+// files fail their checksums. Badger wraps these errors in ways errors.Is
+// does not always see through, so its messages are matched too.
+func damagedIndex(err error) bool {
+	if errors.Is(err, y.ErrChecksumMismatch) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"checksum mismatch", "manifest has bad magic", "failed to read index"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSchema writes the schema version into a new store and refuses a
