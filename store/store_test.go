@@ -127,7 +127,7 @@ func flush(t *testing.T, w *Writer) {
 		t.Fatal("import already ended")
 	}
 	defer w.s.imports.remove(w)
-	if err := w.wb.Flush(); err != nil {
+	if err := w.wb.flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.writePending(); err != nil {

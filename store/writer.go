@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
 )
 
 // ErrImportEnded: a write to an import that was committed or aborted (by
@@ -22,7 +21,7 @@ var ErrImportEnded = errors.New("import already ended")
 // objects, which GC removes. Its methods are safe for concurrent use.
 type Writer struct {
 	s  *Store
-	wb *badger.WriteBatch
+	wb *batch
 
 	mu     sync.Mutex
 	done   bool
@@ -47,7 +46,7 @@ type Writer struct {
 func (s *Store) NewWriter() *Writer {
 	w := &Writer{
 		s:      s,
-		wb:     s.db.NewWriteBatch(),
+		wb:     newBatch(s.db),
 		chunks: map[Ref]struct{}{},
 		files:  map[Ref]int64{},
 		trees:  map[Ref]struct{}{},
@@ -106,7 +105,7 @@ func (w *Writer) PutChunk(data []byte) (Ref, error) {
 	if err != nil || stored {
 		return ref, err
 	}
-	if err := w.wb.Set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
+	if err := w.wb.set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
 		return ref, fmt.Errorf("put chunk %s: %w", ref, err)
 	}
 	return ref, nil
@@ -182,11 +181,11 @@ func (w *Writer) newFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (in
 	return m, putFileRecord(w.wb, rec)
 }
 
-func putFileRecord(wb *badger.WriteBatch, rec *FileRecord) error {
-	if err := wb.Set(fileKey(rec.Ref), encodeFile(rec)); err != nil {
+func putFileRecord(wb *batch, rec *FileRecord) error {
+	if err := wb.set(fileKey(rec.Ref), encodeFile(rec)); err != nil {
 		return fmt.Errorf("put file %s: %w", rec.Ref, err)
 	}
-	if err := wb.Set(validatorKey(rec.Size, rec.MTime), append([]byte(nil), rec.Ref[:]...)); err != nil {
+	if err := wb.set(validatorKey(rec.Size, rec.MTime), append([]byte(nil), rec.Ref[:]...)); err != nil {
 		return fmt.Errorf("put file %s: %w", rec.Ref, err)
 	}
 	return nil
@@ -209,7 +208,7 @@ func (w *Writer) PutTree(t *Tree) (Ref, error) {
 	if done {
 		return ref, ErrImportEnded
 	}
-	if err := w.wb.Set(treeKey(ref), data); err != nil {
+	if err := w.wb.set(treeKey(ref), data); err != nil {
 		return ref, fmt.Errorf("put tree %s: %w", ref, err)
 	}
 	return ref, nil
@@ -217,7 +216,7 @@ func (w *Writer) PutTree(t *Tree) (Ref, error) {
 
 // PutStat records a stat cache entry with the import.
 func (w *Writer) PutStat(path string, e StatEntry) error {
-	if err := w.wb.Set(statKey(path), e.encode()); err != nil {
+	if err := w.wb.set(statKey(path), e.encode()); err != nil {
 		return fmt.Errorf("stat cache %s: %w", path, err)
 	}
 	return nil
@@ -233,7 +232,7 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 		return info, ErrImportEnded
 	}
 	defer w.s.imports.remove(w)
-	if err := w.wb.Flush(); err != nil {
+	if err := w.wb.flush(); err != nil {
 		return info, fmt.Errorf("flush objects: %w", err)
 	}
 	if err := w.writePending(); err != nil {
@@ -280,14 +279,14 @@ func (w *Writer) writePending() error {
 			return fmt.Errorf("imported content does not match its hash: %w", err)
 		}
 	}
-	wb := w.s.db.NewWriteBatch()
+	wb := newBatch(w.s.db)
 	for _, rec := range w.pending {
 		if err := putFileRecord(wb, rec); err != nil {
-			wb.Cancel()
+			wb.cancel()
 			return err
 		}
 	}
-	return wb.Flush()
+	return wb.flush()
 }
 
 // Abort ends the import without a snapshot. Safe to call more than once
@@ -296,7 +295,7 @@ func (w *Writer) Abort() {
 	if !w.end() {
 		return
 	}
-	w.wb.Cancel()
+	w.wb.cancel()
 	w.s.imports.remove(w)
 }
 

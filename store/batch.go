@@ -1,0 +1,76 @@
+package store
+
+import (
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// batchBytes is how many bytes of values an import writes before it
+// commits them. Badger counts a value-log entry as a pointer only, so one
+// WriteBatch would otherwise hold a whole import and write it in one
+// request: a kill during that request leaves bytes in the value log with no
+// key pointing at them, and Badger reclaims value-log space only through
+// deleted keys (measured: 193 MiB left for good after kill -9 during a
+// 287 MiB import). Committed objects have keys; until the import commits
+// its snapshot GC keeps them, afterwards or after a crash GC deletes them.
+const batchBytes = 16 << 20
+
+// batch is a Badger WriteBatch that commits every batchBytes. Safe for
+// concurrent use.
+type batch struct {
+	db      *badger.DB
+	mu      sync.RWMutex // shared by set, exclusive to swap the WriteBatch
+	wb      *badger.WriteBatch
+	pending int64 // bytes set since the last commit; under mu (exclusive) or atomically
+	pmu     sync.Mutex
+}
+
+func newBatch(db *badger.DB) *batch { return &batch{db: db, wb: db.NewWriteBatch()} }
+
+func (b *batch) set(k, v []byte) error {
+	b.mu.RLock()
+	err := b.wb.Set(k, v)
+	b.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	b.pmu.Lock()
+	b.pending += int64(len(k) + len(v))
+	full := b.pending >= batchBytes
+	b.pmu.Unlock()
+	if full {
+		return b.commit()
+	}
+	return nil
+}
+
+// commit writes what was set so far and starts a new WriteBatch.
+func (b *batch) commit() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pmu.Lock()
+	empty := b.pending == 0
+	b.pending = 0
+	b.pmu.Unlock()
+	if empty {
+		return nil
+	}
+	err := b.wb.Flush()
+	b.wb = b.db.NewWriteBatch()
+	return err
+}
+
+// flush writes what is left; the batch is then spent.
+func (b *batch) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wb.Flush()
+}
+
+// cancel drops what was set since the last commit.
+func (b *batch) cancel() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wb.Cancel()
+}
