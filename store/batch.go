@@ -22,15 +22,19 @@ type batch struct {
 	db      *badger.DB
 	mu      sync.RWMutex // shared by set, exclusive to swap the WriteBatch
 	wb      *badger.WriteBatch
-	pending int64 // bytes set since the last commit; under mu (exclusive) or atomically
-	pmu     sync.Mutex
+	spent   bool // flushed or cancelled; under mu
+	pending int64
+	pmu     sync.Mutex // guards pending
 }
 
 func newBatch(db *badger.DB) *batch { return &batch{db: db, wb: db.NewWriteBatch()} }
 
 func (b *batch) set(k, v []byte) error {
 	b.mu.RLock()
-	err := b.wb.Set(k, v)
+	err := ErrImportEnded
+	if !b.spent {
+		err = b.wb.Set(k, v)
+	}
 	b.mu.RUnlock()
 	if err != nil {
 		return err
@@ -53,7 +57,7 @@ func (b *batch) commit() error {
 	empty := b.pending == 0
 	b.pending = 0
 	b.pmu.Unlock()
-	if empty {
+	if empty || b.spent {
 		return nil
 	}
 	err := b.wb.Flush()
@@ -65,6 +69,10 @@ func (b *batch) commit() error {
 func (b *batch) flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.spent {
+		return ErrImportEnded
+	}
+	b.spent = true
 	return b.wb.Flush()
 }
 
@@ -72,5 +80,8 @@ func (b *batch) flush() error {
 func (b *batch) cancel() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.wb.Cancel()
+	if !b.spent {
+		b.spent = true
+		b.wb.Cancel()
+	}
 }
