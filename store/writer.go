@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
 )
 
 // ErrImportEnded: a write to an import that was committed or aborted (by
