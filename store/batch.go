@@ -20,16 +20,21 @@ const batchBytes = 16 << 20
 // concurrent use.
 type batch struct {
 	db      *badger.DB
-	mu      sync.RWMutex // shared by set, exclusive to swap the WriteBatch
+	block   *sync.RWMutex // Store.blockMu
+	mu      sync.RWMutex  // shared by set, exclusive to swap the WriteBatch
 	wb      *badger.WriteBatch
 	spent   bool // flushed or cancelled; under mu
 	pending int64
 	pmu     sync.Mutex // guards pending
 }
 
-func newBatch(db *badger.DB) *batch { return &batch{db: db, wb: db.NewWriteBatch()} }
+func newBatch(s *Store) *batch {
+	return &batch{db: s.db, block: &s.blockMu, wb: s.db.NewWriteBatch()}
+}
 
 func (b *batch) set(k, v []byte) error {
+	b.block.RLock()
+	defer b.block.RUnlock()
 	b.mu.RLock()
 	err := ErrImportEnded
 	if !b.spent {
@@ -44,13 +49,14 @@ func (b *batch) set(k, v []byte) error {
 	full := b.pending >= batchBytes
 	b.pmu.Unlock()
 	if full {
-		return b.commit()
+		return b.commitLocked()
 	}
 	return nil
 }
 
-// commit writes what was set so far and starts a new WriteBatch.
-func (b *batch) commit() error {
+// commitLocked writes what was set so far and starts a new WriteBatch;
+// the caller holds block shared.
+func (b *batch) commitLocked() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.pmu.Lock()
@@ -67,6 +73,8 @@ func (b *batch) commit() error {
 
 // flush writes what is left; the batch is then spent.
 func (b *batch) flush() error {
+	b.block.RLock()
+	defer b.block.RUnlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.spent {

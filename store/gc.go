@@ -29,6 +29,8 @@ type GCStats struct {
 // their next lookup while it marks and sweeps; it waits for no client.
 // Reads go on throughout.
 func (s *Store) GC(live []Ref, log *slog.Logger) (GCStats, error) {
+	s.gcRunMu.Lock()
+	defer s.gcRunMu.Unlock()
 	var st GCStats
 	st.BytesBefore = s.DiskSize()
 	s.gcMu.Lock()
@@ -164,7 +166,10 @@ func (s *Store) reclaim(st *GCStats, log *slog.Logger) error {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(scratch, nil) }); err != nil {
 		return err
 	}
-	if err := s.db.DropPrefix(scratch); err != nil {
+	s.blockMu.Lock()
+	err := s.db.DropPrefix(scratch)
+	s.blockMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("flush memtables: %w", err)
 	}
 	if err := s.db.Flatten(2); err != nil {

@@ -12,7 +12,7 @@ import (
 // ref current, alternating between a and b, one second apart, ending now.
 func fillLog(b *testing.B, s *Store, n int, a, c Ref) time.Time {
 	b.Helper()
-	wb := newBatch(s.db)
+	wb := newBatch(s)
 	start := time.Now().Add(-time.Duration(n) * time.Second)
 	for i := 1; i <= n; i++ {
 		e := LogEntry{Seq: uint64(i), Time: start.Add(time.Duration(i) * time.Second), Ref: "current", From: a, To: c}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/y"
@@ -36,6 +35,12 @@ type Store struct {
 	// import while it looks an object up and records that it relies on
 	// it, and while it commits: no sweep falls between the two.
 	gcMu sync.RWMutex
+	// blockMu is held shared by every write (transactions and import
+	// batches) and exclusively by GC while Badger's DropPrefix blocks
+	// writes: a write then waits a moment instead of failing with
+	// "Writes are blocked". gcRunMu serializes whole collections.
+	blockMu sync.RWMutex
+	gcRunMu sync.Mutex
 	// refsMu serializes SetRef and DeleteSnapshot: they read and write
 	// the same keys, and Badger would fail one of two concurrent ones.
 	refsMu sync.Mutex
@@ -154,17 +159,12 @@ func migrateV1(txn *badger.Txn) error {
 	return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 }
 
-// update runs fn in a read-write transaction. A GC's flush of the memtables
-// blocks writes for a moment (Badger's DropPrefix); update waits that out
-// rather than fail an activation or a commit because GC runs.
+// update runs fn in a read-write transaction, never during GC's memtable
+// flush (see blockMu).
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		err := s.db.Update(fn)
-		if !errors.Is(err, badger.ErrBlockedWrites) {
-			return err
-		}
-		time.Sleep(wait)
-	}
+	s.blockMu.RLock()
+	defer s.blockMu.RUnlock()
+	return s.db.Update(fn)
 }
 
 // Dir returns the directory the store lives in ("" in memory).

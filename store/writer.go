@@ -45,7 +45,7 @@ type Writer struct {
 func (s *Store) NewWriter() *Writer {
 	w := &Writer{
 		s:      s,
-		wb:     newBatch(s.db),
+		wb:     newBatch(s),
 		chunks: map[Ref]struct{}{},
 		files:  map[Ref]int64{},
 		trees:  map[Ref]struct{}{},
@@ -278,7 +278,7 @@ func (w *Writer) writePending() error {
 			return fmt.Errorf("imported content does not match its hash: %w", err)
 		}
 	}
-	wb := newBatch(w.s.db)
+	wb := newBatch(w.s)
 	for _, rec := range w.pending {
 		if err := putFileRecord(wb, rec); err != nil {
 			wb.cancel()
