@@ -12,10 +12,16 @@ import (
 )
 
 // docs/operations.md, Recovery, "Damaged store index", step by step: a
-// byte changed in MANIFEST keeps vfsd from starting with a message that
-// says how to recover, verify exits 5, and restoring the last backup into
-// a new directory brings the site back.
+// byte changed in MANIFEST, or in a table's index, keeps vfsd from starting
+// with a message that says how to recover, verify exits 5, and restoring
+// the last backup into a new directory brings the site back.
 func TestRecoveryFromADamagedIndex(t *testing.T) {
+	for _, file := range []string{"MANIFEST", "*.sst"} {
+		t.Run(file, func(t *testing.T) { recoverFromDamaged(t, file) })
+	}
+}
+
+func recoverFromDamaged(t *testing.T, file string) {
 	d := startDaemon(t)
 	site := writeSite(t, map[string][]byte{"index.html": []byte("backed up")})
 	d.ctl(t, "-q", "activate", d.importDir(t, site))
@@ -23,13 +29,21 @@ func TestRecoveryFromADamagedIndex(t *testing.T) {
 	d.ctl(t, "-q", "backup", backup)
 	d.stop(t)
 
-	manifest := filepath.Join(d.store, "MANIFEST")
-	b, err := os.ReadFile(manifest)
+	found, _ := filepath.Glob(filepath.Join(d.store, file))
+	if len(found) == 0 {
+		t.Fatalf("no %s in the store", file)
+	}
+	damaged := found[0]
+	b, err := os.ReadFile(damaged)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[len(b)/2] ^= 0xff
-	os.WriteFile(manifest, b, 0o600)
+	if file == "MANIFEST" {
+		b[len(b)/2] ^= 0xff
+	} else {
+		b[len(b)-100] ^= 0xff // in the table's index, near its end
+	}
+	os.WriteFile(damaged, b, 0o600)
 
 	vfsd := exec.Command(filepath.Join(binDir, "vfsd"), "--store", d.store, "--mount", d.mnt, "--socket", d.sock)
 	done := make(chan []byte, 1)
@@ -41,7 +55,7 @@ func TestRecoveryFromADamagedIndex(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		vfsd.Process.Kill()
-		t.Fatal("vfsd started on a store whose MANIFEST is damaged")
+		t.Fatalf("vfsd started on a store whose %s is damaged", file)
 	}
 	vfsctl := func(args ...string) (string, int) {
 		out, err := exec.Command(filepath.Join(binDir, "vfsctl"), args...).CombinedOutput()
