@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/rpc"
 	"strings"
+	"syscall"
 
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -72,6 +73,7 @@ var kinds = []struct {
 	{"invalid", store.ErrInvalid},
 	{"import_ended", store.ErrImportEnded},
 	{"bad_archive", snapshot.ErrBadArchive},
+	{"no_space", syscall.ENOSPC},
 }
 
 // kindSep separates an error's kind from its message on the wire.

@@ -19,6 +19,7 @@ const batchBytes = 16 << 20
 // batch is a Badger WriteBatch that commits every batchBytes. Safe for
 // concurrent use.
 type batch struct {
+	s       *Store
 	db      *badger.DB
 	block   *sync.RWMutex // Store.blockMu
 	mu      sync.RWMutex  // shared by set, exclusive to swap the WriteBatch
@@ -29,10 +30,13 @@ type batch struct {
 }
 
 func newBatch(s *Store) *batch {
-	return &batch{db: s.db, block: &s.blockMu, wb: s.db.NewWriteBatch()}
+	return &batch{s: s, db: s.db, block: &s.blockMu, wb: s.db.NewWriteBatch()}
 }
 
 func (b *batch) set(k, v []byte) error {
+	if err := b.s.checkSpace(importReserve, "an import"); err != nil {
+		return err
+	}
 	b.block.RLock()
 	defer b.block.RUnlock()
 	b.mu.RLock()

@@ -44,6 +44,8 @@ type Store struct {
 	// refsMu serializes SetRef and DeleteSnapshot: they read and write
 	// the same keys, and Badger would fail one of two concurrent ones.
 	refsMu sync.Mutex
+	// readOnly: opened read-only because the disk was full (see Open).
+	readOnly bool
 	// imports are the writers between Begin and Commit or Abort.
 	imports *imports
 	// gen counts sweeps; present maps a snapshot whose objects
@@ -74,6 +76,7 @@ func Open(dir string, o Options) (*Store, error) {
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})
+	readOnly := false
 	if o.InMemory {
 		// Without a value log every value lives in the LSM tree, whose
 		// limit is the value threshold.
@@ -81,6 +84,12 @@ func Open(dir string, o Options) (*Store, error) {
 		dir = ""
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	} else if full(dir) {
+		// Badger starts a value-log file at every open, written through
+		// a map: on a full disk that is a SIGBUS. Read-only, nothing is
+		// written and the store can still be served.
+		bo = bo.WithReadOnly(true)
+		readOnly = true
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -94,7 +103,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, imports: newImports()}
+	s := &Store{db: db, dir: dir, imports: newImports(), readOnly: readOnly}
 	if err := s.checkSchema(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -121,6 +130,13 @@ func damagedIndex(err error) bool {
 // checkSchema writes the schema version into a new store and refuses a
 // store written with another.
 func (s *Store) checkSchema() error {
+	if s.readOnly {
+		v, err := s.get(schemaKey())
+		if err == nil && (len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion) {
+			err = fmt.Errorf("schema %x, want %d (a read-only store cannot be upgraded): %w", v, SchemaVersion, ErrSchema)
+		}
+		return err
+	}
 	return s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(schemaKey())
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -162,10 +178,17 @@ func migrateV1(txn *badger.Txn) error {
 // update runs fn in a read-write transaction, never during GC's memtable
 // flush (see blockMu).
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if err := s.checkSpace(writeReserve, "a write"); err != nil {
+		return err
+	}
 	s.blockMu.RLock()
 	defer s.blockMu.RUnlock()
 	return s.db.Update(fn)
 }
+
+// ReadOnly reports whether the store was opened read-only because its
+// file system was full: it serves what it holds and refuses every write.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // Dir returns the directory the store lives in ("" in memory).
 func (s *Store) Dir() string { return s.dir }

@@ -40,6 +40,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 			log.Error("close store", "err", err)
 		}
 	}()
+	if local.ReadOnly() {
+		log.Warn("the store's file system is full: serving read-only; imports and activations are refused until vfsd restarts with room", "store", c.store)
+	}
 	classes, err := local.Classes()
 	if err != nil {
 		return err
