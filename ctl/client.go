@@ -1,6 +1,8 @@
 package ctl
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,19 +18,32 @@ import (
 type Client struct {
 	c    *rpc.Client
 	path string
+	ctx  context.Context
 }
 
-// Dial connects to the daemon's socket.
-func Dial(path string) (*Client, error) {
+// Dial connects to the daemon's socket. When ctx ends (vfsctl got SIGTERM
+// or Ctrl-C), every call under way returns at once with ErrInterrupted and
+// the connection is closed; the daemon then aborts an unfinished import.
+func Dial(ctx context.Context, path string) (*Client, error) {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("connect to vfsd at %s (is it running?): %w", path, err)
 	}
-	return &Client{c: rpc.NewClient(conn), path: path}, nil
+	return &Client{c: rpc.NewClient(conn), path: path, ctx: ctx}, nil
 }
 
+// ErrInterrupted: the caller's context ended while it waited on vfsd.
+var ErrInterrupted = errors.New("interrupted")
+
 func (c *Client) call(method string, args, reply any) error {
-	return decodeErr(c.c.Call("VFS."+method, args, reply))
+	call := c.c.Go("VFS."+method, args, reply, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+		return decodeErr(call.Error)
+	case <-c.ctx.Done():
+		c.c.Close()
+		return fmt.Errorf("%s: %w while waiting for vfsd", method, ErrInterrupted)
+	}
 }
 
 // Close hangs up; an import not finished is aborted by the daemon.

@@ -34,7 +34,7 @@ func serve(t *testing.T, setup func(*Local)) (*Client, *Local) {
 		setup(local)
 	}
 	go Serve(l, local, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c, err := Dial(sock)
+	c, err := Dial(context.Background(), sock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,3 +57,39 @@ func TestReasonCannotForgeALogLine(t *testing.T) {
 		t.Fatalf("log printed %d lines for one entry:\n%s", len(lines), out)
 	}
 }
+
+// A vfsctl waiting on the daemon exits when it gets SIGTERM: here it waits
+// on an activation whose hook runs for seconds, and it must be gone before
+// the hook is done.
+func TestVfsctlExitsWhenInterrupted(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "hook-done")
+	d := startDaemon(t, "--hook", "sleep 3; touch "+marker)
+	id := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("x")}))
+	cmd := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "activate", id)
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the daemon is inside the activation (its hook started).
+	for i := 0; !strings.Contains(d.log.String(), "activated") && !hookRunning(); i++ {
+		if i > 200 {
+			t.Fatal("the activation never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if _, serr := os.Stat(marker); serr == nil {
+		t.Fatal("vfsctl waited for the hook to finish despite SIGTERM")
+	}
+	if err == nil || !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("vfsctl after SIGTERM: %v: %s", err, errb.String())
+	}
+}
+
+// hookRunning reports whether a hook's sleep is running on this machine.
+func hookRunning() bool {
+	out, _ := exec.Command("pgrep", "-f", "sleep 3; touch").Output()
+	return len(out) > 0
+}

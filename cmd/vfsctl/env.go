@@ -58,7 +58,7 @@ func (e *env) store() (ctl.API, error) {
 	var api ctl.API
 	var err error
 	if e.socket != "" {
-		api, err = ctl.Dial(e.socket)
+		api, err = ctl.Dial(e.ctx, e.socket)
 	} else {
 		api, err = ctl.OpenLocal(e.storeDir, who())
 	}
