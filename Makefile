@@ -35,7 +35,7 @@ $(BENCH_DIR)/tree/node_modules:
 	cd $(BENCH_DIR)/tree && npm install --no-audit --no-fund --ignore-scripts --loglevel=error $(BENCH_PKGS)
 
 bench: build bench-tree
-	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/
+	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/ ./store/
 
 example: build
 	EXAMPLE=$(EXAMPLE) BIN=$(BIN) docs/example.sh

@@ -18,6 +18,10 @@ func (s *Store) Backup(w io.Writer) error {
 // Restore loads a backup into this store, which must hold no snapshot:
 // restoring over a store would mix two histories.
 func (s *Store) Restore(r io.Reader) error {
+	// The log changes under the cached tip; no activation may run meanwhile.
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	s.tip = logTip{}
 	all, err := s.Snapshots()
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // The key schema. Every key starts with one prefix byte naming its family;
@@ -35,7 +36,7 @@ const (
 	// 'p' ref[32] -> purge record (JSON): content withdrawn from /a/ and
 	// from asset carry-over.
 	prefixPurge byte = 'p'
-	// 'h' name 0x00 time[8] seq[8] -> (empty): the activation log by ref
+	// 'h' name 0x00 time[8] seq[8] -> from[32] to[32]: the activation log by ref
 	// and time (unix nanoseconds), so that "what did this ref serve at T"
 	// and "what did it serve lately" are one seek, not a scan of the log.
 	prefixHistory byte = 'h'
@@ -104,12 +105,22 @@ func historyKey(name string, t int64, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// parseHistoryKey returns the log sequence number a history key points at.
-func parseHistoryKey(k []byte) (uint64, error) {
-	if len(k) < 18 || k[0] != prefixHistory || k[len(k)-17] != 0 {
-		return 0, fmt.Errorf("key %x is not a history key: %w", k, ErrCorrupt)
+// historyValue is what the history index keeps of a log entry.
+func historyValue(e LogEntry) []byte {
+	return append(append(make([]byte, 0, 2*RefSize), e.From[:]...), e.To[:]...)
+}
+
+// parseHistory fills e's Seq, Time, From and To from a history key and
+// value; it is the inverse of historyKey and historyValue.
+func parseHistory(k, v []byte, e *LogEntry) error {
+	if len(k) < 18 || k[0] != prefixHistory || k[len(k)-17] != 0 || len(v) != 2*RefSize {
+		return fmt.Errorf("history key %x: %w", k, ErrCorrupt)
 	}
-	return binary.BigEndian.Uint64(k[len(k)-8:]), nil
+	e.Time = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(k)-16:]))).UTC()
+	e.Seq = binary.BigEndian.Uint64(k[len(k)-8:])
+	copy(e.From[:], v)
+	copy(e.To[:], v[RefSize:])
+	return nil
 }
 
 // parseRefKey is the inverse of refKey for a key of the given family.

@@ -40,6 +40,7 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 	}
 	s.refsMu.Lock()
 	defer s.refsMu.Unlock()
+	var next logTip
 	err := s.update(func(txn *badger.Txn) error {
 		if _, err := snapshotIn(txn, to); err != nil {
 			return fmt.Errorf("snapshot %s: %w", to.Short(), err)
@@ -51,44 +52,72 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 		if from == to {
 			return ErrUnchanged
 		}
-		seq, prev, err := lastLogIn(txn)
+		tip, err := s.logTipIn(txn)
 		if err != nil {
 			return err
 		}
-		e.Seq, e.Ref, e.From, e.To = seq+1, name, from, to
-		if prev != nil {
-			e.Prev = Sum(prev)
-		}
+		e.Seq, e.Ref, e.From, e.To, e.Prev = tip.seq+1, name, from, to, tip.hash
 		if err := txn.Set(namedRefKey(name), append([]byte(nil), to[:]...)); err != nil {
 			return err
 		}
-		if err := txn.Set(historyKey(name, e.Time.UnixNano(), e.Seq), nil); err != nil {
+		if err := txn.Set(historyKey(name, e.Time.UnixNano(), e.Seq), historyValue(e)); err != nil {
 			return err
 		}
-		return putJSON(txn, logKey(e.Seq), e)
+		data, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		next = logTip{seq: e.Seq, hash: Sum(data), known: true}
+		return txn.Set(logKey(e.Seq), data)
 	})
 	if err != nil {
 		return e, fmt.Errorf("set ref %q to %s: %w", name, to.Short(), err)
 	}
+	s.tip = next
 	return e, s.Sync()
 }
 
+// logTip is the activation log's last entry: its sequence number and the
+// hash of its stored bytes, which the next entry chains to (zero for an
+// empty log). The store keeps it under refsMu, read from the log once:
+// only SetRef appends, SetRefs are serialized, and one process holds a
+// store, so an activation need not seek the end of the log.
+type logTip struct {
+	seq   uint64
+	hash  Ref
+	known bool
+}
+
+// logTipIn returns the tip, reading it from the log the first time.
+// Called with refsMu held.
+func (s *Store) logTipIn(txn *badger.Txn) (logTip, error) {
+	if s.tip.known {
+		return s.tip, nil
+	}
+	seq, last, err := lastLogIn(txn)
+	if err != nil {
+		return logTip{}, err
+	}
+	t := logTip{seq: seq, known: true}
+	if last != nil {
+		t.hash = Sum(last)
+	}
+	return t, nil
+}
+
 // RefHistory calls fn with the activations of ref name at or before
-// instant before, newest first, until fn returns false. Each call costs
-// one seek and one read, however long the log.
+// instant before, newest first, until fn returns false. The entries it
+// passes hold Seq, Time, Ref, From and To, all from the history index:
+// each costs one step of one iterator, however long the log.
 func (s *Store) RefHistory(name string, before time.Time, fn func(LogEntry) bool) error {
 	return s.db.View(func(txn *badger.Txn) error {
-		prefix := historyPrefix(name)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: historyPrefix(name), Reverse: true})
 		defer it.Close()
 		for it.Seek(historyKey(name, before.UnixNano(), ^uint64(0))); it.Valid(); it.Next() {
-			seq, err := parseHistoryKey(it.Item().Key())
+			e := LogEntry{Ref: name}
+			err := it.Item().Value(func(v []byte) error { return parseHistory(it.Item().Key(), v, &e) })
 			if err != nil {
 				return err
-			}
-			var e LogEntry
-			if err := getJSON(txn, logKey(seq), &e); err != nil {
-				return fmt.Errorf("log entry %d: %w", seq, err)
 			}
 			if !fn(e) {
 				return nil

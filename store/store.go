@@ -44,6 +44,7 @@ type Store struct {
 	// refsMu serializes SetRef and DeleteSnapshot: they read and write
 	// the same keys, and Badger would fail one of two concurrent ones.
 	refsMu sync.Mutex
+	tip    logTip // under refsMu
 	// readOnly: opened read-only because the disk was full (see Open).
 	readOnly bool
 	// imports are the writers between Begin and Commit or Abort.
@@ -167,7 +168,7 @@ func migrateV1(txn *badger.Txn) error {
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("log entry %x: %v: %w", k, err, ErrCorrupt)
 		}
-		return txn.Set(historyKey(e.Ref, e.Time.UnixNano(), e.Seq), nil)
+		return txn.Set(historyKey(e.Ref, e.Time.UnixNano(), e.Seq), historyValue(e))
 	})
 	if err != nil {
 		return fmt.Errorf("migrate schema 1 to 2: %w", err)
