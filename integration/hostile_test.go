@@ -74,7 +74,13 @@ func TestHostileImports(t *testing.T) {
 	goodTar := writeTar(t, true, ok, reg("x.js", "x"))
 	raw, _ := os.ReadFile(goodTar)
 	truncated := filepath.Join(t.TempDir(), "cut.tar.gz")
-	os.WriteFile(truncated, raw[:len(raw)-6], 0o644)
+	os.WriteFile(truncated, raw[:len(raw)/2], 0o644)
+	noTrailer := filepath.Join(t.TempDir(), "notrailer.tar.gz")
+	os.WriteFile(noTrailer, raw[:len(raw)-6], 0o644)
+	crc := bytes.Clone(raw)
+	crc[len(crc)-6] ^= 0xff // in gzip's CRC
+	badCRC := filepath.Join(t.TempDir(), "crc.tar.gz")
+	os.WriteFile(badCRC, crc, 0o644)
 	loop := t.TempDir()
 	os.WriteFile(filepath.Join(loop, "index.html"), []byte("x"), 0o644)
 	os.Symlink("b/x", filepath.Join(loop, "a"))
@@ -93,6 +99,8 @@ func TestHostileImports(t *testing.T) {
 		{"256-byte name", writeTar(t, false, ok, reg(name256, "x")), 6, "nnnn"},
 		{"non-UTF-8 name", writeTar(t, false, ok, reg("caf\xe9.html", "x")), 6, "caf"},
 		{"truncated .tar.gz", truncated, 6, "archive"},
+		{".tar.gz without its trailer", noTrailer, 6, "archive"},
+		{".tar.gz with a bad CRC", badCRC, 6, "archive"},
 		{"symlink loop", loop, 6, "a"},
 		{"links that escape only together", writeTar(t, false, ok,
 			tarMember{name: "d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/up", link: strings.Repeat("../", 9) + "..", typ: tar.TypeSymlink},
