@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,8 +89,15 @@ func TestVfsctlExitsWhenInterrupted(t *testing.T) {
 	}
 }
 
-// hookRunning reports whether a hook's sleep is running on this machine.
+// hookRunning reports whether the test's hook (sh -c "sleep 3; touch ...")
+// is running on this machine, from /proc.
 func hookRunning() bool {
-	out, _ := exec.Command("pgrep", "-f", "sleep 3; touch").Output()
-	return len(out) > 0
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte("sleep 3; touch")) {
+			return true
+		}
+	}
+	return false
 }
