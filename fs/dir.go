@@ -189,9 +189,17 @@ func sameLayers(a, b []layer) bool {
 // Readdir lists the active snapshot's entries only; a directory that exists
 // only in older snapshots lists as empty.
 func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
+	list, errno := d.list()
+	if errno != 0 {
+		return nil, errno
+	}
+	return fusefs.NewListDirStream(list), 0
+}
+
+func (d *dirNode) list() ([]fuse.DirEntry, syscall.Errno) {
 	defer d.fs.observe("readdir", time.Now())
 	if !d.active {
-		return fusefs.NewListDirStream(nil), 0
+		return nil, 0
 	}
 	t, err := d.tree(0)
 	if err != nil {
@@ -201,8 +209,70 @@ func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno)
 	for i, e := range t.Entries {
 		list[i] = fuse.DirEntry{Name: e.Name, Mode: kindMode(e.Kind)}
 	}
-	return fusefs.NewListDirStream(list), 0
+	return list, 0
 }
+
+// OpendirHandle answers OPENDIR with FOPEN_CACHE_DIR: a directory node is
+// bound to fixed trees, so its listing never changes and the kernel may
+// keep it (and go-fuse adds FOPEN_KEEP_CACHE, so a later open does not drop
+// it). Every listing after the first is then answered by the kernel.
+// The kernel still sends OPENDIR for every open; the listing is built only
+// when a READDIR reaches the daemon, which after the first is never.
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	return &listing{dir: d}, fuse.FOPEN_CACHE_DIR, 0
+}
+
+// listing is an open directory: its entries, read at the first READDIR.
+// The offsets go-fuse seeks to are entry indices.
+type listing struct {
+	dir     *dirNode
+	mu      sync.Mutex
+	loaded  bool
+	entries []fuse.DirEntry
+	next    int
+}
+
+// load reads the entries once. Called with l.mu held; the tree read is
+// the directory's own cache after the first (dirNode.tree).
+func (l *listing) load() syscall.Errno {
+	if l.loaded {
+		return 0
+	}
+	list, errno := l.dir.list()
+	if errno == 0 {
+		l.entries, l.loaded = list, true
+	}
+	return errno
+}
+
+func (l *listing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errno := l.load(); errno != 0 {
+		return nil, errno
+	}
+	if l.next >= len(l.entries) {
+		return nil, 0
+	}
+	e := l.entries[l.next]
+	l.next++
+	return &e, 0
+}
+
+func (l *listing) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if errno := l.load(); errno != 0 {
+		return errno
+	}
+	if off > uint64(len(l.entries)) {
+		return syscall.EINVAL
+	}
+	l.next = int(off)
+	return 0
+}
+
+func (l *listing) Releasedir(ctx context.Context, flags uint32) {}
 
 func kindMode(k store.Kind) uint32 {
 	switch k {

@@ -21,19 +21,25 @@ import (
 // goes through here.
 func testMount(t *testing.T, src Source) (string, *FS) {
 	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := New(src, Config{Logger: log, Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mountFS(t, f), f
+}
+
+// mountFS mounts f: the one place tests mount.
+func mountFS(t *testing.T, f *FS) string {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("mounting needs root (DirectMount)")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse")
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f, err := New(src, Config{Logger: log, Grace: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	srv, err := Mount(dir, f, MountConfig{AllowOther: true, Timeout: time.Hour, Logger: log})
+	srv, err := Mount(dir, f, MountConfig{AllowOther: true, Timeout: time.Hour, Logger: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +48,7 @@ func testMount(t *testing.T, src Source) (string, *FS) {
 			t.Errorf("unmount: %v", err)
 		}
 	})
-	return dir, f
+	return dir
 }
 
 func newStore(t *testing.T) *store.Store {

@@ -1,8 +1,11 @@
 package fs
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +103,48 @@ func TestRetargetKeepsTheLatestMove(t *testing.T) {
 	f.Retarget(CurrentRef, v1, 6)
 	if got := readFile(t, filepath.Join(mnt, "current/index.html")); got != "v2" {
 		t.Fatalf("current serves %q after moves 7 (v2) then 6 (v1) were heard", got)
+	}
+}
+
+// countingMetrics counts FUSE requests that reach the daemon, by op.
+type countingMetrics struct {
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (m *countingMetrics) Op(op string, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops[op]++
+}
+func (m *countingMetrics) ReadBytes(int)   {}
+func (m *countingMetrics) CarriedOver(int) {}
+
+func (m *countingMetrics) count(op string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ops[op]
+}
+
+// A snapshot directory's listing is read from the store once: the kernel
+// keeps it (FOPEN_CACHE_DIR), and later listings never reach the daemon.
+func TestListingsStayInTheKernel(t *testing.T) {
+	st := newStore(t)
+	id := importFiles(t, st, map[string]string{"d/a": "1", "d/b": "2", "d/c": "3"})
+	m := &countingMetrics{ops: map[string]int{}}
+	f, err := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := mountFS(t, f)
+	dir := filepath.Join(mnt, "snapshots", id.String(), "d")
+	for i := 0; i < 5; i++ {
+		ents, err := os.ReadDir(dir)
+		if err != nil || len(ents) != 3 {
+			t.Fatalf("listing %d: %v, %d entries", i, err, len(ents))
+		}
+	}
+	if n := m.count("readdir"); n != 1 {
+		t.Fatalf("five listings read the directory from the store %d times, want 1", n)
 	}
 }
