@@ -7,7 +7,7 @@ BENCH_DIR := $(CURDIR)/bench
 BENCH_PKGS := swagger-ui-dist @mdi/svg mathjax typescript
 EXAMPLE   ?= /tmp/vfs-example
 
-.PHONY: all build test vet bench bench-tree example example-stop clean help
+.PHONY: all build test vet bench bench-tree bench-browse example example-stop clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make example    start vfsd on docs/example-site under $(EXAMPLE) (root, fuse3)"
 	@echo "make example-stop  stop that vfsd"
 	@echo "make bench      benchmarks side by side with cp, ostree, restic (needs npm)"
+	@echo "make bench-browse  find, reads and RSS over a 100,000-file snapshot by vfsd --max-nodes (root)"
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -36,6 +37,9 @@ $(BENCH_DIR)/tree/node_modules:
 
 bench: build bench-tree
 	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/ ./store/
+
+bench-browse: build
+	integration/bench_browse.sh
 
 example: build
 	EXAMPLE=$(EXAMPLE) BIN=$(BIN) docs/example.sh

@@ -135,6 +135,7 @@ func (d *dirNode) subdir(ctx context.Context, name, p string, sub []layer, activ
 	if !active {
 		limitEntry(out, sub[0].until)
 	}
+	d.fs.lru.touch(d.EmbeddedInode(), name)
 	if child := d.GetChild(name); child != nil {
 		if cd, ok := child.Operations().(*dirNode); ok && sameLayers(cd.layers, sub) && cd.active == active {
 			cd.fill(&out.Attr)
@@ -153,6 +154,7 @@ func (d *dirNode) subdir(ctx context.Context, name, p string, sub []layer, activ
 // (until set) may be cached by the kernel only until its window ends.
 func (d *dirNode) leaf(ctx context.Context, e store.Entry, out *fuse.EntryOut, until time.Time) (*fusefs.Inode, syscall.Errno) {
 	limitEntry(out, until)
+	d.fs.lru.touch(d.EmbeddedInode(), e.Name)
 	if e.Kind == store.KindSymlink {
 		l := &symlinkNode{target: e.Target, mtime: d.mtime}
 		l.fill(&out.Attr)

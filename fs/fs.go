@@ -28,6 +28,9 @@ type Config struct {
 	Classes snapshot.Classes
 	// Metrics, if set, receives request counts and latencies.
 	Metrics Metrics
+	// MaxNodes bounds the names below snapshots and /a/ that the kernel
+	// may keep at once (see nodeLRU); 0 leaves it to the kernel.
+	MaxNodes int
 }
 
 // FS is the state the nodes share: the source, the refs as last activated,
@@ -63,6 +66,7 @@ type FS struct {
 
 	root     *rootNode
 	notifier *notifier
+	lru      *nodeLRU // nil: unbounded
 }
 
 // target is what a ref points at; gen is the activation log's sequence
@@ -102,6 +106,9 @@ func New(src Source, c Config) (*FS, error) {
 	f := &FS{src: src, log: c.Logger, grace: c.Grace, dirs: map[*dirNode]struct{}{},
 		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2}
 	f.SetClasses(c.Classes)
+	if c.MaxNodes > 0 {
+		f.lru = newNodeLRU(c.MaxNodes)
+	}
 	f.metrics = c.Metrics
 	if f.metrics == nil {
 		f.metrics = noMetrics{}
@@ -350,6 +357,7 @@ func (f *FS) exactDir(ctx context.Context, parent *fusefs.Inode, name string, id
 		return nil, errno
 	}
 	d.fill(&out.Attr)
+	f.lru.touch(parent, name)
 	if child := parent.GetChild(name); child != nil {
 		if cd, ok := child.Operations().(*dirNode); ok && cd.layers[0].ref == id {
 			return child, 0

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -147,4 +148,44 @@ func TestListingsStayInTheKernel(t *testing.T) {
 	if n := m.count("readdir"); n != 1 {
 		t.Fatalf("five listings read the directory from the store %d times, want 1", n)
 	}
+}
+
+// With MaxNodes set small, a traversal of many more files leaves the file
+// system keeping at most that many nodes once the kernel has dropped the
+// names it was told to, and every file still reads correctly afterwards.
+func TestNodesAreBounded(t *testing.T) {
+	const max = 40
+	st := newStore(t)
+	files := map[string]string{}
+	for d := 0; d < 15; d++ {
+		for i := 0; i < 20; i++ {
+			p := fmt.Sprintf("d%02d/f%02d.txt", d, i)
+			files[p] = "content of " + p
+		}
+	}
+	id := importFiles(t, st, files)
+	f, err := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNodes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := mountFS(t, f)
+	activate(t, st, f, id)
+	check := func() {
+		for p, want := range files {
+			if got := readFile(t, filepath.Join(mnt, "current", p)); got != want {
+				t.Fatalf("%s = %q", p, got)
+			}
+		}
+	}
+	check()
+	deadline := time.Now().Add(10 * time.Second)
+	// The active snapshot's root directory is not a name below a
+	// snapshot: it is current itself.
+	for f.NodeCount() > max+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nodes kept after reading %d files with MaxNodes %d", f.NodeCount(), len(files), max)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	check()
 }

@@ -71,6 +71,9 @@ func Mount(dir string, f *FS, c MountConfig) (*Server, error) {
 		},
 	}
 	f.notifier = newNotifier()
+	if f.lru != nil {
+		go f.lru.evict(f.notifier.stop)
+	}
 	srv, err := fusefs.Mount(dir, f.Root(), opts)
 	if err != nil {
 		f.notifier.close()

@@ -145,6 +145,7 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if n.fs.purged(ref) {
 		return nil, syscall.ENOENT
 	}
+	n.fs.lru.touch(n.EmbeddedInode(), name)
 	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
 }
 

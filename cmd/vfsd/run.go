@@ -58,7 +58,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		}
 		defer ml.Close()
 	}
-	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics})
+	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes})
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
