@@ -9,5 +9,8 @@
 // them in the activation log; a client cannot claim to be someone else. An
 // import sends file contents through the socket: the client reads the files
 // with its own permissions and the daemon asks only for chunks it lacks, so
-// the daemon never opens a path a client names.
+// the daemon never opens a path a client names. The daemon trusts nothing
+// it is sent: a verifying writer re-hashes content and the store checks the
+// tree at commit (docs/security.md). An import holds a lease: a client
+// silent for Local.ImportLease loses its import.
 package ctl

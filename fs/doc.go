@@ -25,5 +25,10 @@
 // The kernel drops a FUSE inode with its last dentry; its number is then
 // forgotten too, so the table of numbers is bounded by what the kernel holds.
 //
+// Listings of snapshot directories never change, so the kernel keeps them
+// (FOPEN_CACHE_DIR). The names handed to the kernel below snapshots and /a/
+// are bounded (Config.MaxNodes): past the bound the oldest are invalidated
+// and the kernel forgets them, which bounds the nodes vfsd keeps.
+//
 // fs reads the store only through Source.
 package fs

@@ -11,8 +11,10 @@
 //   - Ref: a named pointer to a snapshot. The mount serves ref "current" at
 //     /current; others (canary, staging) work the same.
 //   - Activation: pointing a ref at a snapshot, in one transaction that also
-//     appends to the activation log. Rollback is an activation of the
-//     snapshot the ref pointed at before its last activation.
+//     appends to the activation log. Activating the snapshot a ref already
+//     points at changes nothing (store.ErrUnchanged). Rollback is an
+//     activation of the last snapshot the ref served that differs from the
+//     one it serves now.
 //   - Label: a user's name for one snapshot, usable wherever an id is.
 //   - Entry and asset: the kinds of paths a site serves (stable URLs, and
 //     content-hashed files that pages reference); see docs/.

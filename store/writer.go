@@ -14,9 +14,10 @@ var ErrImportEnded = errors.New("import already ended")
 // snapshot that names them, or is aborted. It owns the import from Begin
 // to Commit or Abort: until then GC counts every object it wrote or relies
 // on as live, so nothing it needs is swept from under it, and GC never
-// waits for it (writers and GC share only gcMu, held for single lookups
-// and for the commit). Several writers may run at once. Objects become
-// durable at Commit; a crash before then leaves at most unreferenced
+// waits for it (a writer holds gcMu shared only for single lookups and for
+// its commit, and blockMu shared only while it hands a write to Badger).
+// Several writers may run at once. Objects are committed every batchBytes
+// and at Commit; a crash before Commit leaves at most unreferenced
 // objects, which GC removes. Its methods are safe for concurrent use.
 type Writer struct {
 	s  *Store
