@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,8 @@ func Open(dir string, o Options) (*Store, error) {
 		dir = ""
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	} else if err := removeEmptyValueLogs(dir); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	} else if full(dir) {
 		// Badger starts a value-log file at every open, written through
 		// a map: on a full disk that is a SIGBUS. Read-only, nothing is
@@ -110,6 +113,27 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// removeEmptyValueLogs deletes value-log files of zero bytes. Badger
+// creates a value-log file, then sizes it and writes its header; killed in
+// between, it leaves an empty file, and Badger v4.9.6 then refuses to open
+// the store (valueLog.open takes the "new file" that logFile.open reports
+// for it as an error). An empty file holds no header and so no entry: no
+// key can point into it.
+func removeEmptyValueLogs(dir string) error {
+	logs, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		return err
+	}
+	for _, p := range logs {
+		if fi, err := os.Stat(p); err == nil && fi.Size() == 0 {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // damagedIndex reports whether Badger refused to open because its own

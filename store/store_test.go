@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -354,4 +356,28 @@ func TestManySameSizeFilesGetDistinctValidators(t *testing.T) {
 			t.Fatalf("%d mtimes, want 7000..7999", len(seen))
 		}
 	})
+}
+
+// A kill right after Badger created a value-log file leaves it empty, and
+// Badger v4.9.6 then refuses to open the store ("Open existing file ...
+// Create a new file"; seen after kill -9 in integration/faults_test.go).
+func TestEmptyValueLogFileLeftByACrash(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := putFile(t, s, []byte("survives"), 1)
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "000099.vlog"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("open after an empty value-log file was left: %v", err)
+	}
+	defer s.Close()
+	if err := s.VerifyFile(rec.Ref); err != nil {
+		t.Fatal(err)
+	}
 }
