@@ -115,16 +115,21 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// removeEmptyValueLogs deletes value-log files of zero bytes. Badger
-// creates a value-log file, then sizes it and writes its header; killed in
-// between, it leaves an empty file, and Badger v4.9.6 then refuses to open
-// the store (valueLog.open takes the "new file" that logFile.open reports
-// for it as an error). An empty file holds no header and so no entry: no
-// key can point into it.
+// removeEmptyValueLogs deletes value-log and memtable files (*.vlog,
+// *.mem) of zero bytes. Badger creates such a file, then sizes it and
+// writes its header; killed in between, it leaves an empty file, and
+// Badger v4.9.6 then refuses to open the store (valueLog.open and
+// openMemTables take the "new file" that opening it reports for an
+// error). An empty file holds no header and so no entry: no key points
+// into it and no write is lost.
 func removeEmptyValueLogs(dir string) error {
-	logs, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	if err != nil {
-		return err
+	var logs []string
+	for _, pattern := range []string{"*.vlog", "*.mem"} {
+		found, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		logs = append(logs, found...)
 	}
 	for _, p := range logs {
 		if fi, err := os.Stat(p); err == nil && fi.Size() == 0 {

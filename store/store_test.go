@@ -358,9 +358,9 @@ func TestManySameSizeFilesGetDistinctValidators(t *testing.T) {
 	})
 }
 
-// A kill right after Badger created a value-log file leaves it empty, and
-// Badger v4.9.6 then refuses to open the store ("Open existing file ...
-// Create a new file"; seen after kill -9 in integration/faults_test.go).
+// A kill right after Badger created a value-log or memtable file leaves it
+// empty, and Badger v4.9.6 then refuses to open the store ("... Create a
+// new file"; seen after kill -9 in integration/faults_test.go).
 func TestEmptyValueLogFileLeftByACrash(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
@@ -369,8 +369,10 @@ func TestEmptyValueLogFileLeftByACrash(t *testing.T) {
 	}
 	rec := putFile(t, s, []byte("survives"), 1)
 	s.Close()
-	if err := os.WriteFile(filepath.Join(dir, "000099.vlog"), nil, 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"000099.vlog", "00099.mem"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s, err = Open(dir, Options{})
 	if err != nil {
