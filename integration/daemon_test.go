@@ -78,6 +78,13 @@ func publicTempDir(t testing.TB) string {
 // does not exit cleanly fails the test.
 func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
+	return startDaemonOn(t, "", args...)
+}
+
+// startDaemonOn is startDaemon with the store in directory store (empty:
+// in the daemon's own temporary directory).
+func startDaemonOn(t testing.TB, store string, args ...string) *daemon {
+	t.Helper()
 	if os.Getuid() != 0 {
 		missing(t, "vfsd mounts with mount(2): run as root")
 	}
@@ -85,7 +92,10 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 		missing(t, "no /dev/fuse")
 	}
 	dir := publicTempDir(t)
-	d := &daemon{dir: dir, store: filepath.Join(dir, "store"), mnt: filepath.Join(dir, "mnt"), sock: filepath.Join(dir, "vfsd.sock"), args: args}
+	if store == "" {
+		store = filepath.Join(dir, "store")
+	}
+	d := &daemon{dir: dir, store: store, mnt: filepath.Join(dir, "mnt"), sock: filepath.Join(dir, "vfsd.sock"), args: args}
 	os.Mkdir(d.mnt, 0o755)
 	d.start(t)
 	t.Cleanup(func() { d.stop(t) })

@@ -18,17 +18,12 @@ func TestFullDisk(t *testing.T) {
 	if os.Getuid() != 0 {
 		missing(t, "mounting a tmpfs needs root")
 	}
-	dir := publicTempDir(t)
-	small := filepath.Join(dir, "small")
-	os.Mkdir(small, 0o755)
+	small := publicTempDir(t)
 	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=64m"); err != nil {
 		missing(t, "cannot mount a tmpfs: "+err.Error())
 	}
 	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
-	d := &daemon{dir: dir, store: filepath.Join(small, "store"), mnt: filepath.Join(dir, "mnt"), sock: filepath.Join(dir, "vfsd.sock")}
-	os.Mkdir(d.mnt, 0o755)
-	d.start(t)
-	t.Cleanup(func() { d.stop(t) })
+	d := startDaemonOn(t, filepath.Join(small, "store"))
 	d.ctl(t, "-q", "activate", d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("live")})))
 	files := map[string][]byte{}
 	for i := 0; i < 4; i++ {
