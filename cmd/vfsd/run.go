@@ -33,7 +33,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		if storeInUse {
 			// Closing Badger under a running request could crash; an
 			// unclosed store recovers at its next open like a crash.
-			log.Error("store not closed: requests still running")
+			log.Error("store not closed: requests or reads still running")
 			return
 		}
 		if err := local.Close(); err != nil {
@@ -69,6 +69,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	defer func() {
 		if err := mnt.Unmount(c.unmountWait); err != nil {
 			log.Error("unmount", "err", err)
+			// The FUSE server may still read the store for files
+			// held open on the detached mount.
+			storeInUse = true
 		}
 		log.Info("unmounted", "mount", c.mount)
 	}()
