@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -75,6 +76,25 @@ func (m *metrics) serve(addr string, log *slog.Logger) (net.Listener, error) {
 	go func() {
 		if err := http.Serve(l, mux); err != nil && !errors.Is(err, net.ErrClosed) {
 			log.Error("metrics server", "err", err)
+		}
+	}()
+	return l, nil
+}
+
+// servePprof answers Go's profiles on addr until the listener is closed.
+func servePprof(addr string, log *slog.Logger) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		if err := http.Serve(l, mux); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Error("pprof server", "err", err)
 		}
 	}()
 	return l, nil

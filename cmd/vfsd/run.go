@@ -58,6 +58,13 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		}
 		defer ml.Close()
 	}
+	if c.pprof != "" {
+		pl, err := servePprof(c.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+	}
 	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes})
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
