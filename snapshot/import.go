@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +97,13 @@ func (o *ImportOptions) warn(msg string, args ...any) {
 	}
 }
 
+// chunkBufs holds read buffers of one chunk. A fresh 256 KiB buffer per
+// file cost a 100,000-file import most of its time in zeroing and garbage
+// collection (a CPU profile: memclr 16%, GC scanning about a third), even
+// for files of a few bytes. PutChunk copies what it keeps, so a buffer is
+// reused once ingest returns.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, store.ChunkSize); return &b }}
+
 // ingest reads r to its end, storing its chunks, and returns the file's
 // content ref and mtime. size is what the caller expects to read: a
 // different length is short (for a file: it changed under us).
@@ -105,7 +113,9 @@ func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTim
 	if size > store.ChunkSize {
 		h = blake3.New()
 	}
-	buf := make([]byte, store.ChunkSize)
+	bp := chunkBufs.Get().(*[]byte)
+	defer chunkBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
