@@ -26,16 +26,33 @@ type batch struct {
 	wb      *badger.WriteBatch
 	spent   bool // flushed or cancelled; under mu
 	pending int64
-	pmu     sync.Mutex // guards pending
+	// unchecked counts bytes set since the free space was last checked;
+	// -1 before the first check.
+	unchecked int64
+	pmu       sync.Mutex // guards pending and unchecked
 }
 
+// checkEvery is how many bytes a batch sets between two checks of the
+// free space: a statfs per chunk cost 6% of an import of small files, and
+// importReserve leaves room for many such steps.
+const checkEvery = 1 << 20
+
 func newBatch(s *Store) *batch {
-	return &batch{s: s, db: s.db, block: &s.blockMu, wb: s.db.NewWriteBatch()}
+	return &batch{s: s, db: s.db, block: &s.blockMu, wb: s.db.NewWriteBatch(), unchecked: -1}
 }
 
 func (b *batch) set(k, v []byte) error {
-	if err := b.s.checkSpace(importReserve, "an import"); err != nil {
-		return err
+	b.pmu.Lock()
+	due := b.unchecked < 0 || b.unchecked >= checkEvery
+	if due {
+		b.unchecked = 0
+	}
+	b.unchecked += int64(len(k) + len(v))
+	b.pmu.Unlock()
+	if due {
+		if err := b.s.checkSpace(importReserve, "an import"); err != nil {
+			return err
+		}
 	}
 	b.block.RLock()
 	defer b.block.RUnlock()

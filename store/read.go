@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -112,6 +113,13 @@ func (s *Store) HasChunk(ref Ref) (bool, error) { return s.has(chunkKey(ref)) }
 // content of this size owns, walking the validator index in key order.
 func (s *Store) firstFreeValidator(size uint64, m int64) (int64, error) {
 	err := s.db.View(func(txn *badger.Txn) error {
+		// Usually m itself is free: one point lookup (bloom filters)
+		// costs less than opening an iterator.
+		if _, err := txn.Get(validatorKey(size, m)); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 		prefix := validatorPrefix(size)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
