@@ -131,9 +131,6 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 			return nil
 		})
 	}
-	// Bumped before the first delete: a presence check that overlaps the
-	// sweep is never trusted afterwards.
-	s.gen.Add(1)
 	if err := collect(prefixTree, trees, &st.Trees); err != nil {
 		return err
 	}
@@ -143,7 +140,40 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	if err := collect(prefixChunk, chunks, &st.Chunks); err != nil {
 		return err
 	}
+	if len(dead) == 0 {
+		return nil
+	}
+	// Bumped before the first delete: a presence check that overlaps the
+	// sweep is never trusted afterwards. Presence markers go, durably,
+	// before any object does.
+	s.gen.Add(1)
+	if err := s.dropPresenceMarkers(); err != nil {
+		return err
+	}
 	for _, k := range dead {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// dropPresenceMarkers deletes every presence marker and syncs.
+func (s *Store) dropPresenceMarkers() error {
+	var keys [][]byte
+	err := s.scan(prefixPresent, func(k, _ []byte) error {
+		keys = append(keys, append([]byte(nil), k...))
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
 		if err := wb.Delete(k); err != nil {
 			return err
 		}

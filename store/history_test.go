@@ -85,3 +85,45 @@ func TestConcurrentSetRef(t *testing.T) {
 		}
 	})
 }
+
+// A presence check's success outlives a restart (the first activation
+// after one does not walk the snapshot again) and dies with the next sweep
+// that deletes anything, after which a check walks again.
+func TestPresenceMarker(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, Options{})
+	rec := putFile(t, s, []byte("kept"), 1)
+	root := putTree(t, s, &Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
+	if _, err := s.CommitSnapshot(SnapshotInfo{ID: root}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.CheckPresent(root); err != nil || len(p) > 0 {
+		t.Fatalf("check: %v %v", p, err)
+	}
+	s.Close()
+	s, _ = Open(dir, Options{})
+	defer s.Close()
+	if ok, _ := s.has(presentKey(root)); !ok {
+		t.Fatal("no presence marker after a reopen")
+	}
+	// A sweep that deletes nothing keeps the marker; one that deletes
+	// something drops it.
+	if _, err := s.GC(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.has(presentKey(root)); !ok {
+		t.Fatal("a sweep that deleted nothing dropped the marker")
+	}
+	putFile(t, s, []byte("orphan"), 1)
+	if st, err := s.GC(nil, nil); err != nil || st.Files != 1 {
+		t.Fatalf("gc: %+v %v", st, err)
+	}
+	if ok, _ := s.has(presentKey(root)); ok {
+		t.Fatal("the marker outlived a sweep that deleted objects")
+	}
+	// With the marker gone, a check walks and sees damage.
+	s.db.Update(func(txn *badger.Txn) error { return txn.Delete(chunkKey(rec.Chunks[0])) })
+	if p, err := s.CheckPresent(root); err != nil || len(p) != 1 {
+		t.Fatalf("check after the chunk went: %v %v", p, err)
+	}
+}

@@ -40,6 +40,10 @@ const (
 	// and time (unix nanoseconds), so that "what did this ref serve at T"
 	// and "what did it serve lately" are one seek, not a scan of the log.
 	prefixHistory byte = 'h'
+	// 'k' id[32] -> (empty): every object snapshot id names was present
+	// when it was last checked, and no sweep has deleted anything since
+	// (a sweep deletes these markers before it deletes an object).
+	prefixPresent byte = 'k'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -63,6 +67,7 @@ func chunkKey(r Ref) []byte    { return refKey(prefixChunk, r) }
 func fileKey(r Ref) []byte     { return refKey(prefixFile, r) }
 func treeKey(r Ref) []byte     { return refKey(prefixTree, r) }
 func snapshotKey(r Ref) []byte { return refKey(prefixSnapshot, r) }
+func presentKey(r Ref) []byte  { return refKey(prefixPresent, r) }
 
 func nameKey(prefix byte, name string) []byte {
 	return append([]byte{prefix}, name...)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/zeebo/blake3"
 )
 
@@ -115,9 +117,24 @@ func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad f
 // and that the tree's sizes are the records', without reading content. A
 // success is remembered until the next sweep (the only way objects leave),
 // so activating a snapshot again costs nothing.
+//
+// The success is kept twice: in memory with the sweep generation, and on
+// disk as a marker (key family k) that the next sweep deletes, so that the
+// first activation after a restart or a direct import does not walk a
+// million files again.
 func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
+	return s.checkPresent(root, false)
+}
+
+// checkPresent is CheckPresent; locked says the caller holds gcMu shared
+// (a commit), which then also covers the marker's write.
+func (s *Store) checkPresent(root Ref, locked bool) ([]Problem, error) {
 	gen := s.gen.Load()
 	if g, ok := s.present.Load(root); ok && g.(uint64) == gen {
+		return nil, nil
+	}
+	if ok, err := s.has(presentKey(root)); err == nil && ok {
+		s.present.Store(root, gen)
 		return nil, nil
 	}
 	var problems []Problem
@@ -152,6 +169,21 @@ func (s *Store) CheckPresent(root Ref) ([]Problem, error) {
 		// Stored with the generation read before the walk: a sweep that
 		// ran during it makes this result stale at once.
 		s.present.Store(root, gen)
+		s.markPresent(root, gen, locked)
 	}
 	return problems, err
+}
+
+// markPresent writes root's presence marker if no sweep has run since gen,
+// with sweeps held off (gcMu) so that none can run between the check and
+// the write. A failed write (a read-only store) only costs a later walk.
+func (s *Store) markPresent(root Ref, gen uint64, locked bool) {
+	if !locked {
+		s.gcMu.RLock()
+		defer s.gcMu.RUnlock()
+	}
+	if s.gen.Load() != gen {
+		return
+	}
+	s.update(func(txn *badger.Txn) error { return txn.Set(presentKey(root), nil) })
 }

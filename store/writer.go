@@ -246,7 +246,7 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 	w.s.gcMu.RLock()
 	defer w.s.gcMu.RUnlock()
 	if w.verify {
-		problems, err := w.s.CheckPresent(info.ID)
+		problems, err := w.s.checkPresent(info.ID, true)
 		if err != nil {
 			return info, err
 		}
