@@ -17,7 +17,6 @@ var (
 	_ fusefs.NodeLookuper       = (*hashNode)(nil)
 	_ fusefs.NodeReaddirer      = (*hashNode)(nil)
 	_ fusefs.NodeLookuper       = (*dirNode)(nil)
-	_ fusefs.NodeReaddirer      = (*dirNode)(nil)
 	_ fusefs.NodeGetattrer      = (*dirNode)(nil)
 	_ fusefs.NodeOnForgetter    = (*dirNode)(nil)
 	_ fusefs.NodeOpendirHandler = (*dirNode)(nil)

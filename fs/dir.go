@@ -188,16 +188,8 @@ func sameLayers(a, b []layer) bool {
 	return true
 }
 
-// Readdir lists the active snapshot's entries only; a directory that exists
+// list returns the active snapshot's entries only; a directory that exists
 // only in older snapshots lists as empty.
-func (d *dirNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {
-	list, errno := d.list()
-	if errno != 0 {
-		return nil, errno
-	}
-	return fusefs.NewListDirStream(list), 0
-}
-
 func (d *dirNode) list() ([]fuse.DirEntry, syscall.Errno) {
 	defer d.fs.observe("readdir", time.Now())
 	if !d.active {
