@@ -1,258 +1,324 @@
 package ctl
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/rpc"
+	"net/http"
+	"os"
+	"reflect"
+	"syscall"
+	"time"
 
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 // Client is API through vfsd's control socket. It is safe for concurrent
-// use: net/rpc multiplexes calls on one connection, so an import's workers
-// run in parallel.
+// use.
 type Client struct {
-	c    *rpc.Client
-	path string
+	hc   *http.Client
+	base string // scheme and host of every URL
 	ctx  context.Context
+	path string
 }
 
 // Dial connects to the daemon's socket. When ctx ends (vfsctl got SIGTERM
 // or Ctrl-C), every call under way returns at once with ErrInterrupted and
-// the connection is closed; the daemon then aborts an unfinished import.
+// its request is cancelled; the daemon then stops that work.
 func Dial(ctx context.Context, path string) (*Client, error) {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("connect to vfsd at %s (is it running?): %w", path, err)
+		return nil, dialError(path, err)
 	}
-	return &Client{c: rpc.NewClient(conn), path: path, ctx: ctx}, nil
+	conn.Close()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &Client{hc: &http.Client{Transport: tr}, base: "http://vfs", ctx: ctx, path: path}, nil
 }
 
-// ErrInterrupted: the caller's context ended while it waited on vfsd.
-var ErrInterrupted = errors.New("interrupted")
-
-func (c *Client) call(method string, args, reply any) error {
-	call := c.c.Go("VFS."+method, args, reply, make(chan *rpc.Call, 1))
-	select {
-	case <-call.Done:
-		return decodeErr(call.Error)
-	case <-c.ctx.Done():
-		c.c.Close()
-		return fmt.Errorf("%s: %w while waiting for vfsd", method, ErrInterrupted)
-	}
+// DialPeer returns a client of another node's peer listener (host:port),
+// for the object endpoints.
+func DialPeer(ctx context.Context, addr string) *Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: time.Minute, DisableCompression: true}
+	return &Client{hc: &http.Client{Transport: tr}, base: "http://" + addr, ctx: ctx, path: addr}
 }
 
-// Close hangs up; an import not finished is aborted by the daemon.
-func (c *Client) Close() error { return c.c.Close() }
+// dialError names why the socket cannot be reached.
+func dialError(path string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("no vfsd socket at %s (is vfsd running?): %w", path, ErrUnavailable)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("vfsd socket %s is stale: nothing answers on it (vfsd stopped or crashed): %w", path, ErrUnavailable)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("vfsd socket %s: permission denied: join the socket's group (ls -l %s shows it; usermod -aG GROUP USER, then log in again): %w", path, path, ErrForbidden)
+	}
+	return fmt.Errorf("connect to vfsd at %s: %w", path, err)
+}
+
+// Close releases idle connections; an import not committed is aborted by
+// its owner or, failing that, by its lease.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// clientMargin is how much longer than the daemon's own deadline a client
+// waits, so that the daemon's answer, not the client's guess, says why.
+const clientMargin = 10 * time.Second
+
+// send makes one request of e; body, if set, is sent as is. The response's
+// status is checked: an error status becomes the daemon's error.
+func (c *Client) send(ctx context.Context, e *endpoint, req any, body io.Reader, header http.Header) (*http.Response, context.CancelFunc, error) {
+	u, err := requestURL(e, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.Timeout+clientMargin)
+	stop := context.AfterFunc(c.ctx, cancel)
+	done := func() { stop(); cancel() }
+	if header == nil {
+		header = http.Header{}
+	}
+	if body == nil && req != nil && e.Method != http.MethodGet && hasBody(reflect.TypeOf(req)) {
+		b, err := json.Marshal(req)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		body = bytes.NewReader(b)
+		header.Set("Content-Type", "application/json")
+	}
+	hr, err := http.NewRequestWithContext(ctx, e.Method, c.base+u, body)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	hr.Header = header
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		done()
+		return nil, nil, c.transportError(e, ctx, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer done()
+		defer resp.Body.Close()
+		var a apiError
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a); err != nil || a.Kind == "" {
+			return nil, nil, fmt.Errorf("%s %s: vfsd answered %s", e.Method, e.Path, resp.Status)
+		}
+		return nil, nil, a.err()
+	}
+	return resp, done, nil
+}
+
+// transportError explains a request that got no answer.
+func (c *Client) transportError(e *endpoint, ctx context.Context, err error) error {
+	switch {
+	case c.ctx.Err() != nil:
+		return fmt.Errorf("%s: %w while waiting for vfsd", e.Name, ErrInterrupted)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: no answer from vfsd within %s: %w", e.Name, e.Timeout+clientMargin, context.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", e.Name, ErrInterrupted)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return dialError(c.path, err)
+	}
+	return fmt.Errorf("%s: vfsd closed the connection: %v: %w", e.Name, err, ErrUnavailable)
+}
+
+// roundTrip sends req as e describes and decodes the JSON answer into
+// resp; a streaming answer's progress events go to progress.
+func (c *Client) roundTrip(ctx context.Context, e *endpoint, req any, progress func(json.RawMessage) error, resp any) error {
+	hr, done, err := c.send(ctx, e, req, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer hr.Body.Close()
+	if hr.Header.Get("Content-Type") != "application/x-ndjson" {
+		if err := json.NewDecoder(hr.Body).Decode(resp); err != nil {
+			return c.bodyError(ctx, e, err)
+		}
+		return nil
+	}
+	sc := bufio.NewScanner(hr.Body)
+	sc.Buffer(nil, maxJSON)
+	for sc.Scan() {
+		var ev struct {
+			Progress json.RawMessage `json:"progress"`
+			Result   json.RawMessage `json:"result"`
+			Error    *apiError       `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return c.bodyError(ctx, e, err)
+		}
+		switch {
+		case ev.Error != nil:
+			return ev.Error.err()
+		case ev.Result != nil:
+			return json.Unmarshal(ev.Result, resp)
+		case ev.Progress != nil && progress != nil:
+			if err := progress(ev.Progress); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c.bodyError(ctx, e, err)
+	}
+	return fmt.Errorf("%s: the answer ended without a result: %w", e.Name, ErrUnavailable)
+}
+
+func (c *Client) bodyError(ctx context.Context, e *endpoint, err error) error {
+	if c.ctx.Err() != nil || ctx.Err() != nil {
+		return fmt.Errorf("%s: %w while reading vfsd's answer", e.Name, ErrInterrupted)
+	}
+	return fmt.Errorf("%s: reading vfsd's answer: %v: %w", e.Name, err, ErrUnavailable)
+}
 
 func (c *Client) Tree(ref store.Ref) (*store.Tree, error) {
-	var t store.Tree
-	return &t, c.call("Tree", RefArg{ref}, &t)
+	return opTree.call(c.ctx, c, refParam{ref})
 }
 
 func (c *Client) File(ref store.Ref) (*store.FileRecord, error) {
-	var f store.FileRecord
-	return &f, c.call("File", RefArg{ref}, &f)
+	return opFile.call(c.ctx, c, refParam{ref})
 }
 
-// ReadAt reads in requests of at most maxRead bytes; the daemon verifies
-// every chunk it reads.
+// ReadAt reads with ranged requests of at most maxContentPart bytes; the
+// daemon verifies every chunk it reads. Like Store.ReadAt it stops at the
+// end of the file without an error.
 func (c *Client) ReadAt(f *store.FileRecord, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read %s: negative offset", f.Ref)
+	}
 	n := 0
-	for n < len(p) {
-		var got []byte
-		if err := c.call("ReadAt", ReadArgs{Ref: f.Ref, Off: off + int64(n), Len: min(len(p)-n, maxRead)}, &got); err != nil {
+	for n < len(p) && off+int64(n) < int64(f.Size) {
+		first := off + int64(n)
+		last := min(first+int64(min(len(p)-n, maxContentPart)), int64(f.Size)) - 1
+		hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", first, last)}}
+		resp, done, err := c.send(c.ctx, opContent, refParam{f.Ref}, nil, hdr)
+		if err != nil {
 			return n, err
 		}
-		if len(got) == 0 {
-			break
+		got, err := io.ReadFull(resp.Body, p[n:n+int(last-first+1)])
+		resp.Body.Close()
+		done()
+		n += got
+		if err != nil {
+			return n, c.bodyError(c.ctx, opContent, err)
 		}
-		n += copy(p[n:], got)
 	}
 	return n, nil
 }
 
 func (c *Client) Snapshot(id store.Ref) (store.SnapshotInfo, error) {
-	var info store.SnapshotInfo
-	return info, c.call("Snapshot", RefArg{id}, &info)
+	return opSnapshot.call(c.ctx, c, idParam{id})
 }
 
 func (c *Client) Snapshots() ([]store.SnapshotInfo, error) {
-	var all []store.SnapshotInfo
-	return all, c.call("Snapshots", true, &all)
+	return opSnapshots.call(c.ctx, c, none{})
 }
 
 func (c *Client) Label(name string) (store.Ref, error) {
-	var id store.Ref
-	return id, c.call("Label", NameArg{name}, &id)
+	a, err := opLabel.call(c.ctx, c, labelParam{name})
+	return a.ID, err
 }
 
-func (c *Client) NamedRefs() (map[string]store.Ref, error) {
-	var m map[string]store.Ref
-	return m, c.call("NamedRefs", true, &m)
+func (c *Client) NamedRefs() (map[string]store.Ref, error) { return opRefs.call(c.ctx, c, none{}) }
+func (c *Client) Log() ([]store.LogEntry, error)           { return opLog.call(c.ctx, c, none{}) }
+
+// Version asks the daemon for its API version and build.
+func (c *Client) Version(ctx context.Context) (Version, error) { return opVersion.call(ctx, c, none{}) }
+
+func (c *Client) Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (Activation, error) {
+	return opActivate.call(ctx, c, activateRequest{Ref: ref, ID: id, Reason: reason, Verify: verify})
 }
 
-func (c *Client) Log() ([]store.LogEntry, error) {
-	var l []store.LogEntry
-	return l, c.call("Log", true, &l)
+func (c *Client) Rollback(ctx context.Context, ref, reason string) (Activation, error) {
+	return opRollback.call(ctx, c, rollbackRequest{Ref: ref, Reason: reason})
 }
 
-func (c *Client) Activate(ref string, id store.Ref, reason string, verify bool) (Activation, error) {
-	var e Activation
-	return e, c.call("Activate", ActivateArgs{Ref: ref, ID: id, Reason: reason, Verify: verify}, &e)
+func (c *Client) RemoveSnapshot(ctx context.Context, id store.Ref) error {
+	_, err := opRemove.call(ctx, c, idParam{id})
+	return err
 }
 
-func (c *Client) Rollback(ref, reason string) (Activation, error) {
-	var e Activation
-	return e, c.call("Rollback", ActivateArgs{Ref: ref, Reason: reason}, &e)
+func (c *Client) AddLabel(ctx context.Context, id store.Ref, label string) error {
+	_, err := opAddLabel.call(ctx, c, labelRequest{ID: id, Label: label})
+	return err
 }
 
-func (c *Client) Remove(id store.Ref) error {
-	var ok bool
-	return c.call("Remove", RefArg{id}, &ok)
+func (c *Client) VerifySnapshots(ctx context.Context, ids []store.Ref, progress func(snapshot.VerifyProgress)) (*snapshot.Report, error) {
+	return opVerify.call(ctx, c, verifyRequest{IDs: ids}, progress)
 }
 
-func (c *Client) Verify(ids []store.Ref) (*snapshot.Report, error) {
-	var r snapshot.Report
-	return &r, c.call("Verify", VerifyArgs{ids}, &r)
+func (c *Client) Status(ctx context.Context) (Status, error) { return opStatus.call(ctx, c, none{}) }
+
+func (c *Client) Classes(ctx context.Context) (snapshot.Classes, error) {
+	return opClasses.call(ctx, c, none{})
 }
 
-func (c *Client) Status() (Status, error) {
-	var s Status
-	return s, c.call("Status", true, &s)
+func (c *Client) SetClasses(ctx context.Context, cl snapshot.Classes) error {
+	_, err := opSetClasses.call(ctx, c, cl)
+	return err
 }
 
-func (c *Client) Begin() (store.Batch, error) {
-	var ok bool
-	if err := c.call("Begin", true, &ok); err != nil {
-		return nil, err
-	}
-	return &remoteBatch{c: c}, nil
+func (c *Client) Policy(ctx context.Context) (snapshot.Policy, error) {
+	return opPolicy.call(ctx, c, none{})
 }
 
-// askAbove is the chunk size above which the client asks whether the
-// daemon has a chunk before sending it.
-const askAbove = 16 << 10
-
-// remoteBatch sends an import's writes to the daemon, skipping the bytes of
-// chunks it already has.
-type remoteBatch struct{ c *Client }
-
-func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
-	ref := store.Sum(data)
-	// Asking first costs a round trip; for a small chunk that costs more
-	// than sending it.
-	if len(data) > askAbove {
-		var has bool
-		if err := b.c.call("HasChunk", RefArg{ref}, &has); err != nil || has {
-			return ref, err
-		}
-	}
-	var got store.Ref
-	if err := b.c.call("PutChunk", data, &got); err != nil {
-		return ref, err
-	}
-	if got != ref {
-		return ref, fmt.Errorf("daemon stored chunk %s as %s: %w", ref.Short(), got.Short(), store.ErrCorrupt)
-	}
-	return ref, nil
+func (c *Client) SetPolicy(ctx context.Context, p snapshot.Policy) error {
+	_, err := opSetPolicy.call(ctx, c, p)
+	return err
 }
 
-func (b *remoteBatch) PutFile(ref store.Ref, size uint64, mtime int64, chunks []store.Ref) (int64, error) {
-	var m int64
-	return m, b.c.call("PutFile", PutFileArgs{Ref: ref, Size: size, MTime: mtime, Chunks: chunks}, &m)
+func (c *Client) Prune(ctx context.Context, p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
+	return opPrune.call(ctx, c, pruneRequest{Policy: p, DryRun: dryRun})
 }
 
-func (b *remoteBatch) PutTree(t *store.Tree) (store.Ref, error) {
-	var ref store.Ref
-	return ref, b.c.call("PutTree", *t, &ref)
+func (c *Client) CollectGarbage(ctx context.Context, progress func(GCProgress)) (store.GCStats, error) {
+	return opGC.call(ctx, c, none{}, progress)
 }
 
-func (b *remoteBatch) PutStat(path string, e store.StatEntry) error {
-	var ok bool
-	return b.c.call("PutStat", StatArgs{Path: path, Stat: e}, &ok)
-}
-
-func (b *remoteBatch) CachedRef(path string, cur store.StatEntry) (store.Ref, bool, error) {
-	var r CachedReply
-	err := b.c.call("CachedRef", StatArgs{Path: path, Stat: cur}, &r)
-	return r.Ref, r.OK, err
-}
-
-// Commit asks the daemon to end the import: it checks the content it was
-// sent and the tree, then records the snapshot.
-func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error) {
-	var out store.SnapshotInfo
-	return out, b.c.call("Commit", info, &out)
-}
-
-func (b *remoteBatch) Abort() {
-	var ok bool
-	b.c.call("Abort", true, &ok)
-}
-
-var _ API = (*Client)(nil)
-
-func (c *Client) Classes() (snapshot.Classes, error) {
-	var cl snapshot.Classes
-	return cl, c.call("Classes", true, &cl)
-}
-
-func (c *Client) SetClasses(cl snapshot.Classes) error {
-	var ok bool
-	return c.call("SetClasses", cl, &ok)
-}
-
-func (c *Client) Policy() (snapshot.Policy, error) {
-	var p snapshot.Policy
-	return p, c.call("Policy", true, &p)
-}
-
-func (c *Client) SetPolicy(p snapshot.Policy) error {
-	var ok bool
-	return c.call("SetPolicy", p, &ok)
-}
-
-func (c *Client) Prune(p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
-	var d []snapshot.Decision
-	return d, c.call("Prune", PruneArgs{Policy: p, DryRun: dryRun}, &d)
-}
-
-func (c *Client) GC() (store.GCStats, error) {
-	var st store.GCStats
-	return st, c.call("GC", true, &st)
-}
-
-func (c *Client) Purge(target, reason string) ([]store.PurgeRecord, error) {
-	var r []store.PurgeRecord
-	return r, c.call("Purge", PurgeArgs{Target: target, Reason: reason}, &r)
-}
-
-func (c *Client) AddLabel(id store.Ref, label string) error {
-	var ok bool
-	return c.call("AddLabel", LabelArgs{ID: id, Name: label}, &ok)
+func (c *Client) PurgeContent(ctx context.Context, target, reason string) ([]store.PurgeRecord, error) {
+	return opPurge.call(ctx, c, purgeRequest{Target: target, Reason: reason})
 }
 
 // Backup streams a backup of the daemon's store into w.
-func (c *Client) Backup(w io.Writer) error {
-	var ok bool
-	if err := c.call("BackupStart", true, &ok); err != nil {
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	resp, done, err := c.send(ctx, opBackup, nil, nil, nil)
+	if err != nil {
 		return err
 	}
-	for {
-		var b []byte
-		if err := c.call("BackupRead", maxRead, &b); err != nil {
-			return err
-		}
-		if len(b) == 0 {
-			return nil
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
+	defer done()
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return c.bodyError(ctx, opBackup, err)
 	}
+	if t := resp.Trailer.Get("Vfs-Error"); t != "" {
+		var a apiError
+		if json.Unmarshal([]byte(t), &a) == nil && a.Kind != "" {
+			return a.err()
+		}
+		return errors.New(t)
+	}
+	return nil
 }
+
+var _ API = (*Client)(nil)

@@ -1,105 +1,416 @@
-package ctl
+package ctl_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/ctl/ctltest"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
-// serve starts the socket server on a temporary path over a fresh store
-// and returns a connected client.
-func serve(t *testing.T, setup func(*Local)) (*Client, *Local) {
+var me = snapshot.Who{UID: os.Getuid(), PID: os.Getpid()}
+
+func openStore(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// daemon serves a fresh store on a socket, as vfsd does, and returns the
+// server, the socket's path and the store.
+func daemon(t *testing.T, setup func(*ctl.Local)) (*ctl.Server, string, *store.Store) {
+	t.Helper()
+	st := openStore(t)
 	sock := filepath.Join(t.TempDir(), "s")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	local := &Local{Store: st}
+	local := ctl.NewLocal(st, snapshot.Who{})
 	if setup != nil {
 		setup(local)
 	}
-	go Serve(l, local, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c, err := Dial(context.Background(), sock)
+	srv := ctl.NewServer(local, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go srv.Serve(l)
+	t.Cleanup(func() { l.Close(); srv.Shutdown(5 * time.Second) })
+	return srv, sock, st
+}
+
+func dial(t *testing.T, sock string) *ctl.Client {
+	t.Helper()
+	c, err := ctl.Dial(context.Background(), sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c, local
+	return c
 }
 
-func TestImportAndActivateThroughTheSocket(t *testing.T) {
-	retargeted := make(chan store.Ref, 1)
-	c, local := serve(t, func(l *Local) { l.OnRetarget = func(ref string, id store.Ref, _ uint64) { retargeted <- id } })
+func TestConformanceLocal(t *testing.T) {
+	ctltest.Run(t, func(t *testing.T) ctl.API { return ctl.NewLocal(openStore(t), me) })
+}
+
+func TestConformanceSocket(t *testing.T) {
+	ctltest.Run(t, func(t *testing.T) ctl.API {
+		_, sock, _ := daemon(t, nil)
+		return dial(t, sock)
+	})
+}
+
+// raw speaks HTTP to the socket directly, as curl or a hostile client
+// would, skipping every check the Go client makes.
+type raw struct {
+	t  *testing.T
+	hc *http.Client
+}
+
+func rawClient(t *testing.T, sock string) raw {
+	return raw{t: t, hc: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}}
+}
+
+// do sends body (JSON unless it is []byte) and returns the status and the
+// answer.
+func (r raw) do(method, path string, body any) (int, []byte) {
+	r.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, "http://vfs"+path, rd)
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		r.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// ok sends and decodes a 200 answer into v.
+func (r raw) ok(method, path string, body, v any) {
+	r.t.Helper()
+	status, out := r.do(method, path, body)
+	if status != http.StatusOK {
+		r.t.Fatalf("%s %s: %d %s", method, path, status, out)
+	}
+	if v != nil {
+		if err := json.Unmarshal(out, v); err != nil {
+			r.t.Fatalf("%s %s: %v in %s", method, path, err, out)
+		}
+	}
+}
+
+// refused checks an error answer's status and kind.
+func (r raw) refused(method, path string, body any, status int, kind string) {
+	r.t.Helper()
+	got, out := r.do(method, path, body)
+	var e struct{ Kind, Message string }
+	json.Unmarshal(out, &e)
+	if got != status || e.Kind != kind || e.Message == "" {
+		r.t.Errorf("%s %s: %d %s; want %d and kind %s", method, path, got, out, status, kind)
+	}
+}
+
+func frames(chunks ...[]byte) []byte {
+	var b []byte
+	for _, c := range chunks {
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return b
+}
+
+// A client that files content under a hash it does not have is refused:
+// the daemon re-hashes what it was sent.
+func TestDaemonRefusesFalseClaims(t *testing.T) {
+	_, sock, st := daemon(t, nil)
+	r := rawClient(t, sock)
+	var imp ctl.ImportStarted
+	r.ok("POST", "/v1/imports", nil, &imp)
+	chunk := []byte("attacker bytes")
+	r.ok("POST", "/v1/imports/"+imp.ID+"/chunks", frames(chunk), nil)
+	victim := store.Sum([]byte("a well-known script"))
+	tree := store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 14}}}
+	var trees struct{ Trees []store.Ref }
+	r.ok("POST", "/v1/imports/"+imp.ID+"/objects", map[string]any{
+		"files": []map[string]any{{"ref": victim, "size": 14, "mtime": 1, "chunks": []store.Ref{store.Sum(chunk)}}},
+		"trees": []store.Tree{tree},
+	}, &trees)
+	r.refused("POST", "/v1/imports/"+imp.ID+"/commit", map[string]any{"id": trees.Trees[0]}, http.StatusInternalServerError, "corrupt")
+	if ok, _ := st.HasFile(victim); ok {
+		t.Fatal("the false file record was stored")
+	}
+	// A tree naming content that is not stored cannot become a snapshot.
+	r.ok("POST", "/v1/imports", nil, &imp)
+	r.ok("POST", "/v1/imports/"+imp.ID+"/objects", map[string]any{"trees": []store.Tree{tree}}, &trees)
+	r.refused("POST", "/v1/imports/"+imp.ID+"/commit", map[string]any{"id": trees.Trees[0]}, http.StatusNotFound, "not_found")
+	// The import ended with its failed commit.
+	r.refused("POST", "/v1/imports/"+imp.ID+"/chunks", frames([]byte("more")), http.StatusGone, "import_ended")
+}
+
+// Requests that break the protocol's own rules get clear errors.
+func TestMalformedRequests(t *testing.T) {
+	_, sock, _ := daemon(t, nil)
+	r := rawClient(t, sock)
+	r.refused("GET", "/v1/nosuch", nil, http.StatusNotFound, "not_found")
+	r.refused("POST", "/v1/status", nil, http.StatusNotFound, "not_found")
+	r.refused("GET", "/v1/snapshots/xyz", nil, http.StatusBadRequest, "invalid")
+	r.refused("GET", "/v1/snapshots/"+strings.Repeat("ab", 32), nil, http.StatusNotFound, "not_found")
+	r.refused("POST", "/v1/refs/current/activate", []byte("{not json"), http.StatusBadRequest, "invalid")
+	r.refused("POST", "/v1/refs/current/activate", map[string]any{"id": strings.Repeat("ab", 32), "surprise": 1}, http.StatusBadRequest, "invalid")
+	r.refused("GET", "/v1/status?timeout=soon", nil, http.StatusBadRequest, "invalid")
+	r.refused("POST", "/v1/imports/nosuch/chunks", frames([]byte("x")), http.StatusNotFound, "not_found")
+	var imp ctl.ImportStarted
+	r.ok("POST", "/v1/imports", nil, &imp)
+	big := binary.AppendUvarint(nil, store.ChunkSize+1)
+	r.refused("POST", "/v1/imports/"+imp.ID+"/chunks", big, http.StatusBadRequest, "invalid")
+	r.refused("POST", "/v1/imports/"+imp.ID+"/chunks", append(binary.AppendUvarint(nil, 10), "short"...), http.StatusBadRequest, "invalid")
+	r.refused("POST", "/v1/imports/"+imp.ID+"/objects", map[string]any{"trees": []map[string]any{{"entries": []map[string]any{{"name": "x", "kind": "socket"}}}}}, http.StatusBadRequest, "invalid")
+	r.refused("GET", "/v1/files/"+strings.Repeat("ab", 32)+"/content", nil, http.StatusNotFound, "not_found")
+}
+
+// Every kind in the table travels: a daemon's error arrives as an error
+// errors.Is matches against the same sentinel, with the kind's status.
+func TestEveryKindRoundTrips(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range ctl.Kinds {
+		if seen[k.Name] {
+			t.Errorf("kind %s twice", k.Name)
+		}
+		seen[k.Name] = true
+		if k.Status < 400 || k.Exit < 1 || k.Doc == "" {
+			t.Errorf("kind %s: status %d exit %d doc %q", k.Name, k.Status, k.Exit, k.Doc)
+		}
+		if k.Err == nil {
+			continue
+		}
+		got := ctl.RoundTrip(fmt.Errorf("context: %w", k.Err))
+		if !errors.Is(got, k.Err) || ctl.KindOf(got).Name != k.Name || !strings.HasPrefix(got.Error(), "context: ") {
+			t.Errorf("kind %s came back as %v (%s)", k.Name, got, ctl.KindOf(got).Name)
+		}
+	}
+	if ctl.KindOf(errors.New("x")).Name != "error" {
+		t.Error("an unknown error is not of kind error")
+	}
+}
+
+// An import whose client goes silent loses its lease: it is aborted, later
+// writes are refused, and GC may take what it wrote.
+func TestSilentImportLosesItsLease(t *testing.T) {
+	_, sock, st := daemon(t, func(l *ctl.Local) { l.ImportLease = 100 * time.Millisecond })
+	r := rawClient(t, sock)
+	var imp ctl.ImportStarted
+	r.ok("POST", "/v1/imports", nil, &imp)
+	left := []byte("left behind")
+	r.ok("POST", "/v1/imports/"+imp.ID+"/chunks", frames(left), nil)
+	time.Sleep(400 * time.Millisecond)
+	status, out := r.do("POST", "/v1/imports/"+imp.ID+"/chunks", frames([]byte("too late")))
+	if status != http.StatusGone || !strings.Contains(string(out), "--import-lease") {
+		t.Fatalf("write after the lease ran out: %d %s", status, out)
+	}
+	if _, err := st.GC(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.HasChunk(store.Sum(left)); ok {
+		t.Fatal("GC kept a chunk of an import that lost its lease")
+	}
+	// A busy import keeps its lease: a slow request does not lose it.
+	c := dial(t, sock)
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello"), 0o644)
-	os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 3*store.ChunkSize+5), 0o644)
+	os.WriteFile(filepath.Join(dir, "i"), []byte("hello"), 0o644)
+	if _, err := snapshot.ImportDir(context.Background(), c, dir, snapshot.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Imports belong to the uid that began them, and are bounded in number.
+func TestImportsAreBounded(t *testing.T) {
+	_, sock, _ := daemon(t, nil)
+	r := rawClient(t, sock)
+	for i := 0; i < 16; i++ {
+		r.ok("POST", "/v1/imports", nil, nil)
+	}
+	r.refused("POST", "/v1/imports", nil, http.StatusServiceUnavailable, "busy")
+}
+
+// The object endpoints serve verified objects by kind and hash, singly and
+// in batches, on the socket and on the peer listener, which serves nothing
+// else.
+func TestObjects(t *testing.T) {
+	srv, sock, st := daemon(t, nil)
+	c := dial(t, sock)
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), store.ChunkSize/16+10)
+	os.WriteFile(filepath.Join(dir, "big"), big, 0o644)
 	res, err := snapshot.ImportDir(context.Background(), c, dir, snapshot.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct, _ := snapshot.ImportDir(context.Background(), local.Store, dir, snapshot.ImportOptions{})
-	if res.Snapshot.ID != direct.Snapshot.ID {
-		t.Fatal("the socket and the store gave the same tree different ids")
-	}
-	e, err := c.Activate(snapshot.DefaultRef, res.Snapshot.ID, "test", true)
-	if err != nil || e.PID != os.Getpid() {
-		t.Fatalf("activate: %+v %v", e, err)
-	}
-	if got := <-retargeted; got != res.Snapshot.ID {
-		t.Fatalf("the file system hook saw %s", got.Short())
-	}
-	ent, _ := snapshot.Lookup(c, res.Snapshot.ID, "big.bin")
-	r, _ := snapshot.OpenFile(c, ent.Ref)
-	if b, err := io.ReadAll(r); err != nil || len(b) != 3*store.ChunkSize+5 {
-		t.Fatalf("read through the socket: %d bytes, %v", len(b), err)
-	}
-	if _, err := snapshot.Resolve(c, "nosuchlabel"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("not found through the socket: %v", err)
-	}
-	if err := c.Remove(res.Snapshot.ID); !errors.Is(err, store.ErrInUse) {
-		t.Fatalf("remove of the active snapshot through the socket: %v", err)
-	}
-}
-
-// A client that claims content under a hash it does not have is refused:
-// the daemon re-hashes what it was sent.
-func TestDaemonRefusesFalseClaims(t *testing.T) {
-	c, local := serve(t, nil)
-	b, err := c.Begin()
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunk, _ := b.PutChunk([]byte("attacker bytes"))
-	victim := store.Sum([]byte("a well-known script"))
-	if _, err := b.PutFile(victim, 14, 1, []store.Ref{chunk}); err != nil {
+	go srv.ServePeers(tl)
+	base := "http://" + tl.Addr().String()
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	root := res.Snapshot.ID
+	tree, _ := st.Tree(root)
+	f, _ := st.File(tree.Entries[0].Ref)
+	if code, b := get("/v1/objects/tree/" + root.String()); code != 200 || store.Sum(b) != root {
+		t.Errorf("tree: %d, %d bytes", code, len(b))
+	}
+	if code, b := get("/v1/objects/chunk/" + f.Chunks[1].String()); code != 200 || store.Sum(b) != f.Chunks[1] {
+		t.Errorf("chunk: %d, %d bytes", code, len(b))
+	}
+	if code, b := get("/v1/objects/file/" + f.Ref.String()); code != 200 || !strings.Contains(string(b), f.Chunks[0].String()) {
+		t.Errorf("file: %d %s", code, b)
+	}
+	if code, _ := get("/v1/snapshots/" + root.String()); code != 200 {
+		t.Errorf("snapshot record on the peer listener: %d", code)
+	}
+	for _, p := range []string{"/v1/status", "/v1/backup", "/v1/log", "/v1/objects/socket/" + root.String()} {
+		if code, _ := get(p); code != 404 && code != 400 {
+			t.Errorf("peer listener serves %s: %d", p, code)
+		}
+	}
+	// One fetch, in order, with a missing object marked.
+	missing := store.Sum([]byte("nobody has this"))
+	body, _ := json.Marshal(map[string]any{"objects": []ctl.ObjectID{
+		{Kind: ctl.ObjectChunk, Ref: f.Chunks[0]}, {Kind: ctl.ObjectChunk, Ref: missing}, {Kind: ctl.ObjectTree, Ref: root},
+	}})
+	resp, err := http.Post(base+"/v1/objects/fetch", "application/json", bytes.NewReader(body))
+	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 14}}})
-	if _, err := b.Commit(store.SnapshotInfo{ID: root}); !errors.Is(err, store.ErrCorrupt) {
-		t.Fatalf("commit with a false claim: %v, want ErrCorrupt", err)
+	stream, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var got []string
+	for len(stream) > 0 {
+		tag, ref := stream[0], store.Ref(stream[1:33])
+		n, k := binary.Uvarint(stream[33:])
+		obj := stream[33+k : 33+k+int(n)]
+		stream = stream[33+k+int(n):]
+		if tag != 'x' && store.Sum(obj) != ref {
+			t.Errorf("fetched %c %s does not hash to its ref", tag, ref.Short())
+		}
+		got = append(got, fmt.Sprintf("%c %s", tag, ref.Short()))
 	}
-	if ok, _ := local.HasFile(victim); ok {
-		t.Fatal("the false file record was stored")
+	want := []string{"c " + f.Chunks[0].Short(), "x " + missing.Short(), "t " + root.Short()}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("fetch: %v, want %v", got, want)
 	}
-	// A tree naming content that is not stored cannot become a snapshot.
-	b, _ = c.Begin()
-	root, _ = b.PutTree(&store.Tree{Entries: []store.Entry{{Name: "x.js", Kind: store.KindFile, Mode: 0o644, Ref: victim, Size: 19}}})
-	if _, err := b.Commit(store.SnapshotInfo{ID: root}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("commit of an incomplete snapshot: %v", err)
+}
+
+// A client that hangs up stops the daemon's work: a backup whose reader
+// stops reading and then goes away ends on the daemon too.
+func TestHangUpStopsWork(t *testing.T) {
+	srv, sock, _ := daemon(t, nil)
+	c := dial(t, sock)
+	dir := t.TempDir()
+	noise := make([]byte, 16<<20)
+	for i := range noise {
+		noise[i] = byte(i*7919 + i>>8)
 	}
+	os.WriteFile(filepath.Join(dir, "noise"), noise, 0o644)
+	if _, err := snapshot.ImportDir(context.Background(), c, dir, snapshot.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stalled := make(chan struct{})
+	done := make(chan error)
+	go func() { done <- c.Backup(ctx, stallingWriter{stalled, ctx}) }()
+	<-stalled
+	if srv.Requests() != 1 {
+		t.Fatalf("%d requests running during the backup", srv.Requests())
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ctl.ErrInterrupted) {
+		t.Fatalf("backup after the client gave up: %v", err)
+	}
+	for i := 0; srv.Requests() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("the daemon's backup went on after its client hung up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stallingWriter takes one write, then blocks until its context ends.
+type stallingWriter struct {
+	stalled chan struct{}
+	ctx     context.Context
+}
+
+func (w stallingWriter) Write(p []byte) (int, error) {
+	select {
+	case <-w.stalled:
+	default:
+		close(w.stalled)
+	}
+	<-w.ctx.Done()
+	return 0, w.ctx.Err()
+}
+
+// docs/api.md's reference is generated from the endpoint table; it must be
+// current. VFS_UPDATE_DOCS=1 rewrites it.
+func TestAPIReferenceIsCurrent(t *testing.T) {
+	const path = "../docs/api.md"
+	const begin, end = "<!-- generated by ctl.Reference: do not edit -->\n", "<!-- end of generated reference -->\n"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the markers of its generated reference", path)
+	}
+	want := doc[:i+len(begin)] + "\n" + ctl.Reference() + "\n" + doc[j:]
+	if want == doc {
+		return
+	}
+	if os.Getenv("VFS_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is out of date: run VFS_UPDATE_DOCS=1 go test ./ctl -run TestAPIReferenceIsCurrent", path)
 }

@@ -1,8 +1,10 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/vfs-project/vfs/snapshot"
@@ -12,7 +14,7 @@ import (
 // Local serves API from a store this process holds: vfsctl without a
 // daemon, and, behind the socket, vfsd itself.
 type Local struct {
-	*store.Store
+	st *store.Store
 	// Who is recorded in the activation log.
 	Who snapshot.Who
 	// Hooks tell the daemon's file system what changed; nil in vfsctl.
@@ -36,6 +38,9 @@ type Local struct {
 	PID   int
 }
 
+// NewLocal serves API from st.
+func NewLocal(st *store.Store, who snapshot.Who) *Local { return &Local{st: st, Who: who} }
+
 // OpenLocal opens the store in dir for this process.
 func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
 	st, err := store.Open(dir, store.Options{})
@@ -45,27 +50,58 @@ func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Local{Store: st, Who: who}, nil
+	return NewLocal(st, who), nil
+}
+
+// Store is the store Local serves.
+func (l *Local) Store() *store.Store { return l.st }
+
+// as returns a copy of l that records who in the log: one per request of
+// the daemon.
+func (l *Local) as(who snapshot.Who) *Local {
+	c := *l
+	c.Who = who
+	return &c
+}
+
+func (l *Local) Tree(ref store.Ref) (*store.Tree, error)           { return l.st.Tree(ref) }
+func (l *Local) File(ref store.Ref) (*store.FileRecord, error)     { return l.st.File(ref) }
+func (l *Local) Label(name string) (store.Ref, error)              { return l.st.Label(name) }
+func (l *Local) Snapshot(id store.Ref) (store.SnapshotInfo, error) { return l.st.Snapshot(id) }
+func (l *Local) Snapshots() ([]store.SnapshotInfo, error)          { return l.st.Snapshots() }
+func (l *Local) Log() ([]store.LogEntry, error)                    { return l.st.Log() }
+func (l *Local) NamedRefs() (map[string]store.Ref, error)          { return l.st.NamedRefs() }
+func (l *Local) Begin() (store.Batch, error)                       { return l.st.Begin() }
+func (l *Local) Close() error                                      { return l.st.Close() }
+
+func (l *Local) ReadAt(f *store.FileRecord, p []byte, off int64) (int, error) {
+	return l.st.ReadAt(f, p, off)
 }
 
 // Activate points ref at id and tells the file system. The snapshot's
 // objects must be present; with verify, every chunk is re-hashed first.
-func (l *Local) Activate(ref string, id store.Ref, reason string, verify bool) (Activation, error) {
+func (l *Local) Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (Activation, error) {
 	if verify {
-		if err := snapshot.Guard(l.Store, id, true); err != nil {
+		if err := snapshot.Guard(l.st, id, true); err != nil {
 			return Activation{}, err
 		}
 	}
-	e, err := snapshot.Activate(l.Store, ref, id, l.Who, reason)
+	if err := ctx.Err(); err != nil {
+		return Activation{}, err
+	}
+	e, err := snapshot.Activate(l.st, ref, id, l.Who, reason)
 	if errors.Is(err, store.ErrUnchanged) {
-		return Activation{LogEntry: store.LogEntry{Ref: ref, From: id, To: id}, Unchanged: true}, nil
+		return Activation{LogEntry: store.LogEntry{Ref: ref, From: id, To: id}, HookFailures: []string{}, Unchanged: true}, nil
 	}
 	return l.activated(e, err)
 }
 
 // Rollback points ref back at its previous target and tells the file system.
-func (l *Local) Rollback(ref, reason string) (Activation, error) {
-	return l.activated(snapshot.Rollback(l.Store, ref, l.Who, reason))
+func (l *Local) Rollback(ctx context.Context, ref, reason string) (Activation, error) {
+	if err := ctx.Err(); err != nil {
+		return Activation{}, err
+	}
+	return l.activated(snapshot.Rollback(l.st, ref, l.Who, reason))
 }
 
 // activated tells the file system, then runs the hooks: by then every new
@@ -77,35 +113,183 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 	if l.OnRetarget != nil {
 		l.OnRetarget(e.Ref, e.To, e.Seq)
 	}
-	a := Activation{LogEntry: e}
+	a := Activation{LogEntry: e, HookFailures: []string{}}
 	if l.Hooks != nil {
-		a.HookFailures = l.Hooks.Run(e)
+		a.HookFailures = append(a.HookFailures, l.Hooks.Run(e)...)
 	}
 	return a, nil
 }
 
-// Remove deletes a snapshot's record.
-func (l *Local) Remove(id store.Ref) error {
-	err := snapshot.Remove(l.Store, id)
+// RemoveSnapshot deletes a snapshot's record.
+func (l *Local) RemoveSnapshot(ctx context.Context, id store.Ref) error {
+	err := snapshot.Remove(l.st, id)
 	if err == nil && l.OnRemove != nil {
 		l.OnRemove(id)
 	}
 	return err
 }
 
-// Verify re-hashes the given snapshots (all when ids is empty).
-func (l *Local) Verify(ids []store.Ref) (*snapshot.Report, error) {
-	return snapshot.Verify(l.Store, ids)
+// AddLabel gives snapshot id a label.
+func (l *Local) AddLabel(ctx context.Context, id store.Ref, label string) error {
+	return l.st.AddLabel(id, label)
+}
+
+// VerifySnapshots re-hashes the given snapshots (all when ids is empty).
+func (l *Local) VerifySnapshots(ctx context.Context, ids []store.Ref, progress func(snapshot.VerifyProgress)) (*snapshot.Report, error) {
+	return snapshot.Verify(ctx, l.st, ids, progress)
 }
 
 // Status reports the refs and how many snapshots there are.
-func (l *Local) Status() (Status, error) {
-	all, err := l.Snapshots()
+func (l *Local) Status(ctx context.Context) (Status, error) {
+	all, err := l.st.Snapshots()
 	if err != nil {
 		return Status{}, err
 	}
-	refs, err := l.NamedRefs()
-	return Status{Store: l.Dir(), Mount: l.Mount, PID: l.PID, Snapshots: len(all), Bytes: l.DiskSize(), Refs: refs}, err
+	refs, err := l.st.NamedRefs()
+	return Status{Store: l.st.Dir(), Mount: l.Mount, PID: l.PID, Snapshots: len(all), Bytes: l.st.DiskSize(), Refs: refs, ReadOnly: l.st.ReadOnly()}, err
+}
+
+// ClassesSetting is the store setting that holds the asset classes.
+const ClassesSetting = "classes"
+
+// Classes returns the store's asset classification patterns.
+func (l *Local) Classes(ctx context.Context) (snapshot.Classes, error) {
+	var c snapshot.Classes
+	err := l.st.Setting(ClassesSetting, &c)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, nil
+	}
+	return c, err
+}
+
+// SetClasses stores new classification patterns; the mount uses them for
+// lookups from then on.
+func (l *Local) SetClasses(ctx context.Context, c snapshot.Classes) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := l.st.SetSetting(ClassesSetting, c); err != nil {
+		return err
+	}
+	if l.OnClasses != nil {
+		l.OnClasses(c)
+	}
+	return nil
+}
+
+// Policy returns the store's retention policy (DefaultPolicy if unset).
+func (l *Local) Policy(ctx context.Context) (snapshot.Policy, error) {
+	p := snapshot.DefaultPolicy
+	err := l.st.Setting(snapshot.RetentionSetting, &p)
+	if errors.Is(err, store.ErrNotFound) {
+		return snapshot.DefaultPolicy, nil
+	}
+	return p, err
+}
+
+// SetPolicy stores the retention policy used by default.
+func (l *Local) SetPolicy(ctx context.Context, p snapshot.Policy) error {
+	if p.KeepLast < 0 || p.KeepWithin < 0 {
+		return fmt.Errorf("retention policy: keep_last and keep_within must not be negative: %w", store.ErrInvalid)
+	}
+	return l.st.SetSetting(snapshot.RetentionSetting, p)
+}
+
+// Prune applies p and, unless dryRun, removes the snapshots it drops.
+func (l *Local) Prune(ctx context.Context, p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
+	d, err := snapshot.Prune(l.st, p, dryRun, time.Now(), l.OnRemove)
+	if d == nil {
+		d = []snapshot.Decision{}
+	}
+	return d, err
+}
+
+// CollectGarbage removes objects no snapshot references, keeping the
+// contents of files the mount still holds, and reclaims disk.
+func (l *Local) CollectGarbage(ctx context.Context, progress func(GCProgress)) (store.GCStats, error) {
+	var live []store.Ref
+	if l.LiveFiles != nil {
+		live = l.LiveFiles()
+	}
+	var step func(string)
+	if progress != nil {
+		step = func(s string) { progress(GCProgress{Step: s}) }
+	}
+	st, err := l.st.GC(ctx, live, step)
+	if err == nil && l.OnGC != nil {
+		l.OnGC(st)
+	}
+	return st, err
+}
+
+// PurgeContent withdraws content from /a/ and from asset carry-over.
+// target is a content hash, or a path: then every distinct content found
+// at that path in any snapshot is purged.
+func (l *Local) PurgeContent(ctx context.Context, target, reason string) ([]store.PurgeRecord, error) {
+	refs, err := l.purgeTargets(target)
+	if err != nil {
+		return nil, err
+	}
+	out := []store.PurgeRecord{}
+	for _, r := range refs {
+		rec := store.PurgeRecord{Ref: r, Time: time.Now().UTC(), UID: l.Who.UID, PID: l.Who.PID, Reason: reason}
+		if len(target) != 2*store.RefSize {
+			rec.Path = target
+		}
+		if err := l.st.Purge(rec); err != nil {
+			return out, err
+		}
+		if l.OnPurge != nil {
+			l.OnPurge(r)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (l *Local) purgeTargets(target string) ([]store.Ref, error) {
+	if r, err := store.ParseRef(target); err == nil {
+		if ok, err := l.st.HasFile(r); err != nil || !ok {
+			return nil, fmt.Errorf("purge %s: no such content: %w", r.Short(), store.ErrNotFound)
+		}
+		return []store.Ref{r}, nil
+	}
+	snaps, err := l.st.Snapshots()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[store.Ref]bool{}
+	var refs []store.Ref
+	for _, s := range snaps {
+		e, err := snapshot.Lookup(l.st, s.ID, target)
+		if err == nil && e.Kind == store.KindFile && !seen[e.Ref] {
+			seen[e.Ref] = true
+			refs = append(refs, e.Ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("purge %s: no snapshot has a file there: %w", target, store.ErrNotFound)
+	}
+	return refs, nil
+}
+
+// Backup writes a backup of the whole store to w (store.Restore reads it).
+func (l *Local) Backup(ctx context.Context, w io.Writer) error {
+	return l.st.Backup(ctxWriter{ctx, w})
+}
+
+// ctxWriter fails writes once ctx ends, so that a backup stops when its
+// reader goes away.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 var _ API = (*Local)(nil)

@@ -1,15 +1,19 @@
 package ctl
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/rpc"
+	"net/http"
+	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vfs-project/vfs/snapshot"
@@ -17,85 +21,119 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Server answers vfsctl on a Unix socket. Each connection gets its own
-// session, with the peer's uid and pid from the kernel.
+// Server answers the API over HTTP: every endpoint on the control socket,
+// the peer endpoints on an optional TCP listener.
 type Server struct {
-	base *Local
-	log  *slog.Logger
+	base    *Local
+	log     *slog.Logger
+	group   int // besides root and the daemon's user, members may act; -1: none
+	imports *imports
 
-	mu     sync.Mutex
-	conns  map[*net.UnixConn]struct{}
-	closed bool
-	wg     sync.WaitGroup // connections being served
+	ctx    context.Context // ends every request at shutdown
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	closed  bool
+	servers []*http.Server
+	running sync.WaitGroup // requests being handled
+	active  atomic.Int64   // how many
 }
+
+// Requests is how many requests are being handled now.
+func (s *Server) Requests() int { return int(s.active.Load()) }
 
 // NewServer returns a server over base, which provides the store and the
-// file system hooks; its Who is replaced per peer.
+// file system hooks; its Who is replaced per request by the peer's. Members
+// of the daemon's group may act; AllowGroup changes that.
 func NewServer(base *Local, log *slog.Logger) *Server {
-	return &Server{base: base, log: log, conns: map[*net.UnixConn]struct{}{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{base: base, log: log, group: os.Getgid(), imports: newImports(base.ImportLease, log), ctx: ctx, cancel: cancel}
 }
 
-// Serve answers clients on l until l is closed.
-func Serve(l *net.UnixListener, base *Local, log *slog.Logger) error {
-	return NewServer(base, log).Serve(l)
+// AllowGroup lets members of group gid act (the control socket's group);
+// -1 allows only root and the daemon's user.
+func (s *Server) AllowGroup(gid int) { s.group = gid }
+
+// session is one request's view of the daemon.
+type session struct {
+	srv   *Server
+	local *Local
+	who   snapshot.Who
+	log   *slog.Logger
 }
 
-// Serve accepts connections on l until l is closed or Shutdown is called.
+// peerKey finds a connection's credentials in a request's context.
+type peerKey struct{}
+
+type peerCred struct {
+	who snapshot.Who
+	gid int
+	err error
+}
+
+// Serve answers the whole API on the control socket l until l is closed
+// or Shutdown is called. Callers are known by SO_PEERCRED.
 func (s *Server) Serve(l *net.UnixListener) error {
-	for {
-		conn, err := l.AcceptUnix()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("control socket: %w", err)
-		}
-		if !s.track(conn) {
-			conn.Close()
-			continue
-		}
-		go func() {
-			defer s.untrack(conn)
-			serveConn(conn, s.base, s.log)
-		}()
+	hs := &http.Server{
+		Handler:           s.handler(false),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, peerKey{}, credentials(c))
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	return s.serve(hs, l)
 }
 
-func (s *Server) track(c *net.UnixConn) bool {
+// ServePeers answers the peer endpoints (objects and snapshot records,
+// read-only) on l, a TCP listener, until it is closed or Shutdown is
+// called. Anyone who reaches l may read any object whose hash they know.
+func (s *Server) ServePeers(l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler(true),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return s.serve(hs, l)
+}
+
+func (s *Server) serve(hs *http.Server, l net.Listener) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		s.mu.Unlock()
+		return nil
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c *net.UnixConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
+	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
-	s.wg.Done()
+	err := hs.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("serve %s: %w", l.Addr(), err)
 }
 
 // ErrStillRunning: Shutdown's wait ended with requests still running.
 var ErrStillRunning = errors.New("requests still running")
 
-// Shutdown refuses new connections, hangs up on every client (a request
-// under way finishes and its answer is dropped; an unfinished import is
-// aborted), and waits up to wait for the requests under way to end. The
-// listener is the caller's to close first. After a nil return no request
-// touches the store or the file system again.
+// Shutdown refuses new requests, hangs up on every client, ends the
+// context of every request under way (their work stops at its next check)
+// and aborts open imports, then waits up to wait for the requests to
+// return. After a nil return no request touches the store or the file
+// system again.
 func (s *Server) Shutdown(wait time.Duration) error {
 	s.mu.Lock()
 	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
+	servers := s.servers
 	s.mu.Unlock()
+	s.cancel()
+	for _, hs := range servers {
+		hs.Close()
+	}
+	s.imports.close()
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.running.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -104,31 +142,130 @@ func (s *Server) Shutdown(wait time.Duration) error {
 	}
 }
 
-func serveConn(conn *net.UnixConn, base *Local, log *slog.Logger) {
-	who, err := peer(conn)
-	if err != nil {
-		log.Warn("control socket: no peer credentials, closing", "err", err)
-		conn.Close()
-		return
+// enter counts a request in, unless the server is shutting down.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
 	}
-	local := *base
-	local.Who = who
-	s := &Session{local: &local, log: log}
-	srv := rpc.NewServer()
-	if err := srv.RegisterName("VFS", s); err != nil {
-		log.Error("control socket: register", "err", err)
-		conn.Close()
-		return
-	}
-	srv.ServeConn(conn) // returns when the client hangs up
-	s.hangUp()
+	s.running.Add(1)
+	s.active.Add(1)
+	return true
 }
 
-// peer asks the kernel who is on the other end (SO_PEERCRED).
-func peer(conn *net.UnixConn) (snapshot.Who, error) {
-	raw, err := conn.SyscallConn()
+func (s *Server) handler(peer bool) http.Handler {
+	mux := http.NewServeMux()
+	for _, e := range endpoints {
+		if peer && !e.Peer {
+			continue
+		}
+		mux.HandleFunc(e.Method+" "+e.Path, func(w http.ResponseWriter, r *http.Request) { s.handle(e, peer, w, r) })
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("no such route: %s %s (API %s, docs/api.md): %w", r.Method, r.URL.Path, APIVersion, store.ErrNotFound))
+	})
+	return mux
+}
+
+func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		writeError(w, fmt.Errorf("vfsd is stopping: %w", ErrUnavailable))
+		return
+	}
+	defer func() { s.active.Add(-1); s.running.Done() }()
+	sess := &session{srv: s, log: s.log}
+	if !peer {
+		cred, _ := r.Context().Value(peerKey{}).(peerCred)
+		if err := s.allowed(cred); err != nil {
+			s.log.Warn("control socket: request refused", "uid", cred.who.UID, "pid", cred.who.PID, "route", e.Method+" "+e.Path, "err", err)
+			writeError(w, err)
+			return
+		}
+		sess.who = cred.who
+	}
+	sess.local = s.base.as(sess.who)
+	timeout := e.Timeout
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			writeError(w, fmt.Errorf("timeout %q: a duration such as 30s: %w", t, store.ErrInvalid))
+			return
+		}
+		timeout = min(timeout, d)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	deadline, _ := ctx.Deadline()
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(deadline)
+	rc.SetWriteDeadline(deadline)
+	err := e.handle(ctx, sess, w, r)
+	if err == nil {
+		return
+	}
+	switch {
+	case s.ctx.Err() != nil:
+		err = fmt.Errorf("%v: vfsd is stopping: %w", err, ErrUnavailable)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("%v: %w after %s", err, context.DeadlineExceeded, timeout)
+	}
+	if k := KindOf(err); k.Name == "error" || k.Name == "corrupt" {
+		s.log.Warn("request failed", "route", e.Method+" "+e.Path, "uid", sess.who.UID, "err", err)
+	}
+	writeError(w, err)
+}
+
+// allowed decides who may act: root, the daemon's own user, and members
+// of the socket's group. The socket's mode (0660) already keeps others
+// out; this holds even if someone loosens it.
+func (s *Server) allowed(c peerCred) error {
+	if c.err != nil {
+		return fmt.Errorf("no peer credentials: %v: %w", c.err, ErrForbidden)
+	}
+	uid := c.who.UID
+	if uid == 0 || uid == os.Getuid() || (s.group >= 0 && (c.gid == s.group || inGroup(c.who.PID, s.group))) {
+		return nil
+	}
+	name := strconv.Itoa(s.group)
+	if g, err := user.LookupGroupId(name); err == nil {
+		name = g.Name
+	}
+	return fmt.Errorf("uid %d is not root and not in group %s: ask an administrator to add you (usermod -aG %s USER; then log in again): %w", uid, name, name, ErrForbidden)
+}
+
+// inGroup reads a process's supplementary groups, which SO_PEERCRED does
+// not carry.
+func inGroup(pid, gid int) bool {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return snapshot.Who{}, err
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Groups:"); ok {
+			for _, g := range strings.Fields(rest) {
+				if g == strconv.Itoa(gid) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// credentials asks the kernel who is on the other end (SO_PEERCRED).
+func credentials(c net.Conn) peerCred {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return peerCred{err: errors.New("not a Unix socket")}
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return peerCred{err: err}
 	}
 	var cred *unix.Ucred
 	var cerr error
@@ -139,147 +276,11 @@ func peer(conn *net.UnixConn) (snapshot.Who, error) {
 		err = cerr
 	}
 	if err != nil {
-		return snapshot.Who{}, err
+		return peerCred{err: err}
 	}
 	who := snapshot.Who{UID: int(cred.Uid), PID: int(cred.Pid)}
 	if u, err := user.LookupId(strconv.Itoa(who.UID)); err == nil {
 		who.User = u.Username
 	}
-	return who, nil
-}
-
-// Session is one client connection's view of the daemon: the RPC service
-// "VFS". Its exported methods follow net/rpc's rules.
-type Session struct {
-	local *Local
-	log   *slog.Logger
-
-	mu      sync.Mutex
-	batch   *store.Writer  // the import under way, if any
-	lease   *time.Timer    // aborts batch when the client goes silent
-	expired bool           // the last import lost its lease
-	backup  *io.PipeReader // the backup being read, if any
-}
-
-// hangUp ends what a client left unfinished when it hung up.
-func (s *Session) hangUp() {
-	s.mu.Lock()
-	if s.backup != nil {
-		s.backup.Close()
-	}
-	s.mu.Unlock()
-	s.abortImport()
-}
-
-// statPath keys a client's stat cache entries by its uid: one user's
-// claims about a path never answer another's.
-func (s *Session) statPath(p string) string {
-	return "uid " + strconv.Itoa(s.local.Who.UID) + ":" + p
-}
-
-func (s *Session) Tree(a RefArg, r *store.Tree) error {
-	t, err := s.local.Tree(a.Ref)
-	if err == nil {
-		*r = *t
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) File(a RefArg, r *store.FileRecord) error {
-	f, err := s.local.File(a.Ref)
-	if err == nil {
-		*r = *f
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) ReadAt(a ReadArgs, r *[]byte) error {
-	if a.Len < 0 || a.Len > maxRead {
-		return encodeErr(fmt.Errorf("read of %d bytes: at most %d", a.Len, maxRead))
-	}
-	f, err := s.local.File(a.Ref)
-	if err != nil {
-		return encodeErr(err)
-	}
-	buf := make([]byte, a.Len)
-	n, err := s.local.Store.ReadAt(f, buf, a.Off)
-	*r = buf[:n]
-	return encodeErr(err)
-}
-
-func (s *Session) Snapshot(a RefArg, r *store.SnapshotInfo) error {
-	info, err := s.local.Snapshot(a.Ref)
-	*r = info
-	return encodeErr(err)
-}
-
-func (s *Session) Snapshots(_ bool, r *[]store.SnapshotInfo) error {
-	all, err := s.local.Snapshots()
-	*r = all
-	return encodeErr(err)
-}
-
-func (s *Session) Label(a NameArg, r *store.Ref) error {
-	id, err := s.local.Label(a.Name)
-	*r = id
-	return encodeErr(err)
-}
-
-func (s *Session) NamedRefs(_ bool, r *map[string]store.Ref) error {
-	m, err := s.local.NamedRefs()
-	*r = m
-	return encodeErr(err)
-}
-
-func (s *Session) Log(_ bool, r *[]store.LogEntry) error {
-	l, err := s.local.Log()
-	*r = l
-	return encodeErr(err)
-}
-
-func (s *Session) Activate(a ActivateArgs, r *Activation) error {
-	e, err := s.local.Activate(a.Ref, a.ID, a.Reason, a.Verify)
-	*r = e
-	if err == nil {
-		s.log.Info("activated", "ref", e.Ref, "from", shortOrNone(e.From), "to", e.To.Short(), "uid", e.UID, "pid", e.PID, "reason", e.Reason)
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) Rollback(a ActivateArgs, r *Activation) error {
-	e, err := s.local.Rollback(a.Ref, a.Reason)
-	*r = e
-	if err == nil {
-		s.log.Info("rolled back", "ref", e.Ref, "from", shortOrNone(e.From), "to", e.To.Short(), "uid", e.UID, "pid", e.PID)
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) Remove(a RefArg, _ *bool) error {
-	err := s.local.Remove(a.Ref)
-	if err == nil {
-		s.log.Info("removed snapshot", "id", a.Ref.Short(), "uid", s.local.Who.UID)
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) Verify(a VerifyArgs, r *snapshot.Report) error {
-	rep, err := s.local.Verify(a.IDs)
-	if err == nil {
-		*r = *rep
-	}
-	return encodeErr(err)
-}
-
-func (s *Session) Status(_ bool, r *Status) error {
-	st, err := s.local.Status()
-	*r = st
-	return encodeErr(err)
-}
-
-func shortOrNone(r store.Ref) string {
-	if r.IsZero() {
-		return "none"
-	}
-	return r.Short()
+	return peerCred{who: who, gid: int(cred.Gid)}
 }

@@ -90,10 +90,20 @@ func TestImportReadsAsTheClient(t *testing.T) {
 	site := publicTempDir(t)
 	os.WriteFile(filepath.Join(site, "public.html"), []byte("ok"), 0o644)
 	os.WriteFile(filepath.Join(site, "secret.txt"), []byte("root only"), 0o600)
-	os.Chmod(d.sock, 0o666) // let nobody in for this test only
+	os.Chmod(d.sock, 0o666) // let nobody reach the socket for this test only
+	// The daemon checks the peer's credentials too: a mode loosened by
+	// mistake lets nobody connect, not act.
 	imp := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "-q", "snapshot", "import", site)
 	imp.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := imp.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "uid 65534 is not root and not in group root") {
+		t.Fatalf("nobody, outside the socket's group, imported: %v %s", err, out)
+	}
+	// In the socket's group (a supplementary group, which SO_PEERCRED
+	// does not carry), nobody may act, but reads files as itself.
+	imp = exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "-q", "snapshot", "import", site)
+	imp.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{0}}}
+	out, err = imp.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "secret.txt") || !strings.Contains(string(out), "permission denied") {
 		t.Fatalf("import of an unreadable file as nobody: %v %s", err, out)
 	}

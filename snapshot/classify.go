@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/vfs-project/vfs/store"
 )
 
 // Class is what a path of a site is to its visitors.
@@ -34,7 +36,7 @@ type Classes struct {
 func (c Classes) Validate() error {
 	for _, p := range append(append([]string{}, c.Include...), c.Exclude...) {
 		if _, err := path.Match(strings.TrimSuffix(p, "/**"), "x"); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
+			return fmt.Errorf("pattern %q: %v: %w", p, err, store.ErrInvalid)
 		}
 	}
 	return nil

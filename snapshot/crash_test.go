@@ -67,7 +67,7 @@ func checkStoreConsistent(t *testing.T, dir string) {
 		t.Fatalf("reopen after kill: %v", err)
 	}
 	defer st.Close()
-	rep, err := Verify(st, nil)
+	rep, err := Verify(context.Background(), st, nil, nil)
 	if err != nil {
 		t.Fatalf("verify after kill: %v", err)
 	}

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand"
 	"os"
@@ -38,7 +39,7 @@ func TestGuardRefusesCorruptedChunk(t *testing.T) {
 	if _, err := Activate(st, DefaultRef, id, Who{}, ""); err != nil {
 		t.Fatalf("presence check refused a snapshot whose objects are all present: %v", err)
 	}
-	rep, _ := Verify(st, nil)
+	rep, _ := Verify(context.Background(), st, nil, nil)
 	if len(rep.Problems) != 1 || rep.Problems[0].Path != "/video.bin" {
 		t.Fatalf("verify: %+v", rep.Problems)
 	}
@@ -81,11 +82,11 @@ func TestGuardRefusesMissingChunk(t *testing.T) {
 	if err := st.DeleteSnapshot(id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.GC([]store.Ref{}, nil); err != nil {
+	if _, err := st.GC(context.Background(), []store.Ref{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	w := st.NewWriter()
-	if _, err := w.PutFile(rec.Ref, rec.Size, rec.MTime, rec.Chunks); err != nil {
+	if err := w.PutFile(rec.Ref, rec.Size, rec.MTime, rec.Chunks); err != nil {
 		t.Fatal(err)
 	}
 	root, _ := w.PutTree(&store.Tree{Entries: []store.Entry{e}})

@@ -105,9 +105,9 @@ func (o *ImportOptions) warn(msg string, args ...any) {
 var chunkBufs = sync.Pool{New: func() any { b := make([]byte, store.ChunkSize); return &b }}
 
 // ingest reads r to its end, storing its chunks, and returns the file's
-// content ref and mtime. size is what the caller expects to read: a
+// content ref. size is what the caller expects to read: a
 // different length is short (for a file: it changed under us).
-func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTime int64, short error, c *counters) (store.Ref, int64, error) {
+func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTime int64, short error, c *counters) (store.Ref, error) {
 	var chunks []store.Ref
 	var h *blake3.Hasher
 	if size > store.ChunkSize {
@@ -119,13 +119,13 @@ func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTim
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return store.Ref{}, 0, err
+			return store.Ref{}, err
 		}
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			ref, perr := w.PutChunk(buf[:n])
 			if perr != nil {
-				return ref, 0, perr
+				return ref, perr
 			}
 			chunks = append(chunks, ref)
 			if h != nil {
@@ -139,11 +139,11 @@ func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTim
 			break
 		}
 		if err != nil {
-			return store.Ref{}, 0, err
+			return store.Ref{}, err
 		}
 	}
 	if total != size {
-		return store.Ref{}, 0, fmt.Errorf("read %d bytes, expected %d: %w", total, size, short)
+		return store.Ref{}, fmt.Errorf("read %d bytes, expected %d: %w", total, size, short)
 	}
 	ref := store.Sum(nil)
 	switch {
@@ -152,8 +152,7 @@ func ingest(ctx context.Context, w store.Batch, r io.Reader, size int64, srcMTim
 	case len(chunks) == 1:
 		ref = chunks[0] // one chunk: the file's hash is the chunk's
 	}
-	m, err := w.PutFile(ref, uint64(size), srcMTime, chunks)
-	return ref, m, err
+	return ref, w.PutFile(ref, uint64(size), srcMTime, chunks)
 }
 
 // Import imports a directory, or a tar archive (optionally gzip-compressed)

@@ -98,7 +98,7 @@ func TestImportDir(t *testing.T) {
 	if res.Stats.Files != int64(len(site)) || res.Snapshot.Files != uint64(len(site)) {
 		t.Errorf("counted %d files, want %d", res.Stats.Files, len(site))
 	}
-	if rep, err := Verify(st, nil); err != nil || !rep.OK() {
+	if rep, err := Verify(context.Background(), st, nil, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

@@ -145,43 +145,63 @@ func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
 	return nil
 }
 
-// hashFiles stores every job's content, several files at a time.
-func hashFiles(ctx context.Context, w store.Batch, jobs []fileJob, workers int, c *counters) error {
+// cacheBatch is how many files one question to the stat cache covers:
+// through vfsd's socket, one round trip per batch instead of per file.
+const cacheBatch = 1024
+
+// hashFiles stores every job's content, several files at a time, taking
+// from the stat cache the refs of files unchanged since they were last
+// imported.
+func hashFiles(parent context.Context, w store.Batch, jobs []fileJob, workers int, c *counters) error {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	g, ctx := errgroup.WithContext(parent)
 	g.SetLimit(workers)
-	for i := range jobs {
-		j := &jobs[i]
-		g.Go(func() error {
-			if err := hashFile(ctx, w, j, c); err != nil {
-				return fmt.Errorf("%s: %w", j.rel, err)
+	for start := 0; start < len(jobs) && ctx.Err() == nil; start += cacheBatch {
+		part := jobs[start:min(start+cacheBatch, len(jobs))]
+		q := make([]store.StatQuery, len(part))
+		for i := range part {
+			q[i] = store.StatQuery{Path: part[i].abs, Stat: statOf(part[i].info)}
+		}
+		refs, err := w.CachedRefs(q)
+		if err != nil {
+			g.Wait()
+			return err
+		}
+		for i := range part {
+			j := &part[i]
+			if !refs[i].IsZero() {
+				j.leaf.entry.Ref = refs[i]
+				c.cached.Add(1)
+				c.bytes.Add(j.info.Size())
+				c.files.Add(1)
+				continue
 			}
-			c.files.Add(1)
-			return nil
-		})
+			key := q[i].Stat
+			g.Go(func() error {
+				if err := hashFile(ctx, w, j, key, c); err != nil {
+					return fmt.Errorf("%s: %w", j.rel, err)
+				}
+				c.files.Add(1)
+				return nil
+			})
+		}
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return parent.Err()
 }
 
-// hashFile stores one file, or takes its ref from the stat cache.
-func hashFile(ctx context.Context, w store.Batch, j *fileJob, c *counters) error {
-	key := statOf(j.info)
-	if ref, ok, err := w.CachedRef(j.abs, key); err != nil {
-		return err
-	} else if ok {
-		j.leaf.entry.Ref = ref
-		c.cached.Add(1)
-		c.bytes.Add(j.info.Size())
-		return nil
-	}
+// hashFile reads and stores one file whose stat cache entry missed.
+func hashFile(ctx context.Context, w store.Batch, j *fileJob, key store.StatEntry, c *counters) error {
 	f, err := os.Open(j.abs)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	ref, _, err := ingest(ctx, w, f, j.info.Size(), j.info.ModTime().Unix(), ErrChanged, c)
+	ref, err := ingest(ctx, w, f, j.info.Size(), j.info.ModTime().Unix(), ErrChanged, c)
 	if err != nil {
 		return err
 	}

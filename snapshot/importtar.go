@@ -121,7 +121,7 @@ func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w
 	e := store.Entry{Mode: h.FileInfo().Mode().Perm()}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeRegA:
-		ref, _, err := ingest(ctx, w, tr, h.Size, h.ModTime.Unix(), ErrBadArchive, c)
+		ref, err := ingest(ctx, w, tr, h.Size, h.ModTime.Unix(), ErrBadArchive, c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -17,6 +18,47 @@ type Policy struct {
 	// created, within this long before now. Set it at least to the grace
 	// window, or carried-over assets disappear early.
 	KeepWithin time.Duration `json:"keep_within"`
+}
+
+// policyJSON is Policy as JSON: keep_within as a duration string
+// ("168h0m0s"), the way people write it.
+type policyJSON struct {
+	KeepLast   int             `json:"keep_last"`
+	KeepWithin json.RawMessage `json:"keep_within"`
+}
+
+// MarshalJSON writes keep_within as a duration string.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	d, _ := json.Marshal(p.KeepWithin.String())
+	return json.Marshal(policyJSON{KeepLast: p.KeepLast, KeepWithin: d})
+}
+
+// UnmarshalJSON reads keep_within as a duration string, or as a number of
+// nanoseconds (how stores written before 2026-12 hold it).
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var j policyJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	p.KeepLast, p.KeepWithin = j.KeepLast, 0
+	if len(j.KeepWithin) == 0 || string(j.KeepWithin) == "null" {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(j.KeepWithin, &s) == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("keep_within: %v: %w", err, store.ErrInvalid)
+		}
+		p.KeepWithin = d
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(j.KeepWithin, &ns); err != nil {
+		return fmt.Errorf("keep_within: a duration such as \"168h\": %w", store.ErrInvalid)
+	}
+	p.KeepWithin = time.Duration(ns)
+	return nil
 }
 
 // DefaultPolicy is used until a store has its own.

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/vfs-project/vfs/store"
@@ -25,10 +26,19 @@ type VerifyProblem struct {
 // OK reports whether nothing was found wrong.
 func (r *Report) OK() bool { return len(r.Problems) == 0 && len(r.LogBreaks) == 0 }
 
+// VerifyProgress counts a verification's work so far.
+type VerifyProgress struct {
+	Snapshots      int   `json:"snapshots"`
+	SnapshotsTotal int   `json:"snapshots_total"`
+	Files          int   `json:"files"`
+	Bytes          int64 `json:"bytes"`
+}
+
 // Verify re-hashes every object of the given snapshots (all when ids is
 // empty, plus the activation log's chain). Objects shared between snapshots
-// are read once.
-func Verify(st *store.Store, ids []store.Ref) (*Report, error) {
+// are read once. It stops when ctx ends. progress, if set, is called after
+// every file.
+func Verify(ctx context.Context, st *store.Store, ids []store.Ref, progress func(VerifyProgress)) (*Report, error) {
 	rep := &Report{Problems: []VerifyProblem{}, LogBreaks: []string{}}
 	if len(ids) == 0 {
 		all, err := st.Snapshots()
@@ -44,9 +54,22 @@ func Verify(st *store.Store, ids []store.Ref) (*Report, error) {
 		}
 		rep.LogBreaks = append(rep.LogBreaks, breaks...)
 	}
-	seen := map[store.Ref]bool{}
 	for _, id := range ids {
-		problems, err := st.Verify(id, seen)
+		if _, err := st.Snapshot(id); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	seen := map[store.Ref]bool{}
+	p := VerifyProgress{SnapshotsTotal: len(ids)}
+	checked := func(size uint64) {
+		p.Files++
+		p.Bytes += int64(size)
+		if progress != nil {
+			progress(p)
+		}
+	}
+	for _, id := range ids {
+		problems, err := st.VerifyContext(ctx, id, seen, checked)
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", id.Short(), err)
 		}
@@ -54,6 +77,7 @@ func Verify(st *store.Store, ids []store.Ref) (*Report, error) {
 			rep.Problems = append(rep.Problems, VerifyProblem{Snapshot: id, Path: p.Path, Object: p.Ref, Error: p.Err.Error()})
 		}
 		rep.Snapshots++
+		p.Snapshots++
 	}
 	rep.Files = len(seen)
 	return rep, nil

@@ -1,10 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"syscall"
 
@@ -27,19 +27,27 @@ type GCStats struct {
 // (file contents still in use elsewhere, such as files open through the
 // mount), then compacts so that disk space comes back. Imports pause at
 // their next lookup while it marks and sweeps; it waits for no client.
-// Reads go on throughout.
-func (s *Store) GC(live []Ref, log *slog.Logger) (GCStats, error) {
+// Reads go on throughout. It stops between steps when ctx ends, and calls
+// progress, if set, as each step begins.
+func (s *Store) GC(ctx context.Context, live []Ref, progress func(step string)) (GCStats, error) {
 	s.gcRunMu.Lock()
 	defer s.gcRunMu.Unlock()
+	if progress == nil {
+		progress = func(string) {}
+	}
 	var st GCStats
 	st.BytesBefore = s.DiskSize()
+	if err := ctx.Err(); err != nil {
+		return st, fmt.Errorf("gc: %w", err)
+	}
+	progress("mark and sweep")
 	s.gcMu.Lock()
 	err := s.markAndSweep(live, &st)
 	s.gcMu.Unlock()
 	if err != nil {
 		return st, fmt.Errorf("gc: %w", err)
 	}
-	if err := s.reclaim(&st, log); err != nil {
+	if err := s.reclaim(ctx, &st, progress); err != nil {
 		return st, fmt.Errorf("gc: %w", err)
 	}
 	st.BytesAfter = s.DiskSize()
@@ -188,7 +196,7 @@ func (s *Store) dropPresenceMarkers() error {
 // until compaction drops their keys and value-log GC rewrites the files
 // (measured here: without the Flatten, GC of a log with 75% deleted
 // chunks reclaimed nothing).
-func (s *Store) reclaim(st *GCStats, log *slog.Logger) error {
+func (s *Store) reclaim(ctx context.Context, st *GCStats, progress func(string)) error {
 	if s.dir == "" {
 		return nil // in memory: nothing on disk
 	}
@@ -202,10 +210,18 @@ func (s *Store) reclaim(st *GCStats, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("flush memtables: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	progress("compact")
 	if err := s.db.Flatten(2); err != nil {
 		return fmt.Errorf("flatten: %w", err)
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		progress("rewrite value log")
 		err := s.db.RunValueLogGC(0.5)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
 			return nil
@@ -214,8 +230,5 @@ func (s *Store) reclaim(st *GCStats, log *slog.Logger) error {
 			return fmt.Errorf("value log gc: %w", err)
 		}
 		st.VlogRewritten++
-		if log != nil {
-			log.Info("gc: rewrote a value log file", "rewritten", st.VlogRewritten)
-		}
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 func gcNow(t *testing.T, s *Store) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { _, err := s.GC(nil, nil); done <- err }()
+	go func() { _, err := s.GC(context.Background(), nil, nil); done <- err }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -33,7 +34,7 @@ func TestGCBetweenEveryImportStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		gcNow(t, s)
-		if _, err := w.PutFile(c, 11, 1, []Ref{c}); err != nil {
+		if err := w.PutFile(c, 11, 1, []Ref{c}); err != nil {
 			t.Fatal(err)
 		}
 		gcNow(t, s)
@@ -41,7 +42,7 @@ func TestGCBetweenEveryImportStep(t *testing.T) {
 		if _, err := w.PutChunk([]byte("already stored, no snapshot names it")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.PutFile(old.Ref, old.Size, 1, old.Chunks); err != nil {
+		if err := w.PutFile(old.Ref, old.Size, 1, old.Chunks); err != nil {
 			t.Fatal(err)
 		}
 		gcNow(t, s)
@@ -79,7 +80,7 @@ func TestWritesRacingAbort(t *testing.T) {
 						t.Error(err)
 					}
 					r := Sum(data)
-					if _, err := w.PutFile(r, 2, 1, []Ref{r}); err != nil && !errors.Is(err, ErrImportEnded) {
+					if err := w.PutFile(r, 2, 1, []Ref{r}); err != nil && !errors.Is(err, ErrImportEnded) {
 						t.Error(err)
 					}
 				}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"math/rand"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestGCReclaimsDiskAndKeepsWhatIsReferenced(t *testing.T) {
 	if err := s.DeleteSnapshot(open); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.GC([]Ref{openFile}, nil)
+	st, err := s.GC(context.Background(), []Ref{openFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

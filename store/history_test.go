@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -108,14 +109,14 @@ func TestPresenceMarker(t *testing.T) {
 	}
 	// A sweep that deletes nothing keeps the marker; one that deletes
 	// something drops it.
-	if _, err := s.GC(nil, nil); err != nil {
+	if _, err := s.GC(context.Background(), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := s.has(presentKey(root)); !ok {
 		t.Fatal("a sweep that deleted nothing dropped the marker")
 	}
 	putFile(t, s, []byte("orphan"), 1)
-	if st, err := s.GC(nil, nil); err != nil || st.Files != 1 {
+	if st, err := s.GC(context.Background(), nil, nil); err != nil || st.Files != 1 {
 		t.Fatalf("gc: %+v %v", st, err)
 	}
 	if ok, _ := s.has(presentKey(root)); ok {

@@ -18,17 +18,26 @@ type Reader interface {
 // Batch is one import, from Begin to Commit or Abort; *Writer implements
 // it, and so does vfsd's socket client. Nothing written becomes durable or
 // visible before Commit, which records the snapshot; after Commit or Abort
-// the batch takes no more writes (ErrImportEnded). CachedRef answers from
-// the stat cache (an absolute source path with these attributes hashed to
-// a content that is still stored).
+// the batch takes no more writes (ErrImportEnded). CachedRefs answers many
+// questions of the stat cache at once (did an absolute source path with
+// these attributes hash to a content that is still stored?): a zero Ref is
+// a miss. The other writes need no answer but an error, so an
+// implementation across a socket may send them in batches and report an
+// error at a later call or at Commit.
 type Batch interface {
-	CachedRef(path string, cur StatEntry) (Ref, bool, error)
+	CachedRefs(q []StatQuery) ([]Ref, error)
 	PutChunk(data []byte) (Ref, error)
-	PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error)
+	PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) error
 	PutTree(t *Tree) (Ref, error)
 	PutStat(path string, e StatEntry) error
 	Commit(info SnapshotInfo) (SnapshotInfo, error)
 	Abort()
+}
+
+// StatQuery asks the stat cache about one source path.
+type StatQuery struct {
+	Path string    `json:"path"`
+	Stat StatEntry `json:"stat"`
 }
 
 // Begin starts a Batch (a Writer).

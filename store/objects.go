@@ -35,19 +35,39 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// MarshalText spells a kind as a word in JSON: "file", "dir", "symlink".
+func (k Kind) MarshalText() ([]byte, error) {
+	switch k {
+	case KindFile, KindDir, KindSymlink:
+		return []byte(k.String()), nil
+	}
+	return nil, fmt.Errorf("kind %d: %w", uint8(k), ErrInvalid)
+}
+
+// UnmarshalText reads a kind's word.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindFile, KindDir, KindSymlink} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("kind %q: not file, dir or symlink: %w", b, ErrInvalid)
+}
+
 // An Entry is one name in a Tree.
 type Entry struct {
-	Name   string
-	Kind   Kind
-	Mode   fs.FileMode // permission bits only
-	Ref    Ref         // file content or subtree; zero for a symlink
-	Size   uint64      // file size; 0 for others
-	Target string      // symlink target
+	Name   string      `json:"name"`
+	Kind   Kind        `json:"kind"`
+	Mode   fs.FileMode `json:"mode"`             // permission bits only
+	Ref    Ref         `json:"ref"`              // file content or subtree; zero for a symlink
+	Size   uint64      `json:"size"`             // file size; 0 for others
+	Target string      `json:"target,omitempty"` // symlink target
 }
 
 // A Tree is one directory: its entries sorted by name bytes.
 type Tree struct {
-	Entries []Entry
+	Entries []Entry `json:"entries"`
 }
 
 // Lookup returns the entry called name, using the sort order.
@@ -61,11 +81,11 @@ func (t *Tree) Lookup(name string) (Entry, bool) {
 
 // A FileRecord describes a file's content: its chunks and its validators.
 type FileRecord struct {
-	Ref       Ref // BLAKE3 of the whole content
-	Size      uint64
-	MTime     int64 // unix seconds, owned by the content (docs/format.md)
-	ChunkSize uint32
-	Chunks    []Ref
+	Ref       Ref    `json:"ref"` // BLAKE3 of the whole content
+	Size      uint64 `json:"size"`
+	MTime     int64  `json:"mtime"` // unix seconds, owned by the content (docs/format.md)
+	ChunkSize uint32 `json:"chunk_size"`
+	Chunks    []Ref  `json:"chunks"`
 }
 
 var (

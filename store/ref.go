@@ -44,6 +44,27 @@ func (r Ref) IsZero() bool { return r == Ref{} }
 // MarshalText encodes r as hex, for JSON records.
 func (r Ref) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
+// MarshalJSON encodes r as a hex string, and the zero Ref (none: the
+// "from" of a first activation) as null.
+func (r Ref) MarshalJSON() ([]byte, error) {
+	if r.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + r.String() + `"`), nil
+}
+
+// UnmarshalJSON reads a hex string, or null (or "") as the zero Ref.
+func (r *Ref) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = Ref{}
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("ref %s: not a string of %d hex digits: %w", b, 2*RefSize, ErrInvalid)
+	}
+	return r.UnmarshalText(b[1 : len(b)-1])
+}
+
 // UnmarshalText parses hex; an empty string is the zero Ref.
 func (r *Ref) UnmarshalText(b []byte) error {
 	if len(b) == 0 {

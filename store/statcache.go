@@ -13,11 +13,11 @@ import (
 // ctime and inode are unchanged and the content is still stored, and does not
 // read the file.
 type StatEntry struct {
-	Size    uint64
-	MTimeNs int64
-	CTimeNs int64
-	Ino     uint64
-	Ref     Ref
+	Size    uint64 `json:"size"`
+	MTimeNs int64  `json:"mtime_ns"`
+	CTimeNs int64  `json:"ctime_ns"`
+	Ino     uint64 `json:"ino"`
+	Ref     Ref    `json:"ref"`
 }
 
 const statEntrySize = 8*4 + RefSize

@@ -43,7 +43,7 @@ func putFile(t *testing.T, s *Store, content []byte, mtime int64) *FileRecord {
 		chunks = append(chunks, ref)
 	}
 	ref := Sum(content)
-	if _, err := w.PutFile(ref, uint64(len(content)), mtime, chunks); err != nil {
+	if err := w.PutFile(ref, uint64(len(content)), mtime, chunks); err != nil {
 		t.Fatal(err)
 	}
 	flush(t, w)
@@ -307,7 +307,7 @@ func TestVerifyingWriterRefusesFalseContent(t *testing.T) {
 		w := s.NewVerifyingWriter()
 		c, _ := w.PutChunk([]byte("the real bytes"))
 		claimed := Sum([]byte("something else"))
-		if _, err := w.PutFile(claimed, 14, 1, []Ref{c}); err != nil {
+		if err := w.PutFile(claimed, 14, 1, []Ref{c}); err != nil {
 			t.Fatal(err)
 		}
 		root, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Kind: KindFile, Mode: 0o644, Ref: claimed, Size: 14}}})
@@ -341,7 +341,7 @@ func TestManySameSizeFilesGetDistinctValidators(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				content := []byte(fmt.Sprintf("%05d/%d", i, batch))
 				ref, _ := w.PutChunk(content)
-				m, err := w.PutFile(ref, uint64(len(content)), 7000, []Ref{ref})
+				m, err := w.putFile(ref, uint64(len(content)), 7000, []Ref{ref})
 				if err != nil {
 					t.Fatal(err)
 				}

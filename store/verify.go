@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -58,6 +59,12 @@ func (s *Store) checkContent(f *FileRecord) error {
 // nil checks everything. It returns the problems found; err is reserved for
 // failures of the store itself.
 func (s *Store) Verify(root Ref, seen map[Ref]bool) ([]Problem, error) {
+	return s.VerifyContext(context.Background(), root, seen, nil)
+}
+
+// VerifyContext is Verify that stops when ctx ends (returning its error)
+// and calls checked, if set, after each file it re-hashed.
+func (s *Store) VerifyContext(ctx context.Context, root Ref, seen map[Ref]bool, checked func(size uint64)) ([]Problem, error) {
 	if seen == nil {
 		seen = map[Ref]bool{}
 	}
@@ -66,7 +73,13 @@ func (s *Store) Verify(root Ref, seen map[Ref]bool) ([]Problem, error) {
 		if e.Kind != KindFile || seen[e.Ref] {
 			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		seen[e.Ref] = true
+		if checked != nil {
+			defer checked(e.Size)
+		}
 		if err := s.VerifyFile(e.Ref); err != nil {
 			if !damage(err) {
 				return err

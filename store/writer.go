@@ -127,12 +127,63 @@ func (w *Writer) CachedRef(path string, cur StatEntry) (Ref, bool, error) {
 	return ref, ok, err
 }
 
-// PutFile records a file's content and returns the mtime that content owns.
-// Content already in the store keeps the mtime it was given first. New
-// content gets srcMTime (unix seconds), moved forward one second at a time
-// until no other content of the same size has it, so that web servers'
-// (mtime, size) validators never name two contents.
-func (w *Writer) PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error) {
+// CachedRefs answers each query with CachedRef; a zero Ref is a miss.
+func (w *Writer) CachedRefs(q []StatQuery) ([]Ref, error) {
+	out := make([]Ref, len(q))
+	for i, x := range q {
+		ref, ok, err := w.CachedRef(x.Path, x.Stat)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[i] = ref
+		}
+	}
+	return out, nil
+}
+
+// HaveChunks reports, for each ref, whether the store already holds that
+// chunk or this import wrote it; the import then relies on those it has,
+// so GC keeps them until it ends. A client asks this before sending bytes.
+func (w *Writer) HaveChunks(refs []Ref) ([]bool, error) {
+	out := make([]bool, len(refs))
+	for i, ref := range refs {
+		w.mu.Lock()
+		_, seen := w.chunks[ref]
+		w.mu.Unlock()
+		if seen {
+			out[i] = true
+			continue
+		}
+		var stored bool
+		err := w.relyOn(func() (err error) {
+			stored, err = w.s.has(chunkKey(ref))
+			return err
+		}, func() {
+			if stored {
+				w.chunks[ref] = struct{}{}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = stored
+	}
+	return out, nil
+}
+
+// PutFile records a file's content. Content already in the store keeps
+// the mtime it was given first. New content gets srcMTime (unix seconds),
+// moved forward one second at a time until no other content of the same
+// size has it, so that web servers' (mtime, size) validators never name
+// two contents.
+func (w *Writer) PutFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) error {
+	_, err := w.putFile(ref, size, srcMTime, chunks)
+	return err
+}
+
+// putFile is PutFile, returning the mtime the content owns.
+func (w *Writer) putFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (int64, error) {
 	w.mu.Lock()
 	m, seen := w.files[ref]
 	w.mu.Unlock()

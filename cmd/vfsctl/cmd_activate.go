@@ -37,7 +37,7 @@ func activateCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			le, err := st.Activate(o.ref, id, o.reason, o.verify)
+			le, err := st.Activate(e.ctx, o.ref, id, o.reason, o.verify)
 			return reportActivation(e, le, err)
 		},
 	}
@@ -55,7 +55,7 @@ func rollbackCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			le, err := st.Rollback(o.ref, o.reason)
+			le, err := st.Rollback(e.ctx, o.ref, o.reason)
 			return reportActivation(e, le, err)
 		},
 	}

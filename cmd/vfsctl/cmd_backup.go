@@ -22,9 +22,9 @@ func backupCommand(e *env) *command {
 				return err
 			}
 			if args[0] == "-" {
-				return api.Backup(e.stdout)
+				return api.Backup(e.ctx, e.stdout)
 			}
-			return writeFileAtomically(e, "store", args[0], func(w *bufio.Writer) error { return api.Backup(w) })
+			return writeFileAtomically(e, "store", args[0], func(w *bufio.Writer) error { return api.Backup(e.ctx, w) })
 		},
 	}
 }
@@ -51,10 +51,10 @@ func restoreCommand(e *env) *command {
 				return err
 			}
 			defer f.Close()
-			if err := local.Restore(bufio.NewReaderSize(f, 1<<20)); err != nil {
+			if err := local.Store().Restore(bufio.NewReaderSize(f, 1<<20)); err != nil {
 				return err
 			}
-			st, err := local.Status()
+			st, err := local.Status(e.ctx)
 			if err != nil {
 				return err
 			}

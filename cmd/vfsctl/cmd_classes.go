@@ -39,11 +39,11 @@ func runClasses(e *env, o *classesOptions) error {
 		return err
 	}
 	if o.reset || len(o.include)+len(o.exclude) > 0 {
-		if err := api.SetClasses(snapshot.Classes{Include: o.include, Exclude: o.exclude}); err != nil {
+		if err := api.SetClasses(e.ctx, snapshot.Classes{Include: o.include, Exclude: o.exclude}); err != nil {
 			return usageError{err.Error()}
 		}
 	}
-	c, err := api.Classes()
+	c, err := api.Classes(e.ctx)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dustin/go-humanize"
+	"github.com/vfs-project/vfs/ctl"
 )
 
 func gcCommand(e *env) *command {
@@ -18,7 +19,13 @@ func gcCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			st, err := api.GC()
+			var show func(ctl.GCProgress)
+			if !e.quiet {
+				p := newProgress(e.stderr)
+				defer p.done()
+				show = func(g ctl.GCProgress) { p.line("gc: " + g.Step) }
+			}
+			st, err := api.CollectGarbage(e.ctx, show)
 			if err != nil {
 				return err
 			}

@@ -69,7 +69,7 @@ func runImport(e *env, o *importOptions, src string) error {
 	e.note("imported %s: %d files (%d unchanged), %d dirs, %s, %s read in %s",
 		src, s.Files, s.FilesCached, s.Dirs, humanize.IBytes(uint64(s.Bytes)), humanize.IBytes(uint64(s.BytesRead)), s.Elapsed.Round(time.Millisecond))
 	if o.activate {
-		a, err := st.Activate(o.ref, res.Snapshot.ID, o.reason, false)
+		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ func labelCommand(e *env) *command {
 			if err := checkLabel(args[1]); err != nil {
 				return err
 			}
-			if err := api.AddLabel(id, args[1]); err != nil {
+			if err := api.AddLabel(e.ctx, id, args[1]); err != nil {
 				return err
 			}
 			e.note("labelled %s as %s", id.Short(), args[1])

@@ -40,7 +40,7 @@ func runPrune(e *env, o *pruneOptions) error {
 	if err != nil {
 		return err
 	}
-	p, err := api.Policy()
+	p, err := api.Policy(e.ctx)
 	if err != nil {
 		return err
 	}
@@ -51,11 +51,11 @@ func runPrune(e *env, o *pruneOptions) error {
 		p.KeepWithin = o.keepWithin
 	}
 	if o.save {
-		if err := api.SetPolicy(p); err != nil {
+		if err := api.SetPolicy(e.ctx, p); err != nil {
 			return err
 		}
 	}
-	decisions, err := api.Prune(p, o.dryRun)
+	decisions, err := api.Prune(e.ctx, p, o.dryRun)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func purgeCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			recs, err := api.Purge(args[0], o.reason)
+			recs, err := api.PurgeContent(e.ctx, args[0], o.reason)
 			if err != nil {
 				return err
 			}

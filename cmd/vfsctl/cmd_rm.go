@@ -10,7 +10,7 @@ func rmCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			if err := st.Remove(id); err != nil {
+			if err := st.RemoveSnapshot(e.ctx, id); err != nil {
 				return err
 			}
 			e.note("removed snapshot %s", id.Short())

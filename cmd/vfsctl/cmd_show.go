@@ -130,7 +130,7 @@ func sortStrings(s []string) { sort.Strings(s) }
 
 // showClasses prints "asset" or "entry" for every file below p.
 func showClasses(e *env, st ctl.API, id store.Ref, p string) error {
-	classes, err := st.Classes()
+	classes, err := st.Classes(e.ctx)
 	if err != nil {
 		return err
 	}

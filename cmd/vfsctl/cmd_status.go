@@ -22,7 +22,7 @@ func runStatus(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := st.Status()
+	s, err := st.Status(e.ctx)
 	if err != nil {
 		return err
 	}

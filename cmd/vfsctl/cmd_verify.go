@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dustin/go-humanize"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
@@ -32,7 +34,15 @@ func runVerify(e *env, args []string) error {
 		}
 		ids = append(ids, id)
 	}
-	rep, err := st.Verify(ids)
+	var show func(snapshot.VerifyProgress)
+	if !e.quiet {
+		p := newProgress(e.stderr)
+		defer p.done()
+		show = func(v snapshot.VerifyProgress) {
+			p.line(fmt.Sprintf("verify: %d/%d snapshots, %d files, %s", v.Snapshots, v.SnapshotsTotal, v.Files, humanize.IBytes(uint64(v.Bytes))))
+		}
+	}
+	rep, err := st.VerifySnapshots(e.ctx, ids, show)
 	if err != nil {
 		return err
 	}

@@ -15,19 +15,15 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-	"github.com/vfs-project/vfs/snapshot"
-	"github.com/vfs-project/vfs/store"
+	"github.com/vfs-project/vfs/ctl"
 )
 
-// Exit codes, documented in docs/cli.md.
+// Exit codes, documented in docs/cli.md. Those an error kind maps to
+// are in ctl.Kinds, the one table of kinds, HTTP statuses and exit codes.
 const (
-	exitOK       = 0
-	exitError    = 1
-	exitUsage    = 2
-	exitNotFound = 3
-	exitBusy     = 4
-	exitDamaged  = 5
-	exitRefused  = 6
+	exitOK    = 0
+	exitError = ctl.ExitError
+	exitUsage = 2
 )
 
 // A command is one vfsctl subcommand. Each lives in its own file with an
@@ -81,22 +77,19 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	return exitCode(err)
 }
 
-// exitCode is the one place errors become documented exit codes.
+// exitCode turns an error into a documented exit code: vfsctl's own
+// cases here, the error kinds' through ctl.ExitCode.
 func exitCode(err error) int {
 	var u usageError
 	switch {
 	case errors.As(err, &u):
 		return exitUsage
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, snapshot.ErrAmbiguous), errors.Is(err, fs.ErrNotExist):
-		return exitNotFound
-	case errors.Is(err, store.ErrBusy):
-		return exitBusy
-	case errors.Is(err, errDamaged), errors.Is(err, store.ErrCorrupt):
-		return exitDamaged
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, snapshot.ErrUnsupported), errors.Is(err, snapshot.ErrBadArchive):
-		return exitRefused
+	case errors.Is(err, fs.ErrNotExist):
+		return ctl.ExitNotFound
+	case errors.Is(err, errDamaged):
+		return ctl.ExitDamaged
 	}
-	return exitError
+	return ctl.ExitCode(err)
 }
 
 func dispatch(e *env, argv []string) error {

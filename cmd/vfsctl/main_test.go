@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/vfs-project/vfs/ctl"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,8 +96,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bogus"}, exitUsage, "unknown command"},
 		{[]string{"activate"}, exitUsage, "wrong number of arguments"},
 		{[]string{"activate", "v1", "--nope"}, exitUsage, "unknown flag"},
-		{[]string{"activate", "nolabel"}, exitNotFound, "not found"},
-		{[]string{"snapshot", "show", "v1", "missing.html"}, exitNotFound, "not found"},
+		{[]string{"activate", "nolabel"}, ctl.ExitNotFound, "not found"},
+		{[]string{"snapshot", "show", "v1", "missing.html"}, ctl.ExitNotFound, "not found"},
 		{[]string{"snapshot", "rm", "v1"}, exitError, "ref \"current\" points at it"},
 		{[]string{"log", "--since", "yesterday"}, exitUsage, "--since"},
 		{[]string{"activate", "--help"}, exitOK, "activation log"},
@@ -117,7 +118,7 @@ func TestBusyStoreIsExplained(t *testing.T) {
 	}
 	defer st.Close()
 	_, stderr, code := vfsctl(t, sd, "status")
-	if code != exitBusy || !strings.Contains(stderr, "store "+sd+" is in use by another process (is vfsd running? use --socket)") {
+	if code != ctl.ExitBusy || !strings.Contains(stderr, "store "+sd+" is in use by another process (is vfsd running? use --socket)") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 }

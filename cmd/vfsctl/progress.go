@@ -28,12 +28,18 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
-func (p *progress) update(s snapshot.Stats) {
-	if !p.tty && time.Since(p.lastLine) < 5*time.Second {
+func (p *progress) update(s snapshot.Stats) { p.line(progressLine(s)) }
+
+// line shows one line of progress of any long work.
+func (p *progress) line(line string) {
+	every := 5 * time.Second
+	if p.tty {
+		every = 100 * time.Millisecond
+	}
+	if time.Since(p.lastLine) < every {
 		return
 	}
 	p.lastLine = time.Now()
-	line := progressLine(s)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {

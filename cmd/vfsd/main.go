@@ -36,6 +36,7 @@ type config struct {
 	importLease  time.Duration
 	maxNodes     int
 	pprof        string
+	peerListen   string
 }
 
 func envOr(name, def string) string {
@@ -63,6 +64,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 2 KiB each); 0: no bound")
+	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	fs.DurationVar(&c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 	fs.Lookup("grace").DefValue = "7d"
 	fs.Usage = func() {

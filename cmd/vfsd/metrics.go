@@ -45,7 +45,7 @@ func newMetrics(local *ctl.Local) *metrics {
 		gcReclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_reclaimed_bytes_total", Help: "Disk space given back by garbage collection."}),
 	}
 	store := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
-		func() float64 { return float64(local.DiskSize()) })
+		func() float64 { return float64(local.Store().DiskSize()) })
 	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
 		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
 	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, store, snaps)

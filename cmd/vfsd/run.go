@@ -40,10 +40,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 			log.Error("close store", "err", err)
 		}
 	}()
-	if local.ReadOnly() {
+	if local.Store().ReadOnly() {
 		log.Warn("the store's file system is full: serving read-only; imports and activations are refused until vfsd restarts with room", "store", c.store)
 	}
-	classes, err := local.Classes()
+	classes, err := local.Classes(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		}
 		defer pl.Close()
 	}
-	fsys, err := vfs.New(local.Store, vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes})
+	fsys, err := vfs.New(local.Store(), vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes})
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
@@ -82,7 +82,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		}
 		log.Info("unmounted", "mount", c.mount)
 	}()
-	l, err := listen(c.socket, c.socketGroup)
+	l, gid, err := listen(c.socket, c.socketGroup)
 	if err != nil {
 		return err
 	}
@@ -99,8 +99,20 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
 	srv := ctl.NewServer(local, log)
-	served := make(chan error, 1)
+	srv.AllowGroup(gid)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
+	if c.peerListen != "" {
+		pl, err := net.Listen("tcp", c.peerListen)
+		if err != nil {
+			l.Close()
+			srv.Shutdown(c.unmountWait)
+			return fmt.Errorf("--peer-listen: %w", err)
+		}
+		defer pl.Close()
+		go func() { served <- srv.ServePeers(pl) }()
+		log.Info("serving objects to peers", "addr", pl.Addr().String())
+	}
 	refs, _ := local.NamedRefs()
 	// Under systemd (Type=notify) this is the readiness signal; elsewhere
 	// it does nothing.
@@ -131,49 +143,52 @@ func shortRef(r store.Ref) string {
 
 // listen creates the control socket, mode 0660, owned by group. A socket
 // file left by a daemon that died is replaced; one that answers is not.
-func listen(path, group string) (*net.UnixListener, error) {
+func listen(path, group string) (*net.UnixListener, int, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	if conn, err := net.Dial("unix", path); err == nil {
 		conn.Close()
-		return nil, fmt.Errorf("control socket %s: another vfsd is answering on it", path)
+		return nil, 0, fmt.Errorf("control socket %s: another vfsd is answering on it", path)
 	}
 	// Only a stale socket is replaced: a typo must not delete a file.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != os.ModeSocket {
-		return nil, fmt.Errorf("control socket %s: exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
+		return nil, 0, fmt.Errorf("control socket %s: exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return nil, 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	l.SetUnlinkOnClose(false) // removed by run, after the last request
-	if err := secureSocket(path, group); err != nil {
+	gid, err := secureSocket(path, group)
+	if err != nil {
 		l.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return l, nil
+	return l, gid, nil
 }
 
-func secureSocket(path, group string) error {
+// secureSocket gives the socket to group (default: the daemon's) with
+// mode 0660 and returns the group's id, whose members may act.
+func secureSocket(path, group string) (int, error) {
 	gid := os.Getgid()
 	if group != "" {
 		g, err := user.LookupGroup(group)
 		if err != nil {
-			return fmt.Errorf("--socket-group %s: %w", group, err)
+			return 0, fmt.Errorf("--socket-group %s: %w", group, err)
 		}
 		if gid, err = strconv.Atoi(g.Gid); err != nil {
-			return fmt.Errorf("--socket-group %s: %w", group, err)
+			return 0, fmt.Errorf("--socket-group %s: %w", group, err)
 		}
 	}
 	if err := os.Chown(path, os.Getuid(), gid); err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
+		return 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
+		return 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	return nil
+	return gid, nil
 }

@@ -1,0 +1,342 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// Begin opens an import on the daemon. The batch it returns sends writes
+// in large requests, several in flight, and reports a failure at the next
+// write or at Commit.
+func (c *Client) Begin() (store.Batch, error) {
+	st, err := opBegin.call(c.ctx, c, none{})
+	if err != nil {
+		return nil, err
+	}
+	return &remoteBatch{c: c, id: st.ID, sem: make(chan struct{}, inFlight), queued: map[store.Ref]struct{}{}}, nil
+}
+
+const (
+	// askAbove is the chunk size above which the client offers a chunk's
+	// hash before its bytes; below it, sending costs less than asking.
+	askAbove = 16 << 10
+	// sendBytes is how many bytes of chunks one request carries.
+	sendBytes = 8 << 20
+	// offerBytes is how many bytes of offered chunks are held while the
+	// daemon is asked which it lacks.
+	offerBytes = 32 << 20
+	// objectsEach is how many records one objects request carries.
+	objectsEach = 8192
+	// objectBytes bounds an objects request's JSON, roughly.
+	objectBytes = 16 << 20
+	// inFlight is how many requests of one import run at once: enough to
+	// keep the daemon busy while the next batch fills.
+	inFlight = 2
+)
+
+// remoteBatch is one import through the socket.
+type remoteBatch struct {
+	c   *Client
+	id  string
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu       sync.Mutex
+	err      error                  // the first failure; every later call returns it
+	ended    bool                   // committed or aborted
+	queued   map[store.Ref]struct{} // chunks sent or queued: each goes once
+	frames   []byte                 // small chunks not yet sent, framed
+	offers   []offer                // big chunks not yet offered
+	offered  int
+	objs     objectsRequest
+	nobjs    int
+	objBytes int
+}
+
+type offer struct {
+	ref  store.Ref
+	data []byte
+}
+
+// dispatch runs send in the background, at most inFlight at once; the
+// caller blocks while that many are running, which bounds what is held.
+func (b *remoteBatch) dispatch(send func() error) {
+	b.sem <- struct{}{}
+	b.wg.Add(1)
+	go func() {
+		defer func() { <-b.sem; b.wg.Done() }()
+		if err := send(); err != nil {
+			b.fail(err)
+		}
+	}()
+}
+
+func (b *remoteBatch) fail(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *remoteBatch) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// usable is checked under mu by every write.
+func (b *remoteBatch) usable() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.ended {
+		return store.ErrImportEnded
+	}
+	return nil
+}
+
+func (b *remoteBatch) CachedRefs(q []store.StatQuery) ([]store.Ref, error) {
+	if err := b.failed(); err != nil {
+		return nil, err
+	}
+	out := make([]store.Ref, 0, len(q))
+	for len(q) > 0 {
+		part := q[:min(len(q), maxBatch)]
+		q = q[len(part):]
+		ans, err := opCached.call(b.c.ctx, b.c, cachedRequest{ID: b.id, Queries: part})
+		if err != nil {
+			return nil, err
+		}
+		if len(ans.Refs) != len(part) {
+			return nil, fmt.Errorf("stat cache: %d answers to %d questions: %w", len(ans.Refs), len(part), ErrUnavailable)
+		}
+		for _, r := range ans.Refs {
+			if r == nil {
+				out = append(out, store.Ref{})
+			} else {
+				out = append(out, *r)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
+	ref := store.Sum(data)
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		return ref, err
+	}
+	if _, ok := b.queued[ref]; ok {
+		b.mu.Unlock()
+		return ref, nil
+	}
+	b.queued[ref] = struct{}{}
+	var send func() error
+	if len(data) > askAbove {
+		b.offers = append(b.offers, offer{ref, bytes.Clone(data)})
+		b.offered += len(data)
+		if b.offered >= offerBytes {
+			send = b.takeOffers()
+		}
+	} else {
+		b.frames = binary.AppendUvarint(b.frames, uint64(len(data)))
+		b.frames = append(b.frames, data...)
+		if len(b.frames) >= sendBytes {
+			send = b.takeFrames()
+		}
+	}
+	b.mu.Unlock()
+	if send != nil {
+		b.dispatch(send)
+	}
+	return ref, nil
+}
+
+// takeFrames hands the framed chunks to a request; the caller holds mu.
+func (b *remoteBatch) takeFrames() func() error {
+	frames := b.frames
+	b.frames = nil
+	return func() error { return b.sendChunks(frames) }
+}
+
+// takeOffers hands the big chunks to a want request, then the wanted ones
+// to a chunks request; the caller holds mu.
+func (b *remoteBatch) takeOffers() func() error {
+	offers := b.offers
+	b.offers, b.offered = nil, 0
+	return func() error {
+		refs := make([]store.Ref, len(offers))
+		for i, o := range offers {
+			refs[i] = o.ref
+		}
+		ans, err := opWant.call(b.c.ctx, b.c, wantRequest{ID: b.id, Chunks: refs})
+		if err != nil {
+			return err
+		}
+		want := map[store.Ref]bool{}
+		for _, r := range ans.Want {
+			want[r] = true
+		}
+		var frames []byte
+		for _, o := range offers {
+			if want[o.ref] {
+				frames = binary.AppendUvarint(frames, uint64(len(o.data)))
+				frames = append(frames, o.data...)
+			}
+		}
+		if len(frames) == 0 {
+			return nil
+		}
+		return b.sendChunks(frames)
+	}
+}
+
+func (b *remoteBatch) sendChunks(frames []byte) error {
+	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
+	resp, done, err := b.c.send(b.c.ctx, opChunks, importParam{ID: b.id}, bytes.NewReader(frames), hdr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return resp.Body.Close()
+}
+
+// addObject counts a record into the pending objects request and returns
+// the request to send when it is full; the caller holds mu.
+func (b *remoteBatch) addObject(size int) func() error {
+	b.nobjs++
+	b.objBytes += size
+	if b.nobjs < objectsEach && b.objBytes < objectBytes {
+		return nil
+	}
+	return b.takeObjects()
+}
+
+func (b *remoteBatch) takeObjects() func() error {
+	req := b.objs
+	req.ID = b.id
+	b.objs, b.nobjs, b.objBytes = objectsRequest{}, 0, 0
+	return func() error {
+		_, err := opObjects.call(b.c.ctx, b.c, req)
+		return err
+	}
+}
+
+func (b *remoteBatch) PutFile(ref store.Ref, size uint64, srcMTime int64, chunks []store.Ref) error {
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.objs.Files = append(b.objs.Files, fileUpload{Ref: ref, Size: size, MTime: srcMTime, Chunks: slices.Clone(chunks)})
+	send := b.addObject(100 + 67*len(chunks))
+	b.mu.Unlock()
+	if send != nil {
+		b.dispatch(send)
+	}
+	return nil
+}
+
+// PutTree returns the tree's hash at once; the daemon checks the tree
+// when the request carrying it arrives.
+func (b *remoteBatch) PutTree(t *store.Tree) (store.Ref, error) {
+	data, err := store.EncodeTree(t)
+	if err != nil {
+		return store.Ref{}, fmt.Errorf("put tree: %v: %w", err, store.ErrInvalid)
+	}
+	ref := store.Sum(data)
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		return ref, err
+	}
+	b.objs.Trees = append(b.objs.Trees, store.Tree{Entries: slices.Clone(t.Entries)})
+	send := b.addObject(2 * len(data))
+	b.mu.Unlock()
+	if send != nil {
+		b.dispatch(send)
+	}
+	return ref, nil
+}
+
+func (b *remoteBatch) PutStat(path string, e store.StatEntry) error {
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.objs.Stats = append(b.objs.Stats, store.StatQuery{Path: path, Stat: e})
+	send := b.addObject(200 + len(path))
+	b.mu.Unlock()
+	if send != nil {
+		b.dispatch(send)
+	}
+	return nil
+}
+
+// Commit sends what is left, waits for every request, then asks the daemon
+// to check the whole and record the snapshot.
+func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error) {
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		b.Abort()
+		return info, err
+	}
+	var sends []func() error
+	if len(b.offers) > 0 {
+		sends = append(sends, b.takeOffers())
+	}
+	if len(b.frames) > 0 {
+		sends = append(sends, b.takeFrames())
+	}
+	if b.nobjs > 0 {
+		sends = append(sends, b.takeObjects())
+	}
+	b.mu.Unlock()
+	for _, s := range sends {
+		b.dispatch(s)
+	}
+	b.wg.Wait()
+	if err := b.failed(); err != nil {
+		b.Abort()
+		return info, err
+	}
+	b.mu.Lock()
+	b.ended = true
+	b.mu.Unlock()
+	return opCommit.call(b.c.ctx, b.c, commitRequest{Import: b.id, SnapshotInfo: info})
+}
+
+// abortWait bounds how long Abort waits to tell the daemon.
+const abortWait = 5 * time.Second
+
+// Abort ends the import. It tells the daemon even when the client's
+// context has ended (Ctrl-C); if the daemon cannot be told, the import's
+// lease ends it.
+func (b *remoteBatch) Abort() {
+	b.mu.Lock()
+	if b.ended {
+		b.mu.Unlock()
+		return
+	}
+	b.ended = true
+	b.mu.Unlock()
+	b.wg.Wait()
+	detached := *b.c
+	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
+	defer cancel()
+	detached.ctx = ctx
+	opAbort.call(ctx, &detached, importParam{ID: b.id})
+}
