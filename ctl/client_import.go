@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -150,6 +152,9 @@ func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
 			send = b.takeOffers()
 		}
 	} else {
+		if b.frames == nil {
+			b.frames = make([]byte, 0, sendBytes+askAbove+binary.MaxVarintLen64)
+		}
 		b.frames = binary.AppendUvarint(b.frames, uint64(len(data)))
 		b.frames = append(b.frames, data...)
 		if len(b.frames) >= sendBytes {
@@ -167,7 +172,7 @@ func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
 func (b *remoteBatch) takeFrames() func() error {
 	frames := b.frames
 	b.frames = nil
-	return func() error { return b.sendChunks(frames) }
+	return func() error { return b.sendChunks(bytes.NewReader(frames)) }
 }
 
 // takeOffers hands the big chunks to a want request, then the wanted ones
@@ -188,23 +193,25 @@ func (b *remoteBatch) takeOffers() func() error {
 		for _, r := range ans.Want {
 			want[r] = true
 		}
-		var frames []byte
+		// The wanted chunks go as they are, between their length
+		// prefixes: copying 32 MiB into one slice cost the client 40%
+		// of its CPU in an import of a 144 MB npm tree.
+		var frames net.Buffers
 		for _, o := range offers {
 			if want[o.ref] {
-				frames = binary.AppendUvarint(frames, uint64(len(o.data)))
-				frames = append(frames, o.data...)
+				frames = append(frames, binary.AppendUvarint(nil, uint64(len(o.data))), o.data)
 			}
 		}
 		if len(frames) == 0 {
 			return nil
 		}
-		return b.sendChunks(frames)
+		return b.sendChunks(&frames)
 	}
 }
 
-func (b *remoteBatch) sendChunks(frames []byte) error {
+func (b *remoteBatch) sendChunks(frames io.Reader) error {
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-	resp, done, err := b.c.send(b.c.ctx, opChunks, importParam{ID: b.id}, bytes.NewReader(frames), hdr)
+	resp, done, err := b.c.send(b.c.ctx, opChunks, importParam{ID: b.id}, frames, hdr)
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,29 @@
-// Package ctl is how vfsctl reaches a store: directly (Local, when no
-// daemon runs) or through vfsd's control socket (Client and Serve). Both
-// implement API, so every vfsctl command behaves the same either way, and the
-// request and response types of the socket protocol live here, used by both
-// sides.
+// Package ctl is the control plane: the API that vfsctl, scripts and (for
+// objects) other nodes use to reach a store, served by vfsd over HTTP.
 //
-// The socket speaks Go's net/rpc (gob) on a Unix stream socket. The daemon
-// learns each peer's uid and pid from the kernel (SO_PEERCRED) and records
-// them in the activation log; a client cannot claim to be someone else. An
-// import sends file contents through the socket: the client reads the files
-// with its own permissions and the daemon asks only for chunks it lacks, so
-// the daemon never opens a path a client names. The daemon trusts nothing
-// it is sent: a verifying writer re-hashes content and the store checks the
-// tree at commit (docs/security.md). An import holds a lease: a client
-// silent for Local.ImportLease loses its import.
+// Words used here:
+//   - API: everything vfsctl asks of a store. Local implements it in this
+//     process (vfsctl without a daemon, and behind the socket vfsd itself);
+//     Client implements it through vfsd's control socket. ctltest.Run is
+//     the conformance suite both pass.
+//   - endpoint: one operation of the HTTP API. endpoints.go holds the one
+//     table of them: route, request and response types, documentation and
+//     handler. The server's routes, the client's calls and the reference in
+//     docs/api.md are all made from it.
+//   - kind: a class of error with a stable name on the wire, a sentinel that
+//     errors.Is finds on both sides, an HTTP status and a vfsctl exit code,
+//     all in one table, Kinds.
+//   - session: one request as the daemon sees it: the caller's credentials
+//     (SO_PEERCRED: root, the daemon's user and the socket's group may act)
+//     and a Local that records the caller in the log.
+//   - import: a store.Writer owned by the uid that began it, fed by a few
+//     large requests (stat cache questions, chunk offers, chunks, records)
+//     and aborted when it outlives its lease. The client reads the files with
+//     its own permissions; the daemon hashes what it is sent and checks the
+//     whole at commit (docs/security.md).
+//   - peer listener: an optional TCP listener serving only the read-only
+//     object endpoints, for the nodes of a fleet.
+//
+// Every request has a deadline, and its work stops when the client hangs up
+// or the daemon shuts down.
 package ctl

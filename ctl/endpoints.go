@@ -226,4 +226,3 @@ func shortOrNone(r store.Ref) string {
 	}
 	return r.Short()
 }
-

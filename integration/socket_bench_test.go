@@ -30,7 +30,7 @@ func BenchmarkSocketImport(b *testing.B) {
 	if t := os.Getenv("VFS_BENCH_TREE"); t != "" {
 		trees = append(trees, [2]string{"npm tree", t})
 	}
-	const rounds = 3
+	const rounds = 5
 	for i := 0; i < b.N; i++ {
 		for _, tree := range trees {
 			warm(b, tree[1])
