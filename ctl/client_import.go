@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -37,7 +36,7 @@ const (
 	offerBytes = 32 << 20
 	// objectsEach is how many records one objects request carries.
 	objectsEach = 8192
-	// objectBytes bounds an objects request's JSON, roughly.
+	// objectBytes bounds an objects request's body.
 	objectBytes = 16 << 20
 	// inFlight is how many requests of one import run at once: enough to
 	// keep the daemon busy while the next batch fills.
@@ -51,16 +50,15 @@ type remoteBatch struct {
 	sem chan struct{}
 	wg  sync.WaitGroup
 
-	mu       sync.Mutex
-	err      error                  // the first failure; every later call returns it
-	ended    bool                   // committed or aborted
-	queued   map[store.Ref]struct{} // chunks sent or queued: each goes once
-	frames   []byte                 // small chunks not yet sent, framed
-	offers   []offer                // big chunks not yet offered
-	offered  int
-	objs     objectsRequest
-	nobjs    int
-	objBytes int
+	mu      sync.Mutex
+	err     error                  // the first failure; every later call returns it
+	ended   bool                   // committed or aborted
+	queued  map[store.Ref]struct{} // chunks sent or queued: each goes once
+	frames  []byte                 // small chunks not yet sent, framed
+	offers  []offer                // big chunks not yet offered
+	offered int
+	objs    []byte // records not yet sent, in RecordsType form
+	nobjs   int
 }
 
 type offer struct {
@@ -221,22 +219,25 @@ func (b *remoteBatch) sendChunks(frames io.Reader) error {
 
 // addObject counts a record into the pending objects request and returns
 // the request to send when it is full; the caller holds mu.
-func (b *remoteBatch) addObject(size int) func() error {
+func (b *remoteBatch) addObject() func() error {
 	b.nobjs++
-	b.objBytes += size
-	if b.nobjs < objectsEach && b.objBytes < objectBytes {
+	if b.nobjs < objectsEach && len(b.objs) < objectBytes {
 		return nil
 	}
 	return b.takeObjects()
 }
 
 func (b *remoteBatch) takeObjects() func() error {
-	req := b.objs
-	req.ID = b.id
-	b.objs, b.nobjs, b.objBytes = objectsRequest{}, 0, 0
+	records := b.objs
+	b.objs, b.nobjs = nil, 0
 	return func() error {
-		_, err := opObjects.call(b.c.ctx, b.c, req)
-		return err
+		hdr := http.Header{"Content-Type": {RecordsType}}
+		resp, done, err := b.c.send(b.c.ctx, opObjects.e, importParam{ID: b.id}, bytes.NewReader(records), hdr)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return resp.Body.Close()
 	}
 }
 
@@ -246,8 +247,8 @@ func (b *remoteBatch) PutFile(ref store.Ref, size uint64, srcMTime int64, chunks
 		b.mu.Unlock()
 		return err
 	}
-	b.objs.Files = append(b.objs.Files, fileUpload{Ref: ref, Size: size, MTime: srcMTime, Chunks: slices.Clone(chunks)})
-	send := b.addObject(100 + 67*len(chunks))
+	b.objs = appendFileRecord(b.objs, ref, size, srcMTime, chunks)
+	send := b.addObject()
 	b.mu.Unlock()
 	if send != nil {
 		b.dispatch(send)
@@ -268,8 +269,8 @@ func (b *remoteBatch) PutTree(t *store.Tree) (store.Ref, error) {
 		b.mu.Unlock()
 		return ref, err
 	}
-	b.objs.Trees = append(b.objs.Trees, store.Tree{Entries: slices.Clone(t.Entries)})
-	send := b.addObject(2 * len(data))
+	b.objs = appendTreeRecord(b.objs, data)
+	send := b.addObject()
 	b.mu.Unlock()
 	if send != nil {
 		b.dispatch(send)
@@ -283,8 +284,8 @@ func (b *remoteBatch) PutStat(path string, e store.StatEntry) error {
 		b.mu.Unlock()
 		return err
 	}
-	b.objs.Stats = append(b.objs.Stats, store.StatQuery{Path: path, Stat: e})
-	send := b.addObject(200 + len(path))
+	b.objs = appendStatRecord(b.objs, path, e)
+	send := b.addObject()
 	b.mu.Unlock()
 	if send != nil {
 		b.dispatch(send)

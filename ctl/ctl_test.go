@@ -414,3 +414,50 @@ func TestAPIReferenceIsCurrent(t *testing.T) {
 	}
 	t.Errorf("%s is out of date: run VFS_UPDATE_DOCS=1 go test ./ctl -run TestAPIReferenceIsCurrent", path)
 }
+
+// The binary form of an import's records is checked as strictly as JSON:
+// a truncated or malformed stream is refused, and changes nothing.
+func TestMalformedRecords(t *testing.T) {
+	_, sock, _ := daemon(t, nil)
+	r := rawClient(t, sock)
+	var imp ctl.ImportStarted
+	r.ok("POST", "/v1/imports", nil, &imp)
+	ref := store.Sum([]byte("x"))
+	file := append([]byte{'f'}, ref[:]...)
+	file = binary.AppendUvarint(file, 1) // size
+	file = binary.AppendVarint(file, 1)  // mtime
+	file = binary.AppendUvarint(file, 1) // one chunk
+	file = append(file, ref[:]...)       // its hash
+	tooManyChunks := append([]byte{'f'}, ref[:]...)
+	tooManyChunks = binary.AppendUvarint(tooManyChunks, 1)
+	tooManyChunks = binary.AppendVarint(tooManyChunks, 1)
+	tooManyChunks = binary.AppendUvarint(tooManyChunks, 1<<40)
+	for name, body := range map[string][]byte{
+		"unknown tag":          {'q'},
+		"truncated file":       file[:len(file)-1],
+		"chunk count too big":  tooManyChunks,
+		"tree too long":        binary.AppendUvarint([]byte{'t'}, 1<<30),
+		"tree not an encoding": append(binary.AppendUvarint([]byte{'t'}, 3), "abc"...),
+		"truncated stat":       append(binary.AppendUvarint([]byte{'s'}, 4), "/a"...),
+	} {
+		req, _ := http.NewRequest("POST", "http://vfs/v1/imports/"+imp.ID+"/objects", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ctl.RecordsType)
+		resp, err := r.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(out), `"invalid"`) {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, out)
+		}
+	}
+	// A good stream is taken.
+	req, _ := http.NewRequest("POST", "http://vfs/v1/imports/"+imp.ID+"/objects", bytes.NewReader(file))
+	req.Header.Set("Content-Type", ctl.RecordsType)
+	resp, err := r.hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a good record: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+}

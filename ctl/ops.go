@@ -206,7 +206,11 @@ func decodeRequest(r *http.Request, req any) error {
 	if v.Type() == reflect.TypeFor[none]() {
 		return nil
 	}
-	if hasBody(v.Type()) {
+	if rb, ok := req.(interface{ readRecords(io.Reader) error }); ok && r.Header.Get("Content-Type") == RecordsType {
+		if err := rb.readRecords(r.Body); err != nil {
+			return err
+		}
+	} else if hasBody(v.Type()) {
 		dec := json.NewDecoder(io.LimitReader(r.Body, maxJSON))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(req); err != nil && err != io.EOF {

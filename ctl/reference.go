@@ -33,6 +33,8 @@ func Reference() string {
 			fmt.Fprintf(&b, "- Parameters: %s\n", params)
 		}
 		switch {
+		case e.Req != nil && e.Method != "GET" && hasBody(e.Req) && e.ReqBody != "":
+			fmt.Fprintf(&b, "- Request body: `%s`, %s\n", describe(e.Req, true), e.ReqBody)
 		case e.ReqBody != "":
 			fmt.Fprintf(&b, "- Request body: %s\n", e.ReqBody)
 		case e.Req != nil && e.Method != "GET" && hasBody(e.Req):

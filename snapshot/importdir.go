@@ -151,34 +151,56 @@ const cacheBatch = 1024
 
 // hashFiles stores every job's content, several files at a time, taking
 // from the stat cache the refs of files unchanged since they were last
-// imported.
+// imported. The cache is asked about the next batch while this one is
+// hashed: through vfsd's socket the answer takes a round trip, which the
+// workers would otherwise wait for.
 func hashFiles(parent context.Context, w store.Batch, jobs []fileJob, workers int, c *counters) error {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
 	g, ctx := errgroup.WithContext(parent)
 	g.SetLimit(workers)
-	for start := 0; start < len(jobs) && ctx.Err() == nil; start += cacheBatch {
-		part := jobs[start:min(start+cacheBatch, len(jobs))]
-		q := make([]store.StatQuery, len(part))
-		for i := range part {
-			q[i] = store.StatQuery{Path: part[i].abs, Stat: statOf(part[i].info)}
+	type answer struct {
+		part []fileJob
+		q    []store.StatQuery
+		refs []store.Ref
+		err  error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		defer close(answers)
+		for start := 0; start < len(jobs); start += cacheBatch {
+			a := answer{part: jobs[start:min(start+cacheBatch, len(jobs))]}
+			a.q = make([]store.StatQuery, len(a.part))
+			for i := range a.part {
+				a.q[i] = store.StatQuery{Path: a.part[i].abs, Stat: statOf(a.part[i].info)}
+			}
+			a.refs, a.err = w.CachedRefs(a.q)
+			select {
+			case answers <- a:
+			case <-ctx.Done():
+				return
+			}
+			if a.err != nil {
+				return
+			}
 		}
-		refs, err := w.CachedRefs(q)
-		if err != nil {
+	}()
+	for a := range answers {
+		if a.err != nil {
 			g.Wait()
-			return err
+			return a.err
 		}
-		for i := range part {
-			j := &part[i]
-			if !refs[i].IsZero() {
-				j.leaf.entry.Ref = refs[i]
+		for i := range a.part {
+			j := &a.part[i]
+			if !a.refs[i].IsZero() {
+				j.leaf.entry.Ref = a.refs[i]
 				c.cached.Add(1)
 				c.bytes.Add(j.info.Size())
 				c.files.Add(1)
 				continue
 			}
-			key := q[i].Stat
+			key := a.q[i].Stat
 			g.Go(func() error {
 				if err := hashFile(ctx, w, j, key, c); err != nil {
 					return fmt.Errorf("%s: %w", j.rel, err)
