@@ -28,8 +28,8 @@ type Writer struct {
 	s  *Store
 	wb *batch
 
-	mu     sync.Mutex
-	done   bool
+	mu   sync.Mutex
+	done bool
 	// chunks written or relied on -> length, when this import hashed the
 	// bytes itself; -1 when it only learned that the store holds it.
 	chunks map[Ref]int64
