@@ -41,9 +41,10 @@ type Local struct {
 // NewLocal serves API from st.
 func NewLocal(st *store.Store, who snapshot.Who) *Local { return &Local{st: st, Who: who} }
 
-// OpenLocal opens the store in dir for this process.
-func OpenLocal(dir string, who snapshot.Who) (*Local, error) {
-	st, err := store.Open(dir, store.Options{})
+// OpenLocal opens the store in dir for this process; with create, a new
+// one is made if dir holds none.
+func OpenLocal(dir string, who snapshot.Who, create bool) (*Local, error) {
+	st, err := store.Open(dir, store.Options{MustExist: !create})
 	if errors.Is(err, store.ErrBusy) {
 		return nil, fmt.Errorf("%w (is vfsd running? use --socket)", err)
 	}

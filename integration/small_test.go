@@ -103,3 +103,37 @@ func hookRunning() bool {
 	}
 	return false
 }
+
+// vfsd makes its mount point if it is missing, and a start that fails
+// leaves nothing behind: no store directory, no mount point it made.
+func TestStartMakesMountPointAndFailedStartLeavesNothing(t *testing.T) {
+	if os.Getuid() != 0 {
+		missing(t, "vfsd mounts with mount(2): run as root")
+	}
+	dir := publicTempDir(t)
+	file := filepath.Join(dir, "notes.txt")
+	os.WriteFile(file, []byte("keep me"), 0o644)
+	store, mnt := filepath.Join(dir, "store"), filepath.Join(dir, "new", "mnt")
+	// The socket path is a regular file: the start fails after the store
+	// was opened and the mount made.
+	out, err := exec.Command(filepath.Join(binDir, "vfsd"), "--store", store, "--mount", mnt, "--socket", file).CombinedOutput()
+	if err == nil {
+		t.Fatalf("vfsd started with a regular file as its socket:\n%s", out)
+	}
+	for _, p := range []string{store, filepath.Join(dir, "new")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a failed start left %s behind:\n%s", p, out)
+		}
+	}
+	// With a good socket path it starts, making the mount point.
+	d := &daemon{dir: dir, store: store, mnt: mnt, sock: filepath.Join(dir, "vfsd.sock")}
+	d.start(t)
+	t.Cleanup(func() { d.stop(t) })
+	if fi, err := os.Stat(mnt); err != nil || !fi.IsDir() {
+		t.Fatalf("mount point: %v", err)
+	}
+	d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("x")}), "--activate")
+	if b, err := os.ReadFile(filepath.Join(mnt, "current", "index.html")); err != nil || string(b) != "x" {
+		t.Fatalf("served: %q %v", b, err)
+	}
+}

@@ -26,6 +26,9 @@ type Options struct {
 	// ValueLogFileSize overrides the value log's file size (64 MiB).
 	// GC never rewrites the newest file, so tests of GC use small ones.
 	ValueLogFileSize int64
+	// MustExist refuses to create a store: a directory that holds none is
+	// ErrNotFound, so that a mistyped path is not a new, empty store.
+	MustExist bool
 }
 
 // Store is an open object store. It is safe for concurrent use.
@@ -79,6 +82,11 @@ func Open(dir string, o Options) (*Store, error) {
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})
 	readOnly := false
+	if o.MustExist && !o.InMemory {
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+			return nil, fmt.Errorf("no store at %s: %w", dir, ErrNotFound)
+		}
+	}
 	if o.InMemory {
 		// Without a value log every value lives in the LSM tree, whose
 		// limit is the value threshold.

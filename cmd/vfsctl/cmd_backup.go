@@ -35,9 +35,10 @@ func restoreCommand(e *env) *command {
 		summary: "load a backup into a new, empty store (--store; not through vfsd)",
 		help:    "Restore into a new store directory with vfsd stopped, then start vfsd on it.",
 		run: func(e *env, args []string) error {
-			if e.socket != "" {
-				return usageError{"restore loads a store directory directly: use --store with a new directory, not --socket"}
+			if !e.storeSet {
+				return usageError{"restore loads a store directory directly: name a new one with --store (vfsd stopped)"}
 			}
+			e.create = true
 			api, err := e.store()
 			if err != nil {
 				return err

@@ -47,6 +47,7 @@ func runImport(e *env, o *importOptions, src string) error {
 			return err
 		}
 	}
+	e.create = true // the first import makes the store
 	st, err := e.store()
 	if err != nil {
 		return err

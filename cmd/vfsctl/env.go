@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,8 +16,11 @@ import (
 	"github.com/vfs-project/vfs/store"
 )
 
-// defaultStore is where the store lives unless --store or VFS_STORE say.
-const defaultStore = "/var/lib/vfs"
+// Where vfsctl connects when neither a flag nor the environment says.
+const (
+	defaultSocket = "/run/vfs/vfsd.sock"
+	defaultStore  = "/var/lib/vfs"
+)
 
 // env is what every command gets: global options, output streams and the
 // store, opened on first use.
@@ -25,42 +29,76 @@ type env struct {
 	stdout, stderr io.Writer
 	storeDir       string
 	socket         string
-	json           bool
-	quiet          bool
-	api            ctl.API
+	// storeSet and socketSet: given on the command line, which beats the
+	// environment.
+	storeSet, socketSet bool
+	// create: the command may make a new store (import, restore); no
+	// other does, so a mistyped --store is an error, not an empty store.
+	create bool
+	json   bool
+	quiet  bool
+	api    ctl.API
 }
 
 // addGlobalFlags binds the global flags. It runs twice, for the words
 // before the command and after it; the second time the defaults are what
 // the first parse found, so that binding again does not reset them.
 func (e *env) addGlobalFlags(fs *pflag.FlagSet) {
-	if e.storeDir == "" {
-		e.storeDir = os.Getenv("VFS_STORE")
-	}
-	if e.storeDir == "" {
-		e.storeDir = defaultStore
-	}
-	if e.socket == "" {
-		e.socket = os.Getenv("VFS_SOCKET")
-	}
-	fs.StringVar(&e.storeDir, "store", e.storeDir, "store directory, opened directly when no --socket is given (environment VFS_STORE)")
-	fs.StringVar(&e.socket, "socket", e.socket, "talk to vfsd through its control socket, e.g. /run/vfs/vfsd.sock (environment VFS_SOCKET)")
+	fs.StringVar(&e.storeDir, "store", e.storeDir, "open this store directory directly (environment VFS_STORE; default "+defaultStore+")")
+	fs.StringVar(&e.socket, "socket", e.socket, "talk to vfsd through this control socket (environment VFS_SOCKET; default "+defaultSocket+" when it exists)")
 	fs.BoolVar(&e.json, "json", e.json, "print machine-readable JSON on standard output")
 	fs.BoolVarP(&e.quiet, "quiet", "q", e.quiet, "print no progress or summaries on standard error")
 }
 
-// store connects once: to vfsd's socket when one is named, else to the
-// store directory itself (which fails, explained, while vfsd holds it).
+// noteFlags records which of --store and --socket a parse saw.
+func (e *env) noteFlags(fs *pflag.FlagSet) {
+	e.storeSet = e.storeSet || fs.Changed("store")
+	e.socketSet = e.socketSet || fs.Changed("socket")
+}
+
+// target decides where to connect: a flag on the command line, else the
+// environment (VFS_SOCKET before VFS_STORE), else vfsd's default socket if
+// one is there, else the default store. It returns a socket path or a
+// store directory.
+func (e *env) target() (socket, dir string, err error) {
+	switch {
+	case e.storeSet && e.socketSet:
+		return "", "", usageError{"--store and --socket: give one (--socket talks to vfsd, which holds the store)"}
+	case e.socketSet:
+		return e.socket, "", nil
+	case e.storeSet:
+		return "", e.storeDir, nil
+	}
+	if s := os.Getenv("VFS_SOCKET"); s != "" {
+		return s, "", nil
+	}
+	if d := os.Getenv("VFS_STORE"); d != "" {
+		return "", d, nil
+	}
+	if fi, err := os.Stat(defaultSocket); err == nil && fi.Mode().Type() == os.ModeSocket {
+		return defaultSocket, "", nil
+	}
+	return "", defaultStore, nil
+}
+
+// store connects once: to vfsd's socket or to the store directory itself
+// (which fails, explained, while vfsd holds it).
 func (e *env) store() (ctl.API, error) {
 	if e.api != nil {
 		return e.api, nil
 	}
+	socket, dir, err := e.target()
+	if err != nil {
+		return nil, err
+	}
 	var api ctl.API
-	var err error
-	if e.socket != "" {
-		api, err = ctl.Dial(e.ctx, e.socket)
+	if socket != "" {
+		api, err = ctl.Dial(e.ctx, socket)
 	} else {
-		api, err = ctl.OpenLocal(e.storeDir, who())
+		api, err = ctl.OpenLocal(dir, who(), e.create)
+		if errors.Is(err, store.ErrNotFound) {
+			err = fmt.Errorf("%w (give --store the right directory, or --socket to talk to vfsd; vfsctl snapshot import makes a new store)", err)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -102,6 +102,7 @@ func dispatch(e *env, argv []string) error {
 	if err := global.Parse(argv); err != nil {
 		return flagError(err)
 	}
+	e.noteFlags(global)
 	rest := global.Args()
 	if len(rest) == 0 {
 		mainUsage(e.stderr, global, cmds)
@@ -121,6 +122,7 @@ func dispatch(e *env, argv []string) error {
 	if err := flags.Parse(args); err != nil {
 		return flagError(err)
 	}
+	e.noteFlags(flags)
 	if n := flags.NArg(); n < cmd.nargs[0] || (cmd.nargs[1] >= 0 && n > cmd.nargs[1]) {
 		commandUsage(e.stderr, cmd, flags)
 		return usageError{fmt.Sprintf("%s: wrong number of arguments", cmd.name)}

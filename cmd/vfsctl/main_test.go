@@ -122,3 +122,41 @@ func TestBusyStoreIsExplained(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 }
+
+// A mistyped --store is an error, not a new empty store; only import and
+// restore create a store.
+func TestNoStoreIsCreatedUnasked(t *testing.T) {
+	typo := filepath.Join(t.TempDir(), "vfs-stor")
+	for _, args := range [][]string{{"status"}, {"snapshot", "list"}, {"log"}, {"gc"}} {
+		_, stderr, code := vfsctl(t, typo, args...)
+		if code != ctl.ExitNotFound || !strings.Contains(stderr, "no store at "+typo) {
+			t.Errorf("%v on a missing store: exit %d, %q", args, code, stderr)
+		}
+		if _, err := os.Stat(typo); err == nil {
+			t.Fatalf("%v created %s", args, typo)
+		}
+	}
+	if _, _, code := vfsctl(t, typo, "-q", "snapshot", "import", site(t, "v1")); code != 0 {
+		t.Fatalf("import into a new store: exit %d", code)
+	}
+	if _, _, code := vfsctl(t, typo, "status"); code != 0 {
+		t.Fatalf("status of the store import made: exit %d", code)
+	}
+}
+
+// An explicit --store beats VFS_SOCKET in the environment.
+func TestStoreFlagBeatsSocketEnvironment(t *testing.T) {
+	sd := t.TempDir()
+	if _, _, code := vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1")); code != 0 {
+		t.Fatal("import failed")
+	}
+	t.Setenv("VFS_SOCKET", filepath.Join(t.TempDir(), "no-such.sock"))
+	out, stderr, code := vfsctl(t, sd, "status")
+	if code != 0 || !strings.Contains(out, sd) {
+		t.Fatalf("status with --store and VFS_SOCKET set: exit %d, %q %q", code, out, stderr)
+	}
+	var o, e bytes.Buffer
+	if code := run(context.Background(), []string{"--store", sd, "--socket", "/x", "status"}, &o, &e); code != exitUsage {
+		t.Fatalf("--store with --socket: exit %d %q", code, e.String())
+	}
+}

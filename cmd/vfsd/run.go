@@ -23,8 +23,32 @@ import (
 // stop accepting, hang up on clients and wait for their requests, unmount,
 // wait for the FUSE server, close the store. No request can then reach a
 // closed notifier or store.
-func run(ctx context.Context, c *config, log *slog.Logger) error {
-	local, err := ctl.OpenLocal(c.store, snapshot.Who{})
+func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
+	// A start that fails leaves nothing it made behind: not a new store
+	// (a typo would otherwise leave an empty one to find later), not a
+	// mount point. Registered first, so it runs after the store is closed.
+	var made []string
+	ready := false
+	defer func() {
+		if err != nil && !ready {
+			for _, dir := range made {
+				os.RemoveAll(dir)
+			}
+		}
+	}()
+	for _, d := range []struct {
+		path string
+		perm os.FileMode
+	}{{c.store, 0o700}, {c.mount, 0o755}} {
+		top, err := mkdirs(d.path, d.perm)
+		if err != nil {
+			return err
+		}
+		if top != "" {
+			made = append(made, top)
+		}
+	}
+	local, err := ctl.OpenLocal(c.store, snapshot.Who{}, true)
 	if err != nil {
 		return err
 	}
@@ -119,6 +143,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify", "err", err)
 	}
+	ready = true
 	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]), "grace", c.grace)
 	select {
 	case <-ctx.Done():
@@ -132,6 +157,32 @@ func run(ctx context.Context, c *config, log *slog.Logger) error {
 		storeInUse = true
 	}
 	return err
+}
+
+// mkdirs makes dir and its missing parents with perm, and returns the
+// outermost directory it made ("" if dir existed).
+func mkdirs(dir string, perm os.FileMode) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	top := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		top = p
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if top == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(abs, perm); err != nil {
+		return "", fmt.Errorf("make %s: %w", dir, err)
+	}
+	return top, nil
 }
 
 func shortRef(r store.Ref) string {
