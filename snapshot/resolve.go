@@ -23,12 +23,13 @@ const MinPrefix = 6
 
 // Resolve turns what a user typed into a snapshot id: a full id, a unique
 // id prefix of at least MinPrefix hex characters, a label, a ref's name
-// (current, canary: its target now), or @TIME (RFC 3339): what current
+// (current, canary: its target now), or @TIME (ParseTime: RFC 3339, a
+// date, "yesterday", "2h ago"): what current
 // served at that instant. A label wins over a ref name, and both over a
 // prefix that happens to look like hex.
 func Resolve(st Resolver, s string) (store.Ref, error) {
 	if t, ok := strings.CutPrefix(s, "@"); ok {
-		at, err := ParseAt(t)
+		at, err := ParseTime(t, time.Now())
 		if err != nil {
 			return store.Ref{}, err
 		}

@@ -46,7 +46,7 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	if json.Unmarshal(j.KeepWithin, &s) == nil {
-		d, err := time.ParseDuration(s)
+		d, err := ParseDuration(s)
 		if err != nil {
 			return fmt.Errorf("keep_within: %v: %w", err, store.ErrInvalid)
 		}

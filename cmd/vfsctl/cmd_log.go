@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/vfs-project/vfs/snapshot"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -34,7 +35,7 @@ func logCommand(e *env) *command {
 func runLog(e *env, o *logOptions) error {
 	var since time.Time
 	if o.since != "" {
-		t, err := time.Parse(time.RFC3339, o.since)
+		t, err := snapshot.ParseTime(o.since, time.Now())
 		if err != nil {
 			return usageError{fmt.Sprintf("--since: %v", err)}
 		}

@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/cmd/internal/flagval"
+	"github.com/vfs-project/vfs/snapshot"
 )
 
 type pruneOptions struct {
+	flags      *pflag.FlagSet // to tell a flag given from its default
 	keepLast   int
 	keepWithin time.Duration
 	dryRun     bool
@@ -16,8 +19,9 @@ type pruneOptions struct {
 }
 
 func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&o.keepLast, "keep-last", -1, "keep the last N snapshots each ref pointed at (default: the store's policy, 10 if unset)")
-	fs.DurationVar(&o.keepWithin, "keep-within", -1, "keep what was a ref's target, or was created, within this long (default: the store's policy, 168h if unset)")
+	o.flags = fs
+	fs.IntVar(&o.keepLast, "keep-last", 0, "keep the last N snapshots each ref pointed at (when not given: the store's policy, 10 if unset)")
+	fs.Var(flagval.Duration{D: &o.keepWithin}, "keep-within", "keep what was a ref's target, or was created, within this long, e.g. 36h, 7d, 2w (when not given: the store's policy, 7d if unset)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be kept and dropped, and why")
 	fs.BoolVar(&o.save, "save", false, "store --keep-last and --keep-within as this store's policy")
 }
@@ -44,10 +48,13 @@ func runPrune(e *env, o *pruneOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.keepLast >= 0 {
+	if o.flags.Changed("keep-last") {
+		if o.keepLast < 0 {
+			return usageError{"--keep-last: a number of snapshots, 0 or more"}
+		}
 		p.KeepLast = o.keepLast
 	}
-	if o.keepWithin >= 0 {
+	if o.flags.Changed("keep-within") {
 		p.KeepWithin = o.keepWithin
 	}
 	if o.save {
@@ -74,6 +81,6 @@ func runPrune(e *env, o *pruneOptions) error {
 			fmt.Fprintf(e.stdout, "%-7s %s  created %s\n", verb, d.Snapshot.ID.Short(), d.Snapshot.Created.Local().Format(time.RFC3339))
 		}
 	}
-	e.note("policy: keep last %d per ref, keep within %s; %d of %d snapshots %s", p.KeepLast, p.KeepWithin, dropped, len(decisions), map[bool]string{true: "would be dropped", false: "dropped"}[o.dryRun])
+	e.note("policy: keep last %d per ref, keep within %s; %d of %d snapshots %s", p.KeepLast, snapshot.FormatDuration(p.KeepWithin), dropped, len(decisions), map[bool]string{true: "would be dropped", false: "dropped"}[o.dryRun])
 	return nil
 }

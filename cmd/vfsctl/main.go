@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/snapshot"
 )
 
 // Exit codes, documented in docs/cli.md. Those an error kind maps to
@@ -82,7 +83,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 func exitCode(err error) int {
 	var u usageError
 	switch {
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.Is(err, snapshot.ErrBadTime):
 		return exitUsage
 	case errors.Is(err, fs.ErrNotExist):
 		return ctl.ExitNotFound

@@ -99,7 +99,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"activate", "nolabel"}, ctl.ExitNotFound, "not found"},
 		{[]string{"snapshot", "show", "v1", "missing.html"}, ctl.ExitNotFound, "not found"},
 		{[]string{"snapshot", "rm", "v1"}, exitError, "ref \"current\" points at it"},
-		{[]string{"log", "--since", "yesterday"}, exitUsage, "--since"},
+		{[]string{"log", "--since", "the day before"}, exitUsage, "--since"},
+		{[]string{"activate", "@not-a-time"}, exitUsage, "not-a-time"},
+		{[]string{"snapshot", "prune", "--keep-within", "7x"}, exitUsage, "7x"},
 		{[]string{"activate", "--help"}, exitOK, "activation log"},
 	}
 	for _, c := range cases {
@@ -158,5 +160,34 @@ func TestStoreFlagBeatsSocketEnvironment(t *testing.T) {
 	var o, e bytes.Buffer
 	if code := run(context.Background(), []string{"--store", sd, "--socket", "/x", "status"}, &o, &e); code != exitUsage {
 		t.Fatalf("--store with --socket: exit %d %q", code, e.String())
+	}
+}
+
+// Durations take days and weeks, and times take dates and relative forms,
+// everywhere.
+func TestDurationsAndTimes(t *testing.T) {
+	sd := t.TempDir()
+	vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1"), "--label", "v1", "--activate")
+	for _, args := range [][]string{
+		{"snapshot", "prune", "--dry-run", "--keep-within", "7d"},
+		{"snapshot", "prune", "--dry-run", "--keep-within", "2w"},
+		{"log", "--since", "yesterday"},
+		{"log", "--since", "2 days ago"},
+		{"log", "--since", "1h ago"},
+		{"log", "--since", "2026-11-01"},
+		{"log", "--since", "2026-11-01T10:00:00Z"},
+		{"snapshot", "show", "@now"},
+	} {
+		if _, stderr, code := vfsctl(t, sd, args...); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+	}
+	_, stderr, _ := vfsctl(t, sd, "snapshot", "prune", "--help")
+	if strings.Contains(stderr, "-1ns") || strings.Contains(stderr, "-1)") {
+		t.Errorf("prune --help shows a sentinel default: %s", stderr)
+	}
+	out, _, _ := vfsctl(t, sd, "--json", "snapshot", "prune", "--dry-run", "--keep-within", "2w")
+	if !strings.Contains(out, `"keep_within": "336h0m0s"`) {
+		t.Errorf("prune --json: %s", out)
 	}
 }

@@ -10,12 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/cmd/internal/flagval"
 )
 
 // config is vfsd's configuration, built from flags and environment here and
@@ -55,18 +54,16 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.socketGroup, "socket-group", "", "group that may use the control socket (mode 0660); default: the daemon's group")
 	fs.BoolVar(&c.allowOther, "allow-other", os.Getuid() == 0, "let other users (the web server's worker user) read the mount; default on when run as root")
 	fs.BoolVar(&c.debug, "debug", false, "log every FUSE request (very verbose)")
-	fs.DurationVar(&c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
-	fs.Var(&days{&c.grace}, "grace", "how long after a snapshot stops being a ref's target its assets stay reachable under that ref (asset carry-over); accepts 7d, 36h; 0 turns carry-over off")
-	c.grace = 7 * 24 * time.Hour
+	flagval.DurationVar(fs, &c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
+	flagval.DurationVar(fs, &c.grace, "grace", 7*24*time.Hour, "how long after a snapshot stops being a ref's target its assets stay reachable under that ref (asset carry-over); 0 turns carry-over off")
 	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
-	fs.DurationVar(&c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
+	flagval.DurationVar(fs, &c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
 	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
-	fs.DurationVar(&c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
+	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 2 KiB each); 0: no bound")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
-	fs.DurationVar(&c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
-	fs.Lookup("grace").DefValue = "7d"
+	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: vfsd --mount DIR [flags]\n\nvfsd mounts the store's snapshots read-only at DIR for a web server:\n"+
 			"  DIR/current/          the snapshot ref current points at (vfsctl activate)\n"+
@@ -108,36 +105,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// days is a duration flag that also takes whole days ("7d"), the unit a
-// grace window is thought of in.
-type days struct{ d *time.Duration }
-
-func (v *days) String() string {
-	if v.d == nil {
-		return ""
-	}
-	if *v.d%(24*time.Hour) == 0 && *v.d > 0 {
-		return fmt.Sprintf("%dd", *v.d/(24*time.Hour))
-	}
-	return v.d.String()
-}
-
-func (v *days) Set(s string) error {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d < 0 {
-			return fmt.Errorf("%q: want a whole number of days such as 7d, or a duration such as 36h", s)
-		}
-		*v.d = time.Duration(d) * 24 * time.Hour
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return fmt.Errorf("%q: want a duration such as 36h or 7d", s)
-	}
-	*v.d = d
-	return nil
-}
-
-func (v *days) Type() string { return "duration" }
