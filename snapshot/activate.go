@@ -85,8 +85,8 @@ func Guard(st *store.Store, id store.Ref, full bool) error {
 		return fmt.Errorf("check snapshot %s: %w", id.Short(), err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("refusing to activate %s: %d objects damaged or missing, first %s: %w",
-			id.Short(), len(problems), problems[0], problems[0].Err)
+		return fmt.Errorf("refusing to activate %s: %d objects damaged or missing, first %w",
+			id.Short(), len(problems), problems[0])
 	}
 	return nil
 }

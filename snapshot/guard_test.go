@@ -36,6 +36,9 @@ func TestGuardRefusesCorruptedChunk(t *testing.T) {
 	if !errors.Is(err, store.ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("/video.bin")) {
 		t.Fatalf("full guard of a corrupted snapshot: %v, want ErrCorrupt naming /video.bin", err)
 	}
+	if n := bytes.Count([]byte(err.Error()), []byte("hash mismatch")); n != 1 {
+		t.Errorf("the cause is said %d times: %v", n, err)
+	}
 	if _, err := Activate(st, DefaultRef, id, Who{}, ""); err != nil {
 		t.Fatalf("presence check refused a snapshot whose objects are all present: %v", err)
 	}

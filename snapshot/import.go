@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,7 +34,9 @@ type ImportOptions struct {
 	// import and once at its end, from one goroutine at a time.
 	Progress      func(Stats)
 	ProgressEvery time.Duration
-	Logger        *slog.Logger
+	// Skipped, if set, hears of each entry SkipUnsupported leaves out,
+	// with the reason.
+	Skipped func(path, why string)
 }
 
 // Stats count an import's work. FilesTotal and BytesTotal are zero for a
@@ -91,9 +92,9 @@ func (o *ImportOptions) reportProgress(c *counters, start time.Time, stop <-chan
 	}
 }
 
-func (o *ImportOptions) warn(msg string, args ...any) {
-	if o.Logger != nil {
-		o.Logger.Warn(msg, args...)
+func (o *ImportOptions) skipped(path, why string) {
+	if o.Skipped != nil {
+		o.Skipped(path, why)
 	}
 }
 

@@ -140,7 +140,7 @@ func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
 	if !o.SkipUnsupported {
 		return fmt.Errorf("%s: %s: %w (use --skip-unsupported to leave it out)", rel, why, ErrUnsupported)
 	}
-	o.warn("skipped", "path", rel, "reason", why)
+	o.skipped(rel, why)
 	stats.Skipped++
 	return nil
 }

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -30,6 +31,9 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		}
 		defer zr.Close()
 		src = zr
+	}
+	if err := looksLikeTar(&src); err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	src = archiveReader{src}
 	var stats Stats
@@ -61,6 +65,20 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		o.Progress(s)
 	}
 	return Result{Snapshot: info, Stats: s}, nil
+}
+
+// looksLikeTar refuses, before anything is written, a stream that is not a
+// tar archive: its first block is neither the ustar magic of POSIX, pax and
+// GNU archives, nor the zero block of an empty archive. Without it, a plain
+// file named by mistake failed deep in archive/tar as "unexpected EOF".
+func looksLikeTar(src *io.Reader) error {
+	br := bufio.NewReaderSize(*src, 1<<16)
+	*src = br
+	block, _ := br.Peek(512)
+	if len(block) == 512 && (string(block[257:262]) == "ustar" || bytes.Count(block, []byte{0}) == 512) {
+		return nil
+	}
+	return fmt.Errorf("not a directory or tar archive (.tar or .tar.gz): %w", ErrUnsupported)
 }
 
 func readTar(ctx context.Context, tr *tar.Reader, w store.Batch, o *ImportOptions, stats *Stats, c *counters) (*node, error) {

@@ -19,6 +19,11 @@ type Problem struct {
 
 func (p Problem) String() string { return fmt.Sprintf("%s (%s): %v", p.Path, p.Ref.Short(), p.Err) }
 
+// Error makes a Problem an error that unwraps to its cause, so that a
+// message names the cause once.
+func (p Problem) Error() string { return p.String() }
+func (p Problem) Unwrap() error { return p.Err }
+
 // VerifyFile re-reads every chunk of file ref, checking each chunk's hash,
 // the whole content's hash and the size.
 func (s *Store) VerifyFile(ref Ref) error {

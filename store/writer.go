@@ -318,7 +318,7 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 			return info, err
 		}
 		if len(problems) > 0 {
-			return info, fmt.Errorf("snapshot %s is incomplete: %s: %w", info.ID.Short(), problems[0], problems[0].Err)
+			return info, fmt.Errorf("snapshot %s is incomplete: %w", info.ID.Short(), problems[0])
 		}
 	}
 	return w.s.CommitSnapshot(info)

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"log/slog"
+	"fmt"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 )
 
@@ -53,7 +54,7 @@ func runImport(e *env, o *importOptions, src string) error {
 		return err
 	}
 	opts := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
-		Logger: slog.New(slog.NewTextHandler(e.stderr, nil))}
+		Skipped: func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: skipped %s: %s\n", path, why) }}
 	var bar *progress
 	if !e.quiet {
 		bar = newProgress(e.stderr)
@@ -62,6 +63,11 @@ func runImport(e *env, o *importOptions, src string) error {
 	res, err := snapshot.Import(e.ctx, st, src, opts)
 	if bar != nil {
 		bar.done()
+	}
+	if err != nil && e.ctx.Err() != nil {
+		// Nothing is recorded before the commit, and the commit is the
+		// last step: an interrupted import leaves no snapshot.
+		return fmt.Errorf("%w: nothing imported", ctl.ErrInterrupted)
 	}
 	if err != nil {
 		return err

@@ -191,3 +191,27 @@ func TestDurationsAndTimes(t *testing.T) {
 		t.Errorf("prune --json: %s", out)
 	}
 }
+
+// Errors and warnings read as sentences, not as Go's or a logger's.
+func TestPlainMessages(t *testing.T) {
+	sd := t.TempDir()
+	plain := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(plain, []byte("just some text\n"), 0o644)
+	_, stderr, code := vfsctl(t, sd, "snapshot", "import", plain)
+	if code != ctl.ExitRefused || !strings.Contains(stderr, "not a directory or tar archive") || strings.Contains(stderr, "EOF") {
+		t.Errorf("import of a plain file: exit %d, %q", code, stderr)
+	}
+	dir := site(t, "v1")
+	os.Symlink("/etc/passwd", filepath.Join(dir, "escape"))
+	_, stderr, code = vfsctl(t, sd, "snapshot", "import", "--skip-unsupported", dir)
+	if code != 0 || !strings.Contains(stderr, "vfsctl: skipped escape: symlink to \"/etc/passwd\" leaves the tree\n") || strings.Contains(stderr, "level=") {
+		t.Errorf("a skipped entry: exit %d, %q", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var o, e bytes.Buffer
+	code = run(ctx, []string{"--store", sd, "snapshot", "import", site(t, "v2")}, &o, &e)
+	if code == 0 || !strings.Contains(e.String(), "interrupted: nothing imported") || strings.Contains(e.String(), "context canceled") {
+		t.Errorf("an interrupted import: exit %d, %q", code, e.String())
+	}
+}
