@@ -6,13 +6,17 @@ BENCH_DIR := $(CURDIR)/bench
 # and 140 MB once unpacked.
 BENCH_PKGS := swagger-ui-dist @mdi/svg mathjax typescript
 EXAMPLE   ?= /tmp/vfs-example
+# make install: where, and a staging root for packages.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
-.PHONY: all build test vet bench bench-tree bench-browse bench-scale example example-stop clean help
+.PHONY: all build install test vet bench bench-tree bench-browse bench-scale example example-stop clean help
 
 all: build
 
 help:
 	@echo "make build      build bin/vfsctl (and bin/vfsd)"
+	@echo "make install    install vfsd, vfsctl, the systemd unit, completions and man pages (PREFIX, DESTDIR)"
 	@echo "make test       gofmt check, go vet, and every test with -race"
 	@echo "make example    start vfsd on docs/example-site under $(EXAMPLE) (root, fuse3)"
 	@echo "make example-stop  stop that vfsd"
@@ -21,7 +25,21 @@ help:
 	@echo "make bench-scale   a million files: import, activation, browsing and RSS against cp, find, restic (root, ~15 min)"
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/...
+
+# The unit names /usr/local/bin/vfsd; with another PREFIX it is rewritten.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)/etc/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN)/vfsd $(BIN)/vfsctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' docs/examples/vfsd.service > $(DESTDIR)/etc/systemd/system/vfsd.service
+	$(BIN)/vfsctl gen-man $(DESTDIR)$(PREFIX)/share/man/man1
+	$(BIN)/vfsctl completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vfsctl
+	$(BIN)/vfsctl completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_vfsctl
+	$(BIN)/vfsctl completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/vfsctl.fish
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -30,7 +30,6 @@ func activateCommand(e *env) *command {
 	return &command{
 		name: "activate", args: "ID|LABEL", nargs: [2]int{1, 1},
 		summary: "point a ref (default current) at a snapshot",
-		help:    "One transaction moves the ref and appends to the activation log (time, ref,\nfrom, to, uid, pid, user, reason). First every object of the snapshot must be\npresent (with --verify: re-hashed); otherwise the activation is refused.\nActivating the snapshot the ref already serves does nothing (no log entry, no\nhooks) and says so.",
 		flags:   o.addVerify,
 		run: func(e *env, args []string) error {
 			st, id, err := e.resolve(args[0])
@@ -48,7 +47,6 @@ func rollbackCommand(e *env) *command {
 	return &command{
 		name: "rollback", nargs: [2]int{0, 0},
 		summary: "point a ref back at the last different snapshot it served",
-		help:    "Not the previous import: the last snapshot that ref served before the one it\nserves now, from the activation log. A second rollback undoes the first.",
 		flags:   o.AddFlags,
 		run: func(e *env, _ []string) error {
 			st, err := e.store()

@@ -13,9 +13,6 @@ func backupCommand(e *env) *command {
 	return &command{
 		name: "backup", args: "FILE|-", nargs: [2]int{1, 1},
 		summary: "write a full backup of the store (Badger's backup format)",
-		help: "Works while vfsd serves (through --socket) and sees one consistent moment.\n" +
-			"Content mtimes and the activation log are kept, so validators and history\n" +
-			"survive a restore. A file is written through a temporary name.",
 		run: func(e *env, args []string) error {
 			api, err := e.store()
 			if err != nil {
@@ -33,7 +30,6 @@ func restoreCommand(e *env) *command {
 	return &command{
 		name: "restore", args: "FILE", nargs: [2]int{1, 1},
 		summary: "load a backup into a new, empty store (--store; not through vfsd)",
-		help:    "Restore into a new store directory with vfsd stopped, then start vfsd on it.",
 		run: func(e *env, args []string) error {
 			if !e.storeSet {
 				return usageError{"restore loads a store directory directly: name a new one with --store (vfsd stopped)"}

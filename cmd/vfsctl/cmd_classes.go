@@ -24,12 +24,8 @@ func classesCommand(e *env) *command {
 	return &command{
 		name: "classes", nargs: [2]int{0, 0},
 		summary: "show or set which paths are assets (carried over) and which are entries",
-		help: "Built-in rule: HTML files are entries; a file whose name carries a content\n" +
-			"hash (index-BxK3f9aQ.js, main.3f2a1b9c.chunk.js) or lies under _next/static/\n" +
-			"is an asset; everything else is an entry. Patterns add to it; exclude wins.\n" +
-			"With flags, the given patterns replace the stored ones.",
-		flags: o.AddFlags,
-		run:   func(e *env, _ []string) error { return runClasses(e, o) },
+		flags:   o.AddFlags,
+		run:     func(e *env, _ []string) error { return runClasses(e, o) },
 	}
 }
 

@@ -30,12 +30,7 @@ func configCommand(e *env) *command {
 	return &command{
 		name: "config", args: "nginx|apache", nargs: [2]int{1, 1},
 		summary: "print a web server configuration for this mount",
-		help: "nginx: put the output inside the http {} block (it has http-level maps and\n" +
-			"server blocks). apache: a <VirtualHost> (with --canary it needs mod_rewrite and\n" +
-			"mod_unique_id). Entries get Cache-Control no-cache, /assets/ and /a/ a year,\n" +
-			"immutable. Preview hosts are generated for nginx only. Nothing is read from\n" +
-			"the store.",
-		flags: o.AddFlags,
+		flags:   o.AddFlags,
 		run: func(e *env, args []string) error {
 			if o.canary < 0 || o.canary > 100 {
 				return usageError{"--canary takes a percentage from 0 to 100"}

@@ -10,7 +10,6 @@ func diffCommand(e *env) *command {
 	return &command{
 		name: "snapshot diff", args: "A B", nargs: [2]int{2, 2},
 		summary: "list paths added, removed or changed from snapshot A to B",
-		help:    "One line per path: '+' added, '-' removed, 'M' changed, with sizes.",
 		run:     runDiff,
 	}
 }

@@ -14,7 +14,6 @@ func exportCommand(e *env) *command {
 	return &command{
 		name: "snapshot export", args: "ID|LABEL DIR|FILE.tar|-", nargs: [2]int{2, 2},
 		summary: "write a snapshot to a new directory or a tar archive ('-': standard output)",
-		help:    "A target ending in .tar, or '-', gets a tar archive; anything else is a\ndirectory, which must not exist or be empty. Files keep their content mtimes.",
 		run:     runExport,
 	}
 }

@@ -11,9 +11,6 @@ func gcCommand(e *env) *command {
 	return &command{
 		name: "gc", nargs: [2]int{0, 0},
 		summary: "delete objects no snapshot references and give disk space back",
-		help: "Chunks, files and trees that no snapshot reaches are deleted, then Badger\n" +
-			"compacts and rewrites value-log files. Through vfsd, files the mount still\n" +
-			"holds are kept, and serving goes on; imports wait while objects are marked.",
 		run: func(e *env, _ []string) error {
 			api, err := e.store()
 			if err != nil {

@@ -33,12 +33,8 @@ func importCommand(e *env) *command {
 	return &command{
 		name: "snapshot import", args: "DIR|FILE.tar[.gz]", nargs: [2]int{1, 1},
 		summary: "import a directory or tar archive as a snapshot",
-		help: "Prints the snapshot's full id alone on the last line of standard output;\n" +
-			"progress and a summary go to standard error. Importing identical content\n" +
-			"again gives the same id. Unchanged files of a directory are not read again\n" +
-			"(a stat cache keyed by path, size, mtime, ctime and inode).",
-		flags: o.AddFlags,
-		run:   func(e *env, args []string) error { return runImport(e, o, args[0]) },
+		flags:   o.AddFlags,
+		run:     func(e *env, args []string) error { return runImport(e, o, args[0]) },
 	}
 }
 

@@ -4,7 +4,6 @@ func labelCommand(e *env) *command {
 	return &command{
 		name: "snapshot label", args: "ID LABEL", nargs: [2]int{2, 2},
 		summary: "give a snapshot a label (usable wherever an id is; labelled snapshots are never pruned)",
-		help:    "A label names one snapshot; the mount shows it at /labels/<LABEL>/.",
 		run: func(e *env, args []string) error {
 			api, id, err := e.resolve(args[0])
 			if err != nil {

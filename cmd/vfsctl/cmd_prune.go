@@ -31,11 +31,8 @@ func pruneCommand(e *env) *command {
 	return &command{
 		name: "snapshot prune", nargs: [2]int{0, 0},
 		summary: "remove snapshots the retention policy does not keep",
-		help: "Always kept: what a ref points at, and labelled snapshots. Objects of removed\n" +
-			"snapshots stay until 'vfsctl gc'. Keep --keep-within at least as long as vfsd's\n" +
-			"--grace, or assets of recent deploys stop being carried over early.",
-		flags: o.AddFlags,
-		run:   func(e *env, _ []string) error { return runPrune(e, o) },
+		flags:   o.AddFlags,
+		run:     func(e *env, _ []string) error { return runPrune(e, o) },
 	}
 }
 

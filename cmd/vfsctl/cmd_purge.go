@@ -17,11 +17,7 @@ func purgeCommand(e *env) *command {
 	return &command{
 		name: "purge", args: "PATH|HASH", nargs: [2]int{1, 1},
 		summary: "withdraw a file from /a/ and from asset carry-over at once",
-		help: "For the day a secret is published by mistake. PATH purges every content any\n" +
-			"snapshot has at that path; HASH one content. The active snapshot still serves\n" +
-			"its own files: deploy one without the file, then purge. Snapshots themselves\n" +
-			"stay exact (/snapshots/<id>/): remove them and run gc to delete the bytes.",
-		flags: o.AddFlags,
+		flags:   o.AddFlags,
 		run: func(e *env, args []string) error {
 			api, err := e.store()
 			if err != nil {

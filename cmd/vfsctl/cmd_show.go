@@ -25,7 +25,6 @@ func showCommand(e *env) *command {
 	return &command{
 		name: "snapshot show", args: "ID|LABEL [PATH]", nargs: [2]int{1, 2},
 		summary: "show a snapshot, one of its directories, or one of its files",
-		help:    "A directory is listed (mode, size, content hash, name); a file shows its\ncontent hash, size, content mtime and chunks.",
 		flags:   o.AddFlags,
 		run:     func(e *env, args []string) error { return runShow(e, o, args) },
 	}

@@ -12,7 +12,6 @@ func statusCommand(e *env) *command {
 	return &command{
 		name: "status", nargs: [2]int{0, 0},
 		summary: "show the store, the daemon serving it, and each ref's snapshot",
-		help:    "Through --socket it succeeds only once vfsd is ready: the mount is live and\nthe socket answers. Scripts can wait for vfsd with it.",
 		run:     runStatus,
 	}
 }

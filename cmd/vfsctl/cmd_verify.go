@@ -16,7 +16,6 @@ func verifyCommand(e *env) *command {
 	return &command{
 		name: "verify", args: "[ID|LABEL]", nargs: [2]int{0, 1},
 		summary: "re-hash every object (or one snapshot's) and report damage",
-		help:    "Without an id, also checks the activation log's hash chain. Each damaged\nobject is printed with a path that reaches it. Exits 5 if anything is damaged.",
 		run:     runVerify,
 	}
 }

@@ -40,9 +40,8 @@ type env struct {
 	api    ctl.API
 }
 
-// addGlobalFlags binds the global flags. It runs twice, for the words
-// before the command and after it; the second time the defaults are what
-// the first parse found, so that binding again does not reset them.
+// addGlobalFlags binds the global flags (cobra's persistent flags: they
+// go before or after the command).
 func (e *env) addGlobalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&e.storeDir, "store", e.storeDir, "open this store directory directly (environment VFS_STORE; default "+defaultStore+")")
 	fs.StringVar(&e.socket, "socket", e.socket, "talk to vfsd through this control socket (environment VFS_SOCKET; default "+defaultSocket+" when it exists)")

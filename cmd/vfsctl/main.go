@@ -10,11 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/cmd/internal/version"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 )
@@ -33,20 +34,24 @@ type command struct {
 	name    string // as typed: "snapshot import"
 	args    string // usage of the positional arguments
 	summary string
-	help    string                     // longer text shown by --help
+	help    string                     // longer text (helptext.go), shown by --help
 	nargs   [2]int                     // minimum and maximum positional arguments (-1: any)
 	flags   func(*pflag.FlagSet)       // binds the command's own flags
 	run     func(*env, []string) error // runs it
 }
 
 func commands(e *env) []*command {
-	return []*command{
+	cmds := []*command{
 		importCommand(e), listCommand(e), showCommand(e), diffCommand(e),
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), configCommand(e),
 		backupCommand(e), restoreCommand(e),
 	}
+	for _, c := range cmds {
+		c.help = helpText[c.name]
+	}
+	return cmds
 }
 
 // usageError is a mistake in how vfsctl was called (exit 2).
@@ -62,7 +67,9 @@ func main() {
 
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
-	err := dispatch(e, argv)
+	root := rootCommand(e)
+	root.SetArgs(argv)
+	_, err := root.ExecuteC()
 	if e.api != nil {
 		if cerr := e.api.Close(); err == nil {
 			err = cerr
@@ -71,8 +78,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	if errors.Is(err, pflag.ErrHelp) {
-		return exitOK
+	// cobra's own errors for an unknown command carry its suggestions.
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageError{strings.TrimSpace(err.Error()) + "\n(vfsctl help lists the commands)"}
 	}
 	fmt.Fprintf(stderr, "vfsctl: %v\n", err)
 	return exitCode(err)
@@ -93,78 +101,163 @@ func exitCode(err error) int {
 	return ctl.ExitCode(err)
 }
 
-func dispatch(e *env, argv []string) error {
-	cmds := commands(e)
-	global := pflag.NewFlagSet("vfsctl", pflag.ContinueOnError)
-	global.SetInterspersed(false)
-	global.SetOutput(e.stderr)
-	e.addGlobalFlags(global)
-	global.Usage = func() { mainUsage(e.stderr, global, cmds) }
-	if err := global.Parse(argv); err != nil {
-		return flagError(err)
+// rootLong is vfsctl's own help, before the list of commands.
+const rootLong = `vfsctl manages a vfs store: versioned, content-addressed snapshots of a web
+server's docroot, served by vfsd. It talks to vfsd through its control socket, or
+opens a store directly when no vfsd runs.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 store busy, 5 damage found,
+6 input refused. docs/cli.md is the manual; 'vfsctl help COMMAND' shows one command.`
+
+// rootCommand builds the command tree from the table in commands: one
+// cobra command per entry, under a group command for the first word of
+// two-word names ("snapshot import"). cobra gives help for every command
+// and group, suggestions for typos, and completions; man pages and the
+// reference in docs/cli.md are generated from the same tree.
+func rootCommand(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vfsctl",
+		Short:         "manage a vfs store: import, activate, inspect and verify snapshots",
+		Long:          rootLong,
+		Version:       version.String(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// A bare "vfsctl" prints the help and is a usage error.
+		RunE: func(c *cobra.Command, args []string) error {
+			c.Help()
+			return usageError{"no command given"}
+		},
 	}
-	e.noteFlags(global)
-	rest := global.Args()
-	if len(rest) == 0 {
-		mainUsage(e.stderr, global, cmds)
-		return usageError{"no command given"}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetVersionTemplate("vfsctl {{.Version}}\n")
+	root.SuggestionsMinimumDistance = 2
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%s: %v (vfsctl %s --help lists its flags)", c.CommandPath(), err, c.Name())}
+	})
+	e.addGlobalFlags(root.PersistentFlags())
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		e.noteFlags(c.Flags())
+		return nil
 	}
-	cmd, args := findCommand(cmds, rest)
-	if cmd == nil {
-		return usageError{fmt.Sprintf("unknown command %q (see vfsctl --help)", strings.Join(rest, " "))}
+	groups := map[string]*cobra.Command{}
+	for _, cmd := range commands(e) {
+		parent, name := root, cmd.name
+		if group, rest, ok := strings.Cut(cmd.name, " "); ok {
+			if groups[group] == nil {
+				groups[group] = &cobra.Command{Use: group, Short: groupSummary[group], SuggestionsMinimumDistance: 2,
+					Args: unknownSubcommand, RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
+				root.AddCommand(groups[group])
+			}
+			parent, name = groups[group], rest
+		}
+		parent.AddCommand(cobraCommand(e, cmd, name))
 	}
-	flags := pflag.NewFlagSet("vfsctl "+cmd.name, pflag.ContinueOnError)
-	flags.SetOutput(e.stderr)
-	e.addGlobalFlags(flags) // global flags are accepted after the command too
+	root.AddCommand(versionCommand(e), manCommand())
+	return root
+}
+
+// unknownSubcommand refuses words after a group command that name none of
+// its subcommands, suggesting the nearest.
+func unknownSubcommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usageError{msg}
+}
+
+// groupSummary describes the group commands.
+var groupSummary = map[string]string{
+	"snapshot": "import, list, show, compare, export, label, prune and remove snapshots",
+}
+
+func cobraCommand(e *env, cmd *command, name string) *cobra.Command {
+	use := name
+	if cmd.args != "" {
+		use += " " + cmd.args
+	}
+	long := cmd.summary
+	if cmd.help != "" {
+		long += "\n\n" + cmd.help
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: cmd.summary,
+		Long:  long,
+		Args: func(c *cobra.Command, args []string) error {
+			if n := len(args); n < cmd.nargs[0] || (cmd.nargs[1] >= 0 && n > cmd.nargs[1]) {
+				return usageError{fmt.Sprintf("%s: wrong number of arguments (usage: %s)", cmd.name, c.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return cmd.run(e, args) },
+	}
+	if strings.Contains(cmd.args, "ID") {
+		c.ValidArgsFunction = e.completeSnapshots
+	}
 	if cmd.flags != nil {
-		cmd.flags(flags)
+		cmd.flags(c.Flags())
 	}
-	flags.Usage = func() { commandUsage(e.stderr, cmd, flags) }
-	if err := flags.Parse(args); err != nil {
-		return flagError(err)
-	}
-	e.noteFlags(flags)
-	if n := flags.NArg(); n < cmd.nargs[0] || (cmd.nargs[1] >= 0 && n > cmd.nargs[1]) {
-		commandUsage(e.stderr, cmd, flags)
-		return usageError{fmt.Sprintf("%s: wrong number of arguments", cmd.name)}
-	}
-	return cmd.run(e, flags.Args())
+	return c
 }
 
-func flagError(err error) error {
-	if errors.Is(err, pflag.ErrHelp) {
-		return err
+// completeSnapshots offers labels, ref names and short ids for an ID
+// argument, asking the store or vfsd as the command itself would.
+func (e *env) completeSnapshots(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	e.noteFlags(c.Flags())
+	api, err := e.store()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return usageError{err.Error()}
-}
-
-// findCommand matches the longest command name at the start of words.
-func findCommand(cmds []*command, words []string) (*command, []string) {
-	for _, c := range cmds {
-		parts := strings.Fields(c.name)
-		if len(words) >= len(parts) && strings.Join(words[:len(parts)], " ") == c.name {
-			return c, words[len(parts):]
+	var out []cobra.Completion
+	add := func(word, what string) {
+		if strings.HasPrefix(word, toComplete) {
+			out = append(out, cobra.CompletionWithDesc(word, what))
 		}
 	}
-	return nil, nil
+	if refs, err := api.NamedRefs(); err == nil {
+		for name, id := range refs {
+			add(name, "ref, now "+id.Short())
+		}
+	}
+	if all, err := api.Snapshots(); err == nil {
+		for _, s := range all {
+			for _, l := range s.Labels {
+				add(l, "label of "+s.ID.Short())
+			}
+			add(s.ID.Short(), "created "+s.Created.Local().Format("2006-01-02 15:04"))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
-func mainUsage(w io.Writer, global *pflag.FlagSet, cmds []*command) {
-	fmt.Fprint(w, "Usage: vfsctl [global flags] COMMAND [flags] [args]\n\n")
-	fmt.Fprint(w, "vfsctl manages a vfs store: versioned, content-addressed snapshots of a web\nserver's docroot, served by vfsd.\n\nCommands:\n")
-	sorted := append([]*command(nil), cmds...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
-	for _, c := range sorted {
-		fmt.Fprintf(w, "  %-38s %s\n", c.name+" "+c.args, c.summary)
+func versionCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print vfsctl's version, and vfsd's when it answers",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			out := map[string]string{"vfsctl": version.String()}
+			if socket, _, err := e.target(); err == nil && socket != "" {
+				if client, err := ctl.Dial(e.ctx, socket); err == nil {
+					if v, err := client.Version(e.ctx); err == nil {
+						out["vfsd"], out["api"] = v.Version, v.API
+					}
+					client.Close()
+				}
+			}
+			if e.json {
+				return e.printJSON(out)
+			}
+			fmt.Fprintf(e.stdout, "vfsctl %s\n", out["vfsctl"])
+			if out["vfsd"] != "" {
+				fmt.Fprintf(e.stdout, "vfsd   %s (API %s)\n", out["vfsd"], out["api"])
+			}
+			return nil
+		},
 	}
-	fmt.Fprint(w, "\nGlobal flags:\n", global.FlagUsages())
-	fmt.Fprint(w, "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 store busy, 5 damage found,\n6 input refused.\nRun 'vfsctl COMMAND --help' for a command's flags; docs/cli.md has the manual.\n")
-}
-
-func commandUsage(w io.Writer, c *command, flags *pflag.FlagSet) {
-	fmt.Fprintf(w, "Usage: vfsctl %s [flags] %s\n\n%s\n", c.name, c.args, c.summary)
-	if c.help != "" {
-		fmt.Fprintf(w, "\n%s\n", c.help)
-	}
-	fmt.Fprint(w, "\nFlags:\n", flags.FlagUsages())
 }

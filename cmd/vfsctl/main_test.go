@@ -105,8 +105,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"activate", "--help"}, exitOK, "activation log"},
 	}
 	for _, c := range cases {
-		_, stderr, code := vfsctl(t, sd, c.args...)
-		if code != c.code || !strings.Contains(stderr, c.says) {
+		stdout, stderr, code := vfsctl(t, sd, c.args...)
+		if code != c.code || !strings.Contains(stdout+stderr, c.says) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d saying %q", c.args, code, stderr, c.code, c.says)
 		}
 	}
@@ -213,5 +213,80 @@ func TestPlainMessages(t *testing.T) {
 	code = run(ctx, []string{"--store", sd, "snapshot", "import", site(t, "v2")}, &o, &e)
 	if code == 0 || !strings.Contains(e.String(), "interrupted: nothing imported") || strings.Contains(e.String(), "context canceled") {
 		t.Errorf("an interrupted import: exit %d, %q", code, e.String())
+	}
+}
+
+// Help for every command and group, a version, suggestions for typos, and
+// completions that know the store's labels.
+func TestHelpVersionSuggestionsCompletions(t *testing.T) {
+	sd := t.TempDir()
+	vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1"), "--label", "release-1", "--activate")
+	cases := []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"help"}, 0, "snapshot"},
+		{[]string{"help", "activate"}, 0, "activation log"},
+		{[]string{"snapshot"}, 0, "import"},
+		{[]string{"snapshot", "--help"}, 0, "prune"},
+		{[]string{"snapshot", "import", "--help"}, 0, "--skip-unsupported"},
+		{[]string{"status", "--help"}, 0, "Usage:"},
+		{[]string{"version"}, 0, "vfsctl "},
+		{[]string{"--version"}, 0, "vfsctl "},
+		{[]string{"statu"}, exitUsage, "Did you mean this?\n\tstatus"},
+		{[]string{"snapshot", "imprt"}, exitUsage, "import"},
+		{[]string{"completion", "bash"}, 0, "__start_vfsctl"},
+		{[]string{"completion", "zsh"}, 0, "#compdef vfsctl"},
+		{[]string{"completion", "fish"}, 0, "complete -c vfsctl"},
+		{[]string{"__complete", "activate", "rel"}, 0, "release-1"},
+		{[]string{"__complete", "snapshot", "show", ""}, 0, "current"},
+	}
+	for _, c := range cases {
+		stdout, stderr, code := vfsctl(t, sd, c.args...)
+		if code != c.code || !strings.Contains(stdout+stderr, c.says) {
+			t.Errorf("%v: exit %d, %q %q; want exit %d saying %q", c.args, code, stdout, stderr, c.code, c.says)
+		}
+	}
+}
+
+// docs/cli.md's reference is generated from the command tree; it must be
+// current. VFS_UPDATE_DOCS=1 rewrites it.
+func TestCLIReferenceIsCurrent(t *testing.T) {
+	const path = "../../docs/cli.md"
+	const begin, end = "<!-- generated from vfsctl's command tree: do not edit -->\n", "<!-- end of generated reference -->\n"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the markers of its generated reference", path)
+	}
+	want := doc[:i+len(begin)] + "\n" + reference(rootCommand(&env{})) + "\n" + doc[j:]
+	if want == doc {
+		return
+	}
+	if os.Getenv("VFS_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is out of date: run VFS_UPDATE_DOCS=1 go test ./cmd/vfsctl -run TestCLIReferenceIsCurrent", path)
+}
+
+// Man pages are generated for every command.
+func TestManPages(t *testing.T) {
+	dir := t.TempDir()
+	if _, stderr, code := vfsctl(t, t.TempDir(), "gen-man", dir); code != 0 {
+		t.Fatalf("gen-man: %d %s", code, stderr)
+	}
+	for _, page := range []string{"vfsctl.1", "vfsctl-activate.1", "vfsctl-snapshot-import.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(b), ".TH") {
+			t.Errorf("%s: %v", page, err)
+		}
 	}
 }

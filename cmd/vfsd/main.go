@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/cmd/internal/flagval"
+	"github.com/vfs-project/vfs/cmd/internal/version"
+	"github.com/vfs-project/vfs/ctl"
 )
 
 // config is vfsd's configuration, built from flags and environment here and
@@ -36,6 +38,7 @@ type config struct {
 	maxNodes     int
 	pprof        string
 	peerListen   string
+	version      bool
 }
 
 func envOr(name, def string) string {
@@ -62,6 +65,7 @@ func parseFlags(args []string) (*config, error) {
 	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 2 KiB each); 0: no bound")
+	fs.BoolVar(&c.version, "version", false, "print vfsd's version and exit")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 	fs.Usage = func() {
@@ -77,6 +81,9 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if c.version {
+		return c, nil
+	}
 	if c.mount == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return nil, errors.New("--mount is required and no arguments are taken")
@@ -85,8 +92,13 @@ func parseFlags(args []string) (*config, error) {
 }
 
 func main() {
+	ctl.BuildVersion = version.String()
 	c, err := parseFlags(os.Args[1:])
 	if errors.Is(err, pflag.ErrHelp) {
+		os.Exit(0)
+	}
+	if c != nil && c.version {
+		fmt.Println("vfsd", ctl.BuildVersion)
 		os.Exit(0)
 	}
 	if err != nil {

@@ -1,0 +1,135 @@
+package main
+
+// helpText is each command's long help, shown by --help and man pages and
+// generated into docs/cli.md: the manual lives here, once.
+var helpText = map[string]string{
+	"snapshot import": `Imports a directory, or a tar archive (gzip detected by content), as a
+snapshot, and prints its full id alone on the last line of standard output;
+progress and a summary go to standard error. Importing the same content
+again gives the same id and changes nothing. Files of a directory whose
+size, mtime, ctime and inode are unchanged since the last import are not
+read again.
+
+Regular files, directories and symlinks that stay inside the tree are kept
+with their permission bits (setuid, setgid and sticky are dropped); names
+are kept byte for byte. Devices, fifos, sockets, symlinks that leave the
+tree (absolute, .. past the root, or through other symlinks), symlink
+loops, tar members with absolute or .. paths, names that are not UTF-8 or
+longer than 255 bytes, and paths longer than 3,840 bytes or 256 levels are
+refused with exit 6, naming the path; --skip-unsupported leaves them out
+with a warning instead (a symlink that escapes only through other symlinks
+is found when the whole tree is checked, and cannot be skipped). A file
+that is neither a directory nor a tar archive is refused (exit 6). An
+archive is read to the end of its stream: a damaged or truncated .tar.gz
+is refused with exit 6. An interrupted import records nothing.
+
+Progress: a bar on a terminal, a plain line every 5 seconds otherwise,
+nothing with --quiet. Then a summary such as
+"imported dist: 9250 files (9158 unchanged), 1021 dirs, 137 MiB, 1.2 MiB
+read in 119ms". --json prints {"snapshot": {...}, "stats": {...}}.`,
+
+	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS MESSAGE.
+--json prints {"snapshots": [...], "refs": {"current": "<id>"}}.`,
+
+	"snapshot show": `Without PATH: the snapshot's record and its root directory. A directory
+lists mode, size, content hash (12 characters) and name; a file shows its
+content hash, size, mode, content mtime and chunk count; a symlink its
+target. With --classes, every file below PATH as asset or entry.`,
+
+	"snapshot diff": `Paths that differ from A to B, in path order: "+ /path (N bytes)",
+"- /path (N bytes)", "M /path (OLD -> NEW bytes)". Directories that appear
+or vanish are listed file by file. --json prints a list of
+{"op", "path", "kind", "old_size", "new_size"}.`,
+
+	"snapshot export": `Writes the snapshot into a new (or empty) directory, or as a tar archive to
+a path ending in .tar or to standard output (-). Files keep their content
+mtimes. A tar is written to a temporary file and renamed, so a failed export
+leaves nothing under the requested name.`,
+
+	"snapshot rm": `Removes the snapshot's record and labels. Refused (exit 1) while a ref
+points at it. Its objects stay until gc, shared objects as long as any
+snapshot uses them.`,
+
+	"snapshot label": `Gives the snapshot one more label. A label names one snapshot; labelled
+snapshots are never pruned; the mount shows them at /labels/LABEL/. Labels
+and ref names are one path component without spaces or control characters,
+not starting with @ or - (exit 6).`,
+
+	"snapshot prune": `Applies the retention policy (docs/skew.md) and prints "keep <id> <reasons>"
+or "dropped <id> created <time>" per snapshot ("drop" with --dry-run), then a
+summary. Always kept: what a ref points at, and labelled snapshots. Flags not
+given come from the store's policy (default: last 10 per ref, within 7d);
+--save stores the given values as the policy. Objects of removed snapshots
+stay until gc. Keep --keep-within at least as long as vfsd's --grace, or
+assets of recent deploys stop being carried over early. --json prints
+{"policy", "decisions": [{"snapshot", "keep", "reasons"}]}.`,
+
+	"activate": `Points the ref (default current) at the snapshot and appends to the
+activation log (time, ref, from, to, uid, pid, user name, reason) in one
+transaction. First it checks that every object of the snapshot is present
+(--verify: re-hashes every chunk); a damaged snapshot is refused, naming the
+first path affected (exit 3 for a missing object, 5 for a corrupt one), and
+the ref does not move. The check is remembered, across restarts, until the
+next gc that deletes something, so the switch itself does not depend on the
+snapshot's size. Prints "current: <from> -> <to>" on standard error; --json
+prints the log entry. Activating the snapshot the ref already serves does
+nothing (no log entry, no hooks, exit 0) and says so ("unchanged": true with
+--json). Hooks of vfsd that fail are reported, and make the exit code 1,
+but the activation stands.`,
+
+	"rollback": `Activates the last snapshot the ref served that differs from the one it
+serves now (from the activation log; not the previous import). A second
+rollback undoes the first. With no earlier activation: exit 1, "no earlier
+activation".`,
+
+	"status": `The store directory, the daemon serving it (pid and mount, through vfsd),
+how many snapshots the store holds, and each ref's snapshot with its file
+count and size. Through vfsd it succeeds only once vfsd is ready (mount
+live, socket answering): scripts wait for vfsd with it.`,
+
+	"log": `The activation log, oldest first: SEQ TIME REF FROM TO USER PID REASON.
+--since takes a time: RFC 3339, a date, "yesterday", "2h ago".`,
+
+	"verify": `Re-hashes every chunk, file and tree of every snapshot (or of one), reading
+each shared object once, and without an ID also checks the activation log's
+hash chain. Prints "DAMAGED snapshot <id> <path> (object <hash>): <error>"
+per damaged object and "LOG ..." per break in the chain, with progress on
+standard error. Exit 5 if anything is damaged.`,
+
+	"gc": `Deletes the chunks, files and trees no snapshot reaches, then compacts so
+that disk space comes back: "deleted N chunks, N files, N trees (N snapshots
+kept); disk X -> Y", with progress on standard error. Through vfsd, files
+the mount still holds and objects of imports under way are kept, serving goes
+on, and imports pause while objects are marked.`,
+
+	"purge": `Withdraws content from /a/ and from asset carry-over (docs/skew.md), for the
+day a secret is published by mistake: PATH purges every content any snapshot
+has at that path, HASH one content. The active snapshot still serves its own
+files: deploy one without the file, then purge. Snapshots themselves stay
+exact (/snapshots/<id>/): remove them and run gc to delete the bytes. Prints
+"purged <hash>" per content. Exit 3 if nothing is at PATH in any snapshot, or no such content.`,
+
+	"classes": `Shows, or with flags replaces, the store's asset patterns (docs/skew.md).
+Built-in rule: HTML files are entries; a file whose name carries a content
+hash (index-BxK3f9aQ.js, main.3f2a1b9c.chunk.js) or lies under _next/static/
+is an asset; everything else is an entry. Patterns add to it; exclude wins.
+With flags, the given patterns replace the stored ones. A bad pattern is
+exit 2. Through vfsd the mount uses the new patterns at once.`,
+
+	"config": `Prints a web server configuration for the mount (docs/operations.md,
+"Previews and canaries"). nginx: put the output inside the http {} block (it
+has http-level maps and server blocks). apache: a <VirtualHost> (with
+--canary it needs mod_rewrite and mod_unique_id). Entries get Cache-Control
+no-cache, /assets/ and /a/ a year, immutable. --preview-domain is for nginx
+only (exit 2 with apache). Nothing is read from the store.`,
+
+	"backup": `Writes a full backup of the store (Badger's backup stream) to FILE or to
+standard output (-). Works while vfsd serves, through its socket, and sees
+one consistent moment. Content mtimes and the activation log are kept, so
+validators and history survive a restore. A file is written under a
+temporary name and renamed.`,
+
+	"restore": `Loads a backup into the store named by --store, which must hold no snapshot
+(exit 1 otherwise). Not through vfsd (exit 2): restore into a new directory
+with vfsd stopped, then start vfsd on it.`,
+}
