@@ -10,7 +10,7 @@ EXAMPLE   ?= /tmp/vfs-example
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: all build install test vet bench bench-tree bench-browse bench-scale example example-stop clean help
+.PHONY: all build install test testdeps vet bench bench-tree bench-browse bench-scale example example-stop clean help
 
 all: build
 
@@ -45,8 +45,16 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-test: vet
-	$(GO) test -race -count=1 ./...
+# What the tests need besides the apt packages of .ci/run: the browser
+# test's Vite app (npm, pinned by its lock file).
+testdeps:
+	@test -d integration/testdata/vite-app/node_modules || \
+		npm ci --prefix integration/testdata/vite-app --no-audit --no-fund --loglevel=error
+
+# VFS_REQUIRE_ALL: a test whose prerequisite is missing fails instead of
+# skipping, so that "ok" means everything ran.
+test: vet testdeps
+	VFS_REQUIRE_ALL=1 $(GO) test -race -count=1 ./...
 
 bench-tree: $(BENCH_DIR)/tree/node_modules
 

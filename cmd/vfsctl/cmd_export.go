@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 
 func exportCommand(e *env) *command {
 	return &command{
-		name: "snapshot export", args: "ID|LABEL DIR|FILE.tar|-", nargs: [2]int{2, 2},
+		name: "snapshot export", args: "ID|LABEL DIR|FILE.tar[.gz]|-", nargs: [2]int{2, 2},
 		summary: "write a snapshot to a new directory or a tar archive ('-': standard output)",
 		run:     runExport,
 	}
@@ -29,6 +30,19 @@ func runExport(e *env, args []string) error {
 		return snapshot.ExportTar(st, id, e.stdout)
 	case strings.HasSuffix(dst, ".tar"):
 		return writeFileAtomically(e, id.Short(), dst, func(w *bufio.Writer) error { return snapshot.ExportTar(st, id, w) })
+	case strings.HasSuffix(dst, ".tar.gz"), strings.HasSuffix(dst, ".tgz"):
+		return writeFileAtomically(e, id.Short(), dst, func(w *bufio.Writer) error {
+			zw := gzip.NewWriter(w)
+			if err := snapshot.ExportTar(st, id, zw); err != nil {
+				return err
+			}
+			return zw.Close()
+		})
+	}
+	// A name that looks like another kind of archive is a mistake, not
+	// a directory to make.
+	if ext := filepath.Ext(dst); archiveExt[ext] {
+		return usageError{fmt.Sprintf("export to %s: %s archives are not written; give DIR, FILE.tar, FILE.tar.gz or -", dst, ext)}
 	}
 	if err := snapshot.ExportDir(st, id, dst); err != nil {
 		return err
@@ -36,6 +50,9 @@ func runExport(e *env, args []string) error {
 	e.note("exported %s to %s", id.Short(), dst)
 	return nil
 }
+
+// archiveExt are archive names export does not write.
+var archiveExt = map[string]bool{".zip": true, ".gz": true, ".bz2": true, ".xz": true, ".zst": true, ".tbz2": true, ".txz": true, ".7z": true}
 
 // writeFileAtomically writes what (a snapshot's tar, a backup) through a
 // temporary file renamed into place, so a failure leaves nothing half

@@ -42,7 +42,9 @@ or vanish are listed file by file. --json prints a list of
 {"op", "path", "kind", "old_size", "new_size"}.`,
 
 	"snapshot export": `Writes the snapshot into a new (or empty) directory, or as a tar archive to
-a path ending in .tar or to standard output (-). Files keep their content
+a path ending in .tar, a gzip-compressed one to a path ending in .tar.gz or
+.tgz, or a tar to standard output (-). A name ending in another archive's
+extension (.zip, .xz, ...) is refused (exit 2). Files keep their content
 mtimes. A tar is written to a temporary file and renamed, so a failed export
 leaves nothing under the requested name.`,
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/vfs-project/vfs/ctl"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,6 +288,59 @@ func TestManPages(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, page))
 		if err != nil || !strings.Contains(string(b), ".TH") {
 			t.Errorf("%s: %v", page, err)
+		}
+	}
+}
+
+// export to a name ending in .tar.gz or .tgz writes a gzip-compressed tar
+// that import reads back as the same snapshot; other archive-like names
+// are refused rather than made into directories.
+func TestExportTarGz(t *testing.T) {
+	sd := t.TempDir()
+	out, _, _ := vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1"))
+	id := lastLine(out)
+	for _, name := range []string{"site.tar.gz", "site.tgz"} {
+		dst := filepath.Join(t.TempDir(), name)
+		if _, stderr, code := vfsctl(t, sd, "snapshot", "export", id, dst); code != 0 {
+			t.Fatalf("export %s: %d %s", name, code, stderr)
+		}
+		if fi, err := os.Stat(dst); err != nil || !fi.Mode().IsRegular() {
+			t.Fatalf("%s is not a file: %v", name, err)
+		}
+		b, _ := os.ReadFile(dst)
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("%s is not gzip", name)
+		}
+		back, stderr, code := vfsctl(t, sd, "-q", "snapshot", "import", dst)
+		if code != 0 || lastLine(back) != id {
+			t.Fatalf("re-import of %s: %d %q %s", name, code, back, stderr)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "site.zip")
+	if _, stderr, code := vfsctl(t, sd, "snapshot", "export", id, dst); code != exitUsage || !strings.Contains(stderr, ".zip") {
+		t.Errorf("export to .zip: exit %d %q", code, stderr)
+	}
+}
+
+// An unreachable vfsd is one exit code (1) with a message that names the
+// cause: no socket, or a stale one nothing answers on.
+func TestUnreachableDaemon(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	for sock, says := range map[string]string{
+		filepath.Join(dir, "none.sock"): "no vfsd socket at " + filepath.Join(dir, "none.sock") + " (is vfsd running?)",
+		stale:                           "is stale: nothing answers on it",
+	} {
+		var o, e bytes.Buffer
+		code := run(context.Background(), []string{"--socket", sock, "status"}, &o, &e)
+		if code != exitError || !strings.Contains(e.String(), says) {
+			t.Errorf("%s: exit %d, %q; want exit 1 saying %q", sock, code, e.String(), says)
 		}
 	}
 }
