@@ -31,7 +31,7 @@ func TestActivationHooks(t *testing.T) {
 	defer os.Unsetenv("FAIL_ON")
 	d.start(t)
 	_, stderr, err := d.try("activate", v2)
-	if err == nil || !strings.Contains(stderr, "cdn purge refused") || !strings.Contains(stderr, "activated, but 1 hooks failed") {
+	if err == nil || !strings.Contains(stderr, "cdn purge refused") || !strings.Contains(stderr, "activated, but 1 hook failed") {
 		t.Fatalf("failing hook: %v %q", err, stderr)
 	}
 	if cur := readMount(t, d, "current/index.html"); cur != "2" {

@@ -154,7 +154,7 @@ func TestBackupAndRestore(t *testing.T) {
 	r.stop(t)
 	os.RemoveAll(r.store)
 	restore := exec.Command(filepath.Join(binDir, "vfsctl"), "--store", r.store, "restore", backup)
-	if out, err := restore.CombinedOutput(); err != nil || !strings.Contains(string(out), "restored 1 snapshots") {
+	if out, err := restore.CombinedOutput(); err != nil || !strings.Contains(string(out), "restored 1 snapshot into") {
 		t.Fatalf("restore: %v %s", err, out)
 	}
 	r.start(t)

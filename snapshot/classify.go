@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -28,8 +29,20 @@ const (
 // leading slash and, for patterns without a slash, against the base name;
 // a pattern ending in "/**" matches everything below that directory.
 type Classes struct {
-	Include []string `json:"include,omitempty"`
-	Exclude []string `json:"exclude,omitempty"`
+	Include []string `json:"include"`
+	Exclude []string `json:"exclude"`
+}
+
+// MarshalJSON writes no patterns as [], not null.
+func (c Classes) MarshalJSON() ([]byte, error) {
+	type plain Classes
+	if c.Include == nil {
+		c.Include = []string{}
+	}
+	if c.Exclude == nil {
+		c.Exclude = []string{}
+	}
+	return json.Marshal(plain(c))
 }
 
 // Validate checks every pattern's syntax.

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -42,13 +43,25 @@ type ImportOptions struct {
 // Stats count an import's work. FilesTotal and BytesTotal are zero for a
 // tar archive, whose size is known only at its end.
 type Stats struct {
-	FilesTotal, BytesTotal int64
-	Files, Bytes           int64 // processed so far
-	FilesCached            int64 // unchanged files the stat cache let us skip
-	BytesRead              int64 // bytes actually read and hashed
-	Dirs, Symlinks         int64
-	Skipped                int64
-	Elapsed                time.Duration
+	FilesTotal  int64         `json:"files_total"`
+	BytesTotal  int64         `json:"bytes_total"`
+	Files       int64         `json:"files"`        // processed so far
+	Bytes       int64         `json:"bytes"`        // processed so far
+	FilesCached int64         `json:"files_cached"` // unchanged files the stat cache let us skip
+	BytesRead   int64         `json:"bytes_read"`   // bytes actually read and hashed
+	Dirs        int64         `json:"dirs"`
+	Symlinks    int64         `json:"symlinks"`
+	Skipped     int64         `json:"skipped"`
+	Elapsed     time.Duration `json:"-"`
+}
+
+// MarshalJSON writes elapsed as a duration string ("1.5s").
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats
+	return json.Marshal(struct {
+		plain
+		Elapsed string `json:"elapsed"`
+	}{plain(s), s.Elapsed.String()})
 }
 
 // Result is what an import made.

@@ -88,7 +88,7 @@ func ApplyPolicy(snaps []store.SnapshotInfo, refs map[string]store.Ref, log []st
 			add(s.ID, "label "+l)
 		}
 		if p.KeepWithin > 0 && now.Sub(s.Created) < p.KeepWithin {
-			add(s.ID, fmt.Sprintf("created within %s", p.KeepWithin))
+			add(s.ID, fmt.Sprintf("created within %s", FormatDuration(p.KeepWithin)))
 		}
 	}
 	lastPerRef := map[string]int{}
@@ -110,7 +110,7 @@ func ApplyPolicy(snaps []store.SnapshotInfo, refs map[string]store.Ref, log []st
 			}
 		}
 		if !e.From.IsZero() && p.KeepWithin > 0 && now.Sub(e.Time) < p.KeepWithin {
-			add(e.From, fmt.Sprintf("target of ref %s until %s, within %s", e.Ref, e.Time.UTC().Format(time.RFC3339), p.KeepWithin))
+			add(e.From, fmt.Sprintf("target of ref %s until %s, within %s", e.Ref, e.Time.UTC().Format(time.RFC3339), FormatDuration(p.KeepWithin)))
 		}
 	}
 	out := make([]Decision, 0, len(snaps))

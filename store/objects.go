@@ -59,10 +59,10 @@ func (k *Kind) UnmarshalText(b []byte) error {
 type Entry struct {
 	Name   string      `json:"name"`
 	Kind   Kind        `json:"kind"`
-	Mode   fs.FileMode `json:"mode"`             // permission bits only
-	Ref    Ref         `json:"ref"`              // file content or subtree; zero for a symlink
-	Size   uint64      `json:"size"`             // file size; 0 for others
-	Target string      `json:"target,omitempty"` // symlink target
+	Mode   fs.FileMode `json:"mode"`   // permission bits only
+	Ref    Ref         `json:"ref"`    // file content or subtree; zero for a symlink
+	Size   uint64      `json:"size"`   // file size; 0 for others
+	Target string      `json:"target"` // symlink target
 }
 
 // A Tree is one directory: its entries sorted by name bytes.

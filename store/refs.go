@@ -20,8 +20,8 @@ type LogEntry struct {
 	To     Ref       `json:"to"`
 	UID    int       `json:"uid"`
 	PID    int       `json:"pid"`
-	User   string    `json:"user,omitempty"`
-	Reason string    `json:"reason,omitempty"`
+	User   string    `json:"user"`
+	Reason string    `json:"reason"`
 	Prev   Ref       `json:"prev"`
 }
 

@@ -30,10 +30,10 @@ func (s *Store) SetSetting(name string, v any) error {
 type PurgeRecord struct {
 	Ref    Ref       `json:"ref"`
 	Time   time.Time `json:"time"`
-	Path   string    `json:"path,omitempty"`
+	Path   string    `json:"path"`
 	UID    int       `json:"uid"`
 	PID    int       `json:"pid"`
-	Reason string    `json:"reason,omitempty"`
+	Reason string    `json:"reason"`
 }
 
 // Purge records that content ref must no longer be served through /a/ or

@@ -13,12 +13,22 @@ import (
 type SnapshotInfo struct {
 	ID      Ref       `json:"id"`
 	Created time.Time `json:"created"`
-	Labels  []string  `json:"labels,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Source  string    `json:"source,omitempty"`
+	Labels  []string  `json:"labels"`
+	Message string    `json:"message"`
+	Source  string    `json:"source"`
 	Files   uint64    `json:"files"`
 	Dirs    uint64    `json:"dirs"`
 	Bytes   uint64    `json:"bytes"`
+}
+
+// MarshalJSON writes no labels as [], not null: a list is never null in
+// vfs's JSON.
+func (s SnapshotInfo) MarshalJSON() ([]byte, error) {
+	type plain SnapshotInfo
+	if s.Labels == nil {
+		s.Labels = []string{}
+	}
+	return json.Marshal(plain(s))
 }
 
 // ErrLabelTaken: a label already names another snapshot.

@@ -80,7 +80,7 @@ func reportActivation(e *env, a ctl.Activation, err error) error {
 // hookFailures makes failed hooks an error (exit 1); the activation stands.
 func hookFailures(a ctl.Activation) error {
 	if len(a.HookFailures) > 0 {
-		return fmt.Errorf("activated, but %d hooks failed: %s", len(a.HookFailures), strings.Join(a.HookFailures, "; "))
+		return fmt.Errorf("activated, but %s failed: %s", count(len(a.HookFailures), "hook"), strings.Join(a.HookFailures, "; "))
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 func backupCommand(e *env) *command {
 	return &command{
-		name: "backup", args: "FILE|-", nargs: [2]int{1, 1},
+		name: "backup", noJSON: true, args: "FILE|-", nargs: [2]int{1, 1},
 		summary: "write a full backup of the store (Badger's backup format)",
 		run: func(e *env, args []string) error {
 			api, err := e.store()
@@ -28,7 +28,7 @@ func backupCommand(e *env) *command {
 
 func restoreCommand(e *env) *command {
 	return &command{
-		name: "restore", args: "FILE", nargs: [2]int{1, 1},
+		name: "restore", noJSON: true, args: "FILE", nargs: [2]int{1, 1},
 		summary: "load a backup into a new, empty store (--store; not through vfsd)",
 		run: func(e *env, args []string) error {
 			if !e.storeSet {
@@ -55,7 +55,7 @@ func restoreCommand(e *env) *command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "restored %d snapshots into %s\n", st.Snapshots, st.Store)
+			fmt.Fprintf(e.stdout, "restored %s into %s\n", count(st.Snapshots, "snapshot"), st.Store)
 			return nil
 		},
 	}

@@ -28,7 +28,7 @@ func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
 func configCommand(e *env) *command {
 	o := &configOptions{}
 	return &command{
-		name: "config", args: "nginx|apache", nargs: [2]int{1, 1},
+		name: "config", noJSON: true, args: "nginx|apache", nargs: [2]int{1, 1},
 		summary: "print a web server configuration for this mount",
 		flags:   o.AddFlags,
 		run: func(e *env, args []string) error {

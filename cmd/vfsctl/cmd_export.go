@@ -13,7 +13,7 @@ import (
 
 func exportCommand(e *env) *command {
 	return &command{
-		name: "snapshot export", args: "ID|LABEL DIR|FILE.tar[.gz]|-", nargs: [2]int{2, 2},
+		name: "snapshot export", noJSON: true, args: "ID|LABEL DIR|FILE.tar[.gz]|-", nargs: [2]int{2, 2},
 		summary: "write a snapshot to a new directory or a tar archive ('-': standard output)",
 		run:     runExport,
 	}

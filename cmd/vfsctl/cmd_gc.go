@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/dustin/go-humanize"
 	"github.com/vfs-project/vfs/ctl"
 )
 
@@ -29,8 +28,8 @@ func gcCommand(e *env) *command {
 			if e.json {
 				return e.printJSON(st)
 			}
-			fmt.Fprintf(e.stdout, "deleted %d chunks, %d files, %d trees (%d snapshots kept); disk %s -> %s\n",
-				st.Chunks, st.Files, st.Trees, st.Snapshots, humanize.IBytes(uint64(st.BytesBefore)), humanize.IBytes(uint64(st.BytesAfter)))
+			fmt.Fprintf(e.stdout, "deleted %s, %s, %s (%s kept); disk %s -> %s\n",
+				count(st.Chunks, "chunk"), count(st.Files, "file"), count(st.Trees, "tree"), count(st.Snapshots, "snapshot"), size(st.BytesBefore), size(st.BytesAfter))
 			return nil
 		},
 	}

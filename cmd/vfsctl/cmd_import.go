@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
 )
 
 type importOptions struct {
@@ -39,8 +39,9 @@ func importCommand(e *env) *command {
 }
 
 func runImport(e *env, o *importOptions, src string) error {
+	// Checked now, not only at the commit after the whole import.
 	for _, l := range o.labels {
-		if err := checkLabel(l); err != nil {
+		if err := store.CheckLabel(l); err != nil {
 			return err
 		}
 	}
@@ -69,8 +70,8 @@ func runImport(e *env, o *importOptions, src string) error {
 		return err
 	}
 	s := res.Stats
-	e.note("imported %s: %d files (%d unchanged), %d dirs, %s, %s read in %s",
-		src, s.Files, s.FilesCached, s.Dirs, humanize.IBytes(uint64(s.Bytes)), humanize.IBytes(uint64(s.BytesRead)), s.Elapsed.Round(time.Millisecond))
+	e.note("imported %s: %s (%d unchanged), %s, %s, %s read in %s",
+		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes), size(s.BytesRead), s.Elapsed.Round(time.Millisecond))
 	if o.activate {
 		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)
 		if err != nil {

@@ -78,6 +78,6 @@ func runPrune(e *env, o *pruneOptions) error {
 			fmt.Fprintf(e.stdout, "%-7s %s  created %s\n", verb, d.Snapshot.ID.Short(), d.Snapshot.Created.Local().Format(time.RFC3339))
 		}
 	}
-	e.note("policy: keep last %d per ref, keep within %s; %d of %d snapshots %s", p.KeepLast, snapshot.FormatDuration(p.KeepWithin), dropped, len(decisions), map[bool]string{true: "would be dropped", false: "dropped"}[o.dryRun])
+	e.note("policy: keep last %d per ref, keep within %s; %d of %s %s", p.KeepLast, snapshot.FormatDuration(p.KeepWithin), dropped, count(len(decisions), "snapshot"), map[bool]string{true: "would be dropped", false: "dropped"}[o.dryRun])
 	return nil
 }

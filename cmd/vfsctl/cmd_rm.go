@@ -12,6 +12,9 @@ func rmCommand(e *env) *command {
 			if err := st.RemoveSnapshot(e.ctx, id); err != nil {
 				return err
 			}
+			if e.json {
+				return e.printJSON(map[string]any{"removed": id})
+			}
 			e.note("removed snapshot %s", id.Short())
 			return nil
 		},

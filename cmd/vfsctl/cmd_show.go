@@ -76,7 +76,7 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "snapshot %s\ncreated  %s\nfiles    %d in %d directories, %d bytes\n", id, info.Created.Local().Format(time.RFC3339), info.Files, info.Dirs, info.Bytes)
+		fmt.Fprintf(e.stdout, "snapshot %s\ncreated  %s\nfiles    %s in %s, %s\n", id, info.Created.Local().Format(time.RFC3339), count(info.Files, "file"), count(info.Dirs, "directory", "directories"), size(info.Bytes))
 		if len(info.Labels) > 0 {
 			fmt.Fprintf(e.stdout, "labels   %s\n", strings.Join(info.Labels, ", "))
 		}
@@ -96,7 +96,11 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 		case store.KindFile:
 			hash = c.Ref.Short()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", (c.Mode | kindMode(c.Kind)).String(), c.Size, hash, name)
+		sz := ""
+		if c.Kind == store.KindFile {
+			sz = size(c.Size)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", (c.Mode | kindMode(c.Kind)).String(), sz, hash, name)
 	}
 	return tw.Flush()
 }
@@ -109,8 +113,8 @@ func showFile(e *env, st ctl.API, ent store.Entry) error {
 	if e.json {
 		return e.printJSON(map[string]any{"entry": ent, "mtime": time.Unix(rec.MTime, 0).UTC(), "chunks": rec.Chunks})
 	}
-	fmt.Fprintf(e.stdout, "hash   %s\nsize   %d\nmode   %s\nmtime  %s (owned by the content)\nchunks %d of up to %d bytes\n",
-		rec.Ref, rec.Size, ent.Mode, time.Unix(rec.MTime, 0).UTC().Format(time.RFC3339), len(rec.Chunks), rec.ChunkSize)
+	fmt.Fprintf(e.stdout, "hash   %s\nsize   %s (%d bytes)\nmode   %s\nmtime  %s (owned by the content)\nchunks %d of up to %s\n",
+		rec.Ref, size(rec.Size), rec.Size, ent.Mode, time.Unix(rec.MTime, 0).UTC().Format(time.RFC3339), len(rec.Chunks), size(uint64(rec.ChunkSize)))
 	return nil
 }
 

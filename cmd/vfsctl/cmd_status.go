@@ -44,7 +44,7 @@ func runStatus(e *env, _ []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "ref %s\t%s\t%d files\t%s\n", n, s.Refs[n].Short(), info.Files, humanize.IBytes(info.Bytes))
+		fmt.Fprintf(tw, "ref %s\t%s\t%s\t%s\n", n, s.Refs[n].Short(), count(info.Files, "file"), size(info.Bytes))
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(tw, "no refs yet: 'vfsctl activate ID' points current at a snapshot")

@@ -57,7 +57,7 @@ func runVerify(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "LOG %s\n", b)
 		}
 	}
-	e.note("verified %d snapshots, %d distinct files: %d problems, %d log breaks", rep.Snapshots, rep.Files, len(rep.Problems), len(rep.LogBreaks))
+	e.note("verified %s, %s: %s, %s", count(rep.Snapshots, "snapshot"), count(rep.Files, "distinct file"), count(len(rep.Problems), "problem"), count(len(rep.LogBreaks), "log break"))
 	if !rep.OK() {
 		return errDamaged
 	}

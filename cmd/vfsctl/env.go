@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"io"
 	"os"
 	"os/user"
@@ -129,6 +130,21 @@ func (e *env) note(format string, a ...any) {
 		fmt.Fprintf(e.stderr, format+"\n", a...)
 	}
 }
+
+// count says n of a thing: "1 file", "2 files"; many is the plural, or
+// the word with an s.
+func count[N int | int64 | uint64](n N, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	if len(many) > 0 {
+		return fmt.Sprintf("%d %s", n, many[0])
+	}
+	return fmt.Sprintf("%d %ss", n, one)
+}
+
+// size says a number of bytes the way every command does.
+func size[N int | int64 | uint64](n N) string { return humanize.IBytes(uint64(n)) }
 
 // who identifies the caller for the activation log.
 func who() snapshot.Who {

@@ -26,7 +26,10 @@ is refused with exit 6. An interrupted import records nothing.
 Progress: a bar on a terminal, a plain line every 5 seconds otherwise,
 nothing with --quiet. Then a summary such as
 "imported dist: 9250 files (9158 unchanged), 1021 dirs, 137 MiB, 1.2 MiB
-read in 119ms". --json prints {"snapshot": {...}, "stats": {...}}.`,
+read in 119ms". --json prints {"snapshot": {...}, "stats": {...}}.
+
+Sizes in every command's text are binary units (KiB, MiB); --json gives
+bytes.`,
 
 	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS MESSAGE.
 --json prints {"snapshots": [...], "refs": {"current": "<id>"}}.`,
@@ -36,8 +39,8 @@ lists mode, size, content hash (12 characters) and name; a file shows its
 content hash, size, mode, content mtime and chunk count; a symlink its
 target. With --classes, every file below PATH as asset or entry.`,
 
-	"snapshot diff": `Paths that differ from A to B, in path order: "+ /path (N bytes)",
-"- /path (N bytes)", "M /path (OLD -> NEW bytes)". Directories that appear
+	"snapshot diff": `Paths that differ from A to B, in path order: "+ /path (SIZE)",
+"- /path (SIZE)", "M /path (OLD -> NEW)", sizes such as 12 KiB. Directories that appear
 or vanish are listed file by file. --json prints a list of
 {"op", "path", "kind", "old_size", "new_size"}.`,
 

@@ -37,6 +37,7 @@ type command struct {
 	help    string                     // longer text (helptext.go), shown by --help
 	nargs   [2]int                     // minimum and maximum positional arguments (-1: any)
 	flags   func(*pflag.FlagSet)       // binds the command's own flags
+	noJSON  bool                       // prints no JSON: --json is refused
 	run     func(*env, []string) error // runs it
 }
 
@@ -194,7 +195,12 @@ func cobraCommand(e *env, cmd *command, name string) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(c *cobra.Command, args []string) error { return cmd.run(e, args) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if cmd.noJSON && e.json {
+				return usageError{fmt.Sprintf("%s prints no JSON: leave out --json", cmd.name)}
+			}
+			return cmd.run(e, args)
+		},
 	}
 	if strings.Contains(cmd.args, "ID") {
 		c.ValidArgsFunction = e.completeSnapshots

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/vfs-project/vfs/ctl"
 	"net"
 	"os"
@@ -66,7 +67,7 @@ func TestImportActivateRollback(t *testing.T) {
 		t.Fatalf("rollback did not return to v1: %+v", log[2])
 	}
 	out, _, _ = vfsctl(t, sd, "snapshot", "diff", id1, id2)
-	if strings.TrimSpace(out) != "M /index.html (2 -> 2 bytes)" {
+	if strings.TrimSpace(out) != "M /index.html (2 B -> 2 B)" {
 		t.Fatalf("diff: %q", out)
 	}
 	out, _, _ = vfsctl(t, sd, "snapshot", "list")
@@ -341,6 +342,52 @@ func TestUnreachableDaemon(t *testing.T) {
 		code := run(context.Background(), []string{"--socket", sock, "status"}, &o, &e)
 		if code != exitError || !strings.Contains(e.String(), says) {
 			t.Errorf("%s: exit %d, %q; want exit 1 saying %q", sock, code, e.String(), says)
+		}
+	}
+}
+
+// Every command's --json is one style: snake_case keys, no null (lists are
+// [], a missing hash is ""), durations as strings; a command that prints
+// no JSON refuses --json.
+func TestJSONStyle(t *testing.T) {
+	sd := t.TempDir()
+	vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1"), "--label", "one", "--activate")
+	vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v2"), "--label", "two")
+	var check func(path string, v any)
+	check = func(path string, v any) {
+		switch x := v.(type) {
+		case nil:
+			t.Errorf("%s is null", path)
+		case map[string]any:
+			for k, v := range x {
+				if strings.ToLower(k) != k || strings.Contains(k, " ") {
+					t.Errorf("%s: key %q is not snake_case", path, k)
+				}
+				check(path+"."+k, v)
+			}
+		case []any:
+			for i, v := range x {
+				check(fmt.Sprintf("%s[%d]", path, i), v)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"status"}, {"snapshot", "list"}, {"snapshot", "show", "one"}, {"snapshot", "show", "one", "index.html"},
+		{"snapshot", "diff", "one", "two"}, {"log"}, {"verify"}, {"classes"}, {"snapshot", "prune", "--dry-run"},
+		{"gc"}, {"activate", "two"}, {"rollback"}, {"snapshot", "label", "two", "again"}, {"purge", "index.html"},
+		{"version"}, {"snapshot", "import", site(t, "v3")}, {"snapshot", "rm", "two"},
+	} {
+		out, stderr, code := vfsctl(t, sd, append([]string{"--json", "-q"}, args...)...)
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil {
+			t.Errorf("%v --json: exit %d, %v: %q %q", args, code, err, out, stderr)
+			continue
+		}
+		check(strings.Join(args, " "), v)
+	}
+	for _, args := range [][]string{{"config", "nginx"}, {"snapshot", "export", "one", t.TempDir() + "/x"}, {"backup", "-"}} {
+		if _, _, code := vfsctl(t, sd, append([]string{"--json"}, args...)...); code != exitUsage {
+			t.Errorf("%v --json: exit %d, want %d", args, code, exitUsage)
 		}
 	}
 }

@@ -168,7 +168,9 @@ func mkdirs(dir string, perm os.FileMode) (string, error) {
 	}
 	top := ""
 	for p := abs; ; p = filepath.Dir(p) {
-		if _, err := os.Stat(p); err == nil {
+		// Only a name that is not there is made: a stale mount (ENOTCONN
+		// after a crash) is there, and vfs.Mount deals with it.
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 			break
 		}
 		top = p
