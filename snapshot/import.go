@@ -38,6 +38,14 @@ type ImportOptions struct {
 	// Skipped, if set, hears of each entry SkipUnsupported leaves out,
 	// with the reason.
 	Skipped func(path, why string)
+	// Exclude are gitignore patterns of what to leave out, after
+	// DefaultExcludes and the directory's .vfsignore (Filter).
+	Exclude []string
+	// Warned, if set, hears of entries imported that may be a mistake
+	// (.env files, which usually hold secrets).
+	Warned func(path, why string)
+
+	filter *Filter // a tar import's, made from Exclude
 }
 
 // Stats count an import's work. FilesTotal and BytesTotal are zero for a
@@ -52,6 +60,7 @@ type Stats struct {
 	Dirs        int64         `json:"dirs"`
 	Symlinks    int64         `json:"symlinks"`
 	Skipped     int64         `json:"skipped"`
+	Excluded    int64         `json:"excluded"` // left out by the filter (a directory counts once)
 	Elapsed     time.Duration `json:"-"`
 }
 
@@ -103,6 +112,22 @@ func (o *ImportOptions) reportProgress(c *counters, start time.Time, stop <-chan
 			o.Progress(c.snapshot(start))
 		}
 	}
+}
+
+// secretWarning is what an import says of a .env file it imports.
+const secretWarning = "may hold secrets, and the web server would serve it; add it to .vfsignore or pass --exclude to leave it out"
+
+// check applies the filter to an entry about to be imported: whether it is
+// left out (counted), and a warning for a name that usually holds secrets.
+func (o *ImportOptions) check(f *Filter, stats *Stats, rel string, isDir bool) (excluded bool) {
+	if f.Excluded(rel, isDir) {
+		stats.Excluded++
+		return true
+	}
+	if !isDir && secretLike(rel) && o.Warned != nil {
+		o.Warned(rel, secretWarning)
+	}
+	return false
 }
 
 func (o *ImportOptions) skipped(path, why string) {

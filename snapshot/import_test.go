@@ -281,3 +281,26 @@ func TestDirAndTarOfSameTreeGiveSameID(t *testing.T) {
 		t.Fatalf("exported mtime %d, content mtime %d", fi.ModTime().Unix(), rec.MTime)
 	}
 }
+
+// A tar import leaves out VCS metadata and what Exclude names too.
+func TestImportTarFilters(t *testing.T) {
+	members := []member{
+		{name: "index.html", body: "<h1>hi</h1>", typ: tar.TypeReg},
+		{name: ".git/", typ: tar.TypeDir},
+		{name: ".git/config", body: "[remote] url = https://token@example.com", typ: tar.TypeReg},
+		{name: "app.js.map", body: "{}", typ: tar.TypeReg},
+	}
+	st := openStore(t)
+	res, err := ImportTar(context.Background(), st, bytes.NewReader(makeTar(t, false, members)), "site.tar", ImportOptions{Exclude: []string{"*.map"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{".git/config", ".git", "app.js.map"} {
+		if _, err := Lookup(st, res.Snapshot.ID, p); err == nil {
+			t.Errorf("%s was imported", p)
+		}
+	}
+	if res.Stats.Excluded != 3 || readPath(t, st, res.Snapshot.ID, "index.html") != "<h1>hi</h1>" {
+		t.Errorf("excluded %d", res.Stats.Excluded)
+	}
+}

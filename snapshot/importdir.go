@@ -41,7 +41,11 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	root := newDir("", fi.Mode())
 	var stats Stats
 	var c counters
-	jobs, err := scanDir(abs, root, &o, &stats, &c)
+	filter, err := NewFilter(abs, o.Exclude)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", dir, err)
+	}
+	jobs, err := scanDir(abs, root, filter, &o, &stats, &c)
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
@@ -64,7 +68,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
 	s := c.snapshot(start)
-	s.Dirs, s.Symlinks, s.Skipped = stats.Dirs, stats.Symlinks, stats.Skipped
+	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
 	if o.Progress != nil {
 		o.Progress(s)
 	}
@@ -73,7 +77,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 
 // scanDir walks abs without following symlinks, building the node tree and
 // the list of files to hash.
-func scanDir(abs string, root *node, o *ImportOptions, stats *Stats, c *counters) ([]fileJob, error) {
+func scanDir(abs string, root *node, filter *Filter, o *ImportOptions, stats *Stats, c *counters) ([]fileJob, error) {
 	var jobs []fileJob
 	err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -87,6 +91,12 @@ func scanDir(abs string, root *node, o *ImportOptions, stats *Stats, c *counters
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if o.check(filter, stats, rel, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
 		if err := checkPath(rel); err != nil {
 			if err := o.unsupported(stats, rel, err.Error()); err != nil || !d.IsDir() {
 				return err

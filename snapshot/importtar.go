@@ -22,6 +22,13 @@ import (
 // that leave the tree are refused (or skipped with SkipUnsupported).
 func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o ImportOptions) (Result, error) {
 	start := time.Now()
+	// An archive carries no .vfsignore of its own that we read first:
+	// the defaults and Exclude apply.
+	filter, err := NewFilter("", o.Exclude)
+	if err != nil {
+		return Result{}, fmt.Errorf("import %s: %w", name, err)
+	}
+	o.filter = filter
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -60,7 +67,7 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	s := c.snapshot(start)
-	s.Dirs, s.Symlinks, s.Skipped = stats.Dirs, stats.Symlinks, stats.Skipped
+	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
 	if o.Progress != nil {
 		o.Progress(s)
 	}
@@ -134,6 +141,9 @@ func tarMember(ctx context.Context, tr *tar.Reader, h *tar.Header, root *node, w
 		if h.Typeflag == tar.TypeDir {
 			root.entry.Mode = h.FileInfo().Mode().Perm()
 		}
+		return nil
+	}
+	if o.check(o.filter, stats, rel, h.Typeflag == tar.TypeDir) {
 		return nil
 	}
 	e := store.Entry{Mode: h.FileInfo().Mode().Perm()}

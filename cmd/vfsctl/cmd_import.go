@@ -17,6 +17,7 @@ type importOptions struct {
 	ref      string
 	reason   string
 	skip     bool
+	exclude  []string
 }
 
 func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
@@ -25,6 +26,7 @@ func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.activate, "activate", false, "activate the snapshot on --ref once it is imported")
 	fs.StringVar(&o.ref, "ref", snapshot.DefaultRef, "ref that --activate moves")
 	fs.StringVar(&o.reason, "reason", "", "reason recorded in the activation log with --activate")
+	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out what this gitignore pattern matches (repeatable), after .git, .hg, .svn and the directory's .vfsignore")
 	fs.BoolVar(&o.skip, "skip-unsupported", false, "skip devices, fifos, sockets, escaping symlinks and unsafe tar paths with a warning instead of failing")
 }
 
@@ -51,7 +53,9 @@ func runImport(e *env, o *importOptions, src string) error {
 		return err
 	}
 	opts := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
-		Skipped: func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: skipped %s: %s\n", path, why) }}
+		Exclude: o.exclude,
+		Skipped: func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: skipped %s: %s\n", path, why) },
+		Warned:  func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: warning: %s %s\n", path, why) }}
 	var bar *progress
 	if !e.quiet {
 		bar = newProgress(e.stderr)
@@ -70,8 +74,12 @@ func runImport(e *env, o *importOptions, src string) error {
 		return err
 	}
 	s := res.Stats
-	e.note("imported %s: %s (%d unchanged), %s, %s, %s read in %s",
-		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes), size(s.BytesRead), s.Elapsed.Round(time.Millisecond))
+	left := ""
+	if s.Excluded > 0 {
+		left = fmt.Sprintf(", %d left out by .vfsignore or --exclude", s.Excluded)
+	}
+	e.note("imported %s: %s (%d unchanged), %s, %s, %s read in %s%s",
+		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
 	if o.activate {
 		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)
 		if err != nil {

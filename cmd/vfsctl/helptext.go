@@ -23,6 +23,12 @@ that is neither a directory nor a tar archive is refused (exit 6). An
 archive is read to the end of its stream: a damaged or truncated .tar.gz
 is refused with exit 6. An interrupted import records nothing.
 
+Left out: version-control metadata (.git, .hg, .svn), whatever the
+directory's .vfsignore names (gitignore syntax, at the import root), and
+what --exclude patterns name, in that order (a later "!pattern" re-includes).
+.well-known/ and .htaccess stay. A .env file is imported with a warning: it
+usually holds secrets, and the web server would serve it.
+
 Progress: a bar on a terminal, a plain line every 5 seconds otherwise,
 nothing with --quiet. Then a summary such as
 "imported dist: 9250 files (9158 unchanged), 1021 dirs, 137 MiB, 1.2 MiB

@@ -391,3 +391,38 @@ func TestJSONStyle(t *testing.T) {
 		}
 	}
 }
+
+// What a build directory holds by mistake stays out: VCS metadata always,
+// what .vfsignore and --exclude name; a .env file is warned about.
+func TestImportFilters(t *testing.T) {
+	sd := t.TempDir()
+	dir := site(t, "v1")
+	for name, body := range map[string]string{
+		".git/config": "[remote] url = https://token@example.com", ".env": "KEY=secret",
+		".vfsignore": "drafts/\n*.map\n", "drafts/x.html": "draft", "assets/app.js.map": "{}",
+		".well-known/security.txt": "Contact: x", ".htaccess": "Deny from none", "notes.txt": "private",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	out, stderr, code := vfsctl(t, sd, "snapshot", "import", dir, "--exclude", "notes.txt")
+	if code != 0 {
+		t.Fatalf("import: %d %s", code, stderr)
+	}
+	id := lastLine(out)
+	if !strings.Contains(stderr, "vfsctl: warning: .env may hold secrets") || !strings.Contains(stderr, "left out by .vfsignore or --exclude") {
+		t.Errorf("import said: %s", stderr)
+	}
+	export := filepath.Join(t.TempDir(), "out")
+	if _, stderr, code := vfsctl(t, sd, "snapshot", "export", id, export); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	for name, want := range map[string]bool{
+		".git/config": false, ".vfsignore": false, "drafts/x.html": false, "assets/app.js.map": false, "notes.txt": false,
+		".env": true, ".well-known/security.txt": true, ".htaccess": true, "index.html": true, "assets/app-3f2a1b9c.js": true,
+	} {
+		if _, err := os.Stat(filepath.Join(export, name)); (err == nil) != want {
+			t.Errorf("%s: in the snapshot %v, want %v", name, err == nil, want)
+		}
+	}
+}
