@@ -7,12 +7,14 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
 )
 
 type activateOptions struct {
 	ref    string
 	reason string
 	verify bool
+	dryRun bool
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -23,6 +25,7 @@ func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
 func (o *activateOptions) addVerify(fs *pflag.FlagSet) {
 	o.AddFlags(fs)
 	fs.BoolVar(&o.verify, "verify", false, "re-hash every chunk of the snapshot first (default: check that every object is present)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "only say what would change: the ref's move and the paths that differ")
 }
 
 func activateCommand(e *env) *command {
@@ -35,6 +38,9 @@ func activateCommand(e *env) *command {
 			st, id, err := e.resolve(args[0])
 			if err != nil {
 				return err
+			}
+			if o.dryRun {
+				return dryRunActivate(e, st, o.ref, id)
 			}
 			le, err := st.Activate(e.ctx, o.ref, id, o.reason, o.verify)
 			return reportActivation(e, le, err)
@@ -82,5 +88,31 @@ func hookFailures(a ctl.Activation) error {
 	if len(a.HookFailures) > 0 {
 		return fmt.Errorf("activated, but %s failed: %s", count(len(a.HookFailures), "hook"), strings.Join(a.HookFailures, "; "))
 	}
+	return nil
+}
+
+// dryRunActivate says what activating id on ref would change, and changes
+// nothing.
+func dryRunActivate(e *env, st ctl.API, ref string, id store.Ref) error {
+	refs, err := st.NamedRefs()
+	if err != nil {
+		return err
+	}
+	from := refs[ref]
+	changes := []snapshot.Change{}
+	if !from.IsZero() && from != id {
+		if changes, err = snapshot.Diff(st, from, id); err != nil {
+			return err
+		}
+	}
+	if e.json {
+		return e.printJSON(map[string]any{"ref": ref, "from": from, "to": id, "unchanged": from == id, "changes": changes})
+	}
+	if from == id {
+		e.note("%s: already at %s, nothing would change", ref, id.Short())
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "would move %s: %s -> %s (%s; snapshot diff lists them)\n",
+		ref, shortOrNone(from), id.Short(), summarize(changes, false))
 	return nil
 }

@@ -18,6 +18,7 @@ type importOptions struct {
 	reason   string
 	skip     bool
 	exclude  []string
+	deploy   bool // vfsctl deploy: activate, then say what changed
 }
 
 func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
@@ -80,19 +81,67 @@ func runImport(e *env, o *importOptions, src string) error {
 	}
 	e.note("imported %s: %s (%d unchanged), %s, %s, %s read in %s%s",
 		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
+	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
 	if o.activate {
 		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)
 		if err != nil {
 			return err
 		}
-		e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
+		out["activation"] = a
+		if o.deploy {
+			changes := []snapshot.Change{}
+			if !a.From.IsZero() && !a.Unchanged {
+				if changes, err = snapshot.Diff(st, a.From, a.To); err != nil {
+					return err
+				}
+			}
+			out["changes"] = changes
+			e.note("%s: %s -> %s: %s", a.Ref, shortOrNone(a.From), a.To.Short(), summarize(changes, a.Unchanged))
+		} else {
+			e.note("%s: %s -> %s", a.Ref, shortOrNone(a.From), a.To.Short())
+		}
 		if err := hookFailures(a); err != nil {
 			return err
 		}
 	}
 	if e.json {
-		return e.printJSON(map[string]any{"snapshot": res.Snapshot, "stats": s})
+		return e.printJSON(out)
 	}
 	_, err = e.stdout.Write([]byte(res.Snapshot.ID.String() + "\n"))
 	return err
+}
+
+func deployCommand(e *env) *command {
+	o := &importOptions{}
+	return &command{
+		name: "deploy", args: "DIR|FILE.tar[.gz]", nargs: [2]int{1, 1},
+		summary: "import and activate in one step, and say what changed",
+		flags: func(fs *pflag.FlagSet) {
+			o.AddFlags(fs)
+			fs.MarkHidden("activate")
+		},
+		run: func(e *env, args []string) error {
+			o.activate, o.deploy = true, true
+			return runImport(e, o, args[0])
+		},
+	}
+}
+
+// summarize counts a diff's changes in words.
+func summarize(changes []snapshot.Change, unchanged bool) string {
+	if unchanged {
+		return "already served, nothing changed"
+	}
+	var added, removed, changed int
+	for _, c := range changes {
+		switch c.Op {
+		case snapshot.Added:
+			added++
+		case snapshot.Removed:
+			removed++
+		default:
+			changed++
+		}
+	}
+	return fmt.Sprintf("%d added, %d removed, %d changed", added, removed, changed)
 }

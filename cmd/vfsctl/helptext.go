@@ -37,6 +37,14 @@ read in 119ms". --json prints {"snapshot": {...}, "stats": {...}}.
 Sizes in every command's text are binary units (KiB, MiB); --json gives
 bytes.`,
 
+	"deploy": `Imports a directory or tar archive as snapshot import does (the same
+filters, labels and message), activates it on --ref (default current) with
+--reason, and says what changed from the snapshot the ref served before:
+"current: <from> -> <to>: N added, M removed, K changed". Prints the
+snapshot's id on the last line of standard output; --json prints
+{"snapshot", "stats", "activation", "changes"}. The common case in one step;
+use import, snapshot diff and activate to look before switching.`,
+
 	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS MESSAGE.
 --json prints {"snapshots": [...], "refs": {"current": "<id>"}}.`,
 
@@ -47,7 +55,9 @@ target. With --classes, every file below PATH as asset or entry.`,
 
 	"snapshot diff": `Paths that differ from A to B, in path order: "+ /path (SIZE)",
 "- /path (SIZE)", "M /path (OLD -> NEW)", sizes such as 12 KiB. Directories that appear
-or vanish are listed file by file. --json prints a list of
+or vanish are listed file by file. B may be a directory: it is hashed in
+memory, as an import would see it (.vfsignore included), and nothing is
+written; a dry run of a deploy. --json prints a list of
 {"op", "path", "kind", "old_size", "new_size"}.`,
 
 	"snapshot export": `Writes the snapshot into a new (or empty) directory, or as a tar archive to
@@ -86,7 +96,8 @@ snapshot's size. Prints "current: <from> -> <to>" on standard error; --json
 prints the log entry. Activating the snapshot the ref already serves does
 nothing (no log entry, no hooks, exit 0) and says so ("unchanged": true with
 --json). Hooks of vfsd that fail are reported, and make the exit code 1,
-but the activation stands.`,
+but the activation stands. --dry-run says what would move and how many
+paths differ, and changes nothing.`,
 
 	"rollback": `Activates the last snapshot the ref served that differs from the one it
 serves now (from the activation log; not the previous import). A second

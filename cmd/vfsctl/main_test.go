@@ -426,3 +426,52 @@ func TestImportFilters(t *testing.T) {
 		}
 	}
 }
+
+// Dry runs: a directory against a snapshot, and an activation, change
+// nothing.
+func TestDryRuns(t *testing.T) {
+	sd := t.TempDir()
+	vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v1"), "--label", "v1", "--activate")
+	dist := site(t, "v2")
+	os.WriteFile(filepath.Join(dist, "new.html"), []byte("new"), 0o644)
+	out, stderr, code := vfsctl(t, sd, "snapshot", "diff", "current", dist)
+	if code != 0 || !strings.Contains(out, "M /index.html") || !strings.Contains(out, "+ /new.html") {
+		t.Fatalf("diff against a directory: %d %q %s", code, out, stderr)
+	}
+	list, _, _ := vfsctl(t, sd, "--json", "snapshot", "list")
+	if strings.Count(list, `"id"`) != 1 {
+		t.Fatalf("the dry run imported something: %s", list)
+	}
+	out2, _, _ := vfsctl(t, sd, "-q", "snapshot", "import", dist)
+	v2 := lastLine(out2)
+	out, stderr, code = vfsctl(t, sd, "activate", "--dry-run", v2)
+	if code != 0 || !strings.Contains(out, "would move current") || !strings.Contains(out, "1 added, 0 removed, 1 changed") {
+		t.Fatalf("activate --dry-run: %d %q %s", code, out, stderr)
+	}
+	if logOut, _, _ := vfsctl(t, sd, "--json", "log"); strings.Count(logOut, `"seq"`) != 1 {
+		t.Fatalf("the dry run activated: %s", logOut)
+	}
+}
+
+// deploy imports, activates and says what changed, in one step.
+func TestDeploy(t *testing.T) {
+	sd := t.TempDir()
+	out, stderr, code := vfsctl(t, sd, "deploy", site(t, "v1"), "--reason", "first")
+	if code != 0 || !strings.Contains(stderr, "current: none -> ") || len(lastLine(out)) != 64 {
+		t.Fatalf("first deploy: %d %q %q", code, out, stderr)
+	}
+	v2 := site(t, "v2")
+	os.WriteFile(filepath.Join(v2, "new.html"), []byte("new"), 0o644)
+	out, stderr, code = vfsctl(t, sd, "deploy", v2, "--reason", "second")
+	if code != 0 || !strings.Contains(stderr, "1 added, 0 removed, 1 changed") {
+		t.Fatalf("second deploy: %d %q", code, stderr)
+	}
+	st, _, _ := vfsctl(t, sd, "--json", "status")
+	if !strings.Contains(st, lastLine(out)) {
+		t.Fatalf("deploy did not activate: %s", st)
+	}
+	logOut, _, _ := vfsctl(t, sd, "--json", "log")
+	if !strings.Contains(logOut, `"reason": "second"`) {
+		t.Fatalf("log: %s", logOut)
+	}
+}
