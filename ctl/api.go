@@ -19,7 +19,14 @@ type API interface {
 	Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (Activation, error)
 	Rollback(ctx context.Context, ref, reason string) (Activation, error)
 	RemoveSnapshot(ctx context.Context, id store.Ref) error
-	AddLabel(ctx context.Context, id store.Ref, label string) error
+	// SetLabel gives snapshot id a label; with move, a label that names
+	// another snapshot moves (from is where it was), else that is
+	// store.ErrLabelTaken.
+	SetLabel(ctx context.Context, id store.Ref, label string, move bool) (from store.Ref, err error)
+	RemoveLabel(ctx context.Context, label string) (from store.Ref, err error)
+	// SetPinned pins a snapshot (retention keeps it, rm refuses it) or
+	// unpins it.
+	SetPinned(ctx context.Context, id store.Ref, pinned bool) error
 	VerifySnapshots(ctx context.Context, ids []store.Ref, progress func(snapshot.VerifyProgress)) (*snapshot.Report, error)
 	Status(ctx context.Context) (Status, error)
 	Classes(ctx context.Context) (snapshot.Classes, error)

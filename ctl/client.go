@@ -259,8 +259,18 @@ func (c *Client) RemoveSnapshot(ctx context.Context, id store.Ref) error {
 	return err
 }
 
-func (c *Client) AddLabel(ctx context.Context, id store.Ref, label string) error {
-	_, err := opAddLabel.call(ctx, c, labelRequest{ID: id, Label: label})
+func (c *Client) SetLabel(ctx context.Context, id store.Ref, label string, move bool) (store.Ref, error) {
+	a, err := opSetLabel.call(ctx, c, labelRequest{ID: id, Label: label, Move: move})
+	return a.From, err
+}
+
+func (c *Client) RemoveLabel(ctx context.Context, label string) (store.Ref, error) {
+	a, err := opRemoveLabel.call(ctx, c, labelParam{label})
+	return a.From, err
+}
+
+func (c *Client) SetPinned(ctx context.Context, id store.Ref, pinned bool) error {
+	_, err := opSetPinned.call(ctx, c, pinRequest{ID: id, Pinned: pinned})
 	return err
 }
 

@@ -35,6 +35,15 @@ type (
 	labelRequest struct {
 		ID    store.Ref `path:"id" json:"-"`
 		Label string    `json:"label"`
+		Move  bool      `json:"move"` // take the label from another snapshot
+	}
+	labelMoved struct {
+		Label string    `json:"label"`
+		From  store.Ref `json:"from"` // "" when it named no other snapshot
+	}
+	pinRequest struct {
+		ID     store.Ref `path:"id" json:"-"`
+		Pinned bool      `json:"pinned"`
 	}
 	verifyRequest struct {
 		IDs []store.Ref `json:"ids"` // none: every snapshot and the log's chain
@@ -95,12 +104,30 @@ var (
 			}
 			return none{}, err
 		})
-	opAddLabel = jsonOp(endpoint{Name: "Label a snapshot", Method: "POST", Path: "/v1/snapshots/{id}/labels", Timeout: quick,
-		Doc: "Gives a snapshot a label, which pins it."},
-		func(ctx context.Context, s *session, r labelRequest) (none, error) {
-			err := s.local.AddLabel(ctx, r.ID, r.Label)
+	opSetLabel = jsonOp(endpoint{Name: "Label a snapshot", Method: "POST", Path: "/v1/snapshots/{id}/labels", Timeout: quick,
+		Doc: "Gives a snapshot a label. A label names one snapshot: one that names another is label_taken, unless move takes it from there."},
+		func(ctx context.Context, s *session, r labelRequest) (labelMoved, error) {
+			from, err := s.local.SetLabel(ctx, r.ID, r.Label, r.Move)
 			if err == nil {
-				s.log.Info("labelled snapshot", "id", r.ID.Short(), "label", r.Label, "uid", s.who.UID)
+				s.log.Info("labelled snapshot", "id", r.ID.Short(), "label", r.Label, "from", shortOrNone(from), "uid", s.who.UID)
+			}
+			return labelMoved{Label: r.Label, From: from}, err
+		})
+	opRemoveLabel = jsonOp(endpoint{Name: "Remove a label", Method: "DELETE", Path: "/v1/labels/{name}", Timeout: quick,
+		Doc: "Deletes a label; the snapshot it named stays."},
+		func(ctx context.Context, s *session, r labelParam) (labelMoved, error) {
+			from, err := s.local.RemoveLabel(ctx, r.Name)
+			if err == nil {
+				s.log.Info("removed label", "label", r.Name, "from", from.Short(), "uid", s.who.UID)
+			}
+			return labelMoved{Label: r.Name, From: from}, err
+		})
+	opSetPinned = jsonOp(endpoint{Name: "Pin a snapshot", Method: "PUT", Path: "/v1/snapshots/{id}/pinned", Timeout: quick,
+		Doc: "Pins a snapshot (retention keeps it and removal is refused) or, with false, unpins it."},
+		func(ctx context.Context, s *session, r pinRequest) (none, error) {
+			err := s.local.SetPinned(ctx, r.ID, r.Pinned)
+			if err == nil {
+				s.log.Info("pinned snapshot", "id", r.ID.Short(), "pinned", r.Pinned, "uid", s.who.UID)
 			}
 			return none{}, err
 		})

@@ -48,7 +48,7 @@ var Kinds = []Kind{
 	{"ambiguous", snapshot.ErrAmbiguous, http.StatusBadRequest, ExitNotFound, "an id prefix matches several snapshots"},
 	{"corrupt", store.ErrCorrupt, http.StatusInternalServerError, ExitDamaged, "stored data does not match its hash; run verify, then restore"},
 	{"busy", store.ErrBusy, http.StatusServiceUnavailable, ExitBusy, "the store is held by another process"},
-	{"in_use", store.ErrInUse, http.StatusConflict, ExitError, "a ref points at the snapshot"},
+	{"in_use", store.ErrInUse, http.StatusConflict, ExitError, "a ref points at the snapshot, or it is pinned"},
 	{"label_taken", store.ErrLabelTaken, http.StatusConflict, ExitError, "the label names another snapshot"},
 	{"no_history", snapshot.ErrNoHistory, http.StatusConflict, ExitError, "rollback: the ref never served another snapshot"},
 	{"invalid", store.ErrInvalid, http.StatusBadRequest, ExitRefused, "the request or the content it carries breaks a rule (docs/security.md)"},

@@ -24,6 +24,9 @@ type Local struct {
 	OnRemove   func(id store.Ref)
 	OnPurge    func(ref store.Ref)
 	OnClasses  func(snapshot.Classes)
+	// OnLabel hears of a label that moved or went (the mount's
+	// /labels/NAME must be looked up again).
+	OnLabel func(name string)
 	// LiveFiles lists contents the mount still holds (GC keeps them).
 	LiveFiles func() []store.Ref
 	// Hooks run after each activation (vfsd only).
@@ -130,9 +133,30 @@ func (l *Local) RemoveSnapshot(ctx context.Context, id store.Ref) error {
 	return err
 }
 
-// AddLabel gives snapshot id a label.
-func (l *Local) AddLabel(ctx context.Context, id store.Ref, label string) error {
-	return l.st.AddLabel(id, label)
+// SetLabel gives snapshot id a label, moving it from another with move.
+func (l *Local) SetLabel(ctx context.Context, id store.Ref, label string, move bool) (store.Ref, error) {
+	if !move {
+		return store.Ref{}, l.st.AddLabel(id, label)
+	}
+	from, err := l.st.MoveLabel(id, label)
+	if err == nil && !from.IsZero() && l.OnLabel != nil {
+		l.OnLabel(label)
+	}
+	return from, err
+}
+
+// RemoveLabel deletes a label.
+func (l *Local) RemoveLabel(ctx context.Context, label string) (store.Ref, error) {
+	from, err := l.st.RemoveLabel(label)
+	if err == nil && l.OnLabel != nil {
+		l.OnLabel(label)
+	}
+	return from, err
+}
+
+// SetPinned pins or unpins snapshot id.
+func (l *Local) SetPinned(ctx context.Context, id store.Ref, pinned bool) error {
+	return l.st.SetPinned(id, pinned)
 }
 
 // VerifySnapshots re-hashes the given snapshots (all when ids is empty).

@@ -257,6 +257,13 @@ func (f *FS) Retarget(name string, id store.Ref, seq uint64) {
 	f.notifier.entry(f.root.refs, name)
 }
 
+// LabelChanged invalidates /labels/NAME after the label moved or went.
+func (f *FS) LabelChanged(name string) {
+	if f.root.labels != nil {
+		f.notifier.entry(f.root.labels, name)
+	}
+}
+
 // Forget invalidates the names under /snapshots and /labels that lead to
 // snapshot id, after it was removed.
 func (f *FS) Forget(id store.Ref) {

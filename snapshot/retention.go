@@ -10,7 +10,8 @@ import (
 )
 
 // Policy says which snapshots to keep. Whatever a ref points at and
-// whatever carries a label (labels pin) is always kept.
+// whatever is pinned is always kept. Labels are names only: they move and
+// go, and keep nothing.
 type Policy struct {
 	// KeepLast keeps, per ref, the last N distinct snapshots it pointed at.
 	KeepLast int `json:"keep_last"`
@@ -84,8 +85,8 @@ func ApplyPolicy(snaps []store.SnapshotInfo, refs map[string]store.Ref, log []st
 		add(refs[name], "ref "+name)
 	}
 	for _, s := range snaps {
-		for _, l := range s.Labels {
-			add(s.ID, "label "+l)
+		if s.Pinned {
+			add(s.ID, "pinned")
 		}
 		if p.KeepWithin > 0 && now.Sub(s.Created) < p.KeepWithin {
 			add(s.ID, fmt.Sprintf("created within %s", FormatDuration(p.KeepWithin)))

@@ -16,12 +16,14 @@ func TestApplyPolicy(t *testing.T) {
 		return store.SnapshotInfo{ID: id(n), Created: now.Add(-age), Labels: labels}
 	}
 	// Snapshots 1..6 were activated on current in turn, a day apart,
-	// ending 5 days ago with 6; 7 is on canary; 8 is labelled; 9 is a fresh
-	// import never activated; 10 is old and never activated.
+	// ending 5 days ago with 6; 7 is on canary; 8 is pinned; 9 is a fresh
+	// import never activated; 10 is old and never activated, and only
+	// labelled, which keeps nothing.
 	snaps := []store.SnapshotInfo{
 		snap(1, 30*day), snap(2, 29*day), snap(3, 28*day), snap(4, 27*day), snap(5, 26*day), snap(6, 25*day),
-		snap(7, 20*day), snap(8, 40*day, "release-1"), snap(9, time.Hour), snap(10, 50*day),
+		snap(7, 20*day), snap(8, 40*day, "release-1"), snap(9, time.Hour), snap(10, 50*day, "old-release"),
 	}
+	snaps[7].Pinned = true
 	var log []store.LogEntry
 	for n := byte(1); n <= 6; n++ {
 		log = append(log, store.LogEntry{Ref: "current", From: id(n - 1), To: id(n), Time: now.Add(-time.Duration(16-n) * day)})
@@ -38,7 +40,7 @@ func TestApplyPolicy(t *testing.T) {
 		keep   []byte
 		why    map[byte]string
 	}{
-		{"refs and labels only", Policy{}, []byte{5, 7, 8}, map[byte]string{5: "ref current", 7: "ref canary", 8: "label release-1"}},
+		{"refs and pins only", Policy{}, []byte{5, 7, 8}, map[byte]string{5: "ref current", 7: "ref canary", 8: "pinned"}},
 		{"last 3 per ref", Policy{KeepLast: 3}, []byte{4, 5, 6, 7, 8}, map[byte]string{6: "one of the last 3 of ref current", 4: "one of the last 3 of ref current"}},
 		{"within 7 days", Policy{KeepWithin: 7 * day}, []byte{5, 6, 7, 8, 9}, map[byte]string{6: "target of ref current until", 9: "created within"}},
 		{"both", Policy{KeepLast: 2, KeepWithin: 2 * time.Hour}, []byte{5, 6, 7, 8, 9}, nil},

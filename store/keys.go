@@ -51,8 +51,10 @@ const (
 )
 
 // SchemaVersion is the layout this code reads and writes. Version 1 lacked
-// the history index; Open adds it (migrateV1).
-const SchemaVersion uint32 = 2
+// the history index ('h'); version 2 let labels pin their snapshots, which
+// version 3 records as SnapshotInfo.Pinned. Older stores are migrated at
+// open.
+const SchemaVersion uint32 = 3
 
 func schemaKey() []byte { return []byte{prefixSchema} }
 

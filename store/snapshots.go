@@ -19,6 +19,8 @@ type SnapshotInfo struct {
 	Files   uint64    `json:"files"`
 	Dirs    uint64    `json:"dirs"`
 	Bytes   uint64    `json:"bytes"`
+	// Pinned: retention never removes the snapshot (prune keeps it).
+	Pinned bool `json:"pinned"`
 }
 
 // MarshalJSON writes no labels as [], not null: a list is never null in
@@ -169,6 +171,9 @@ func (s *Store) DeleteSnapshot(id Ref) error {
 				return fmt.Errorf("ref %q points at it: %w", name, ErrInUse)
 			}
 		}
+		if info.Pinned {
+			return fmt.Errorf("it is pinned (unpin it first): %w", ErrInUse)
+		}
 		for _, l := range info.Labels {
 			if err := txn.Delete(labelKey(l)); err != nil {
 				return err
@@ -178,6 +183,87 @@ func (s *Store) DeleteSnapshot(id Ref) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete snapshot %s: %w", id.Short(), err)
+	}
+	return s.Sync()
+}
+
+// MoveLabel points label at snapshot id, taking it from the snapshot it
+// named before, if any.
+func (s *Store) MoveLabel(id Ref, label string) (from Ref, err error) {
+	if err := CheckLabel(label); err != nil {
+		return Ref{}, fmt.Errorf("label %s: %w", id.Short(), err)
+	}
+	err = s.update(func(txn *badger.Txn) error {
+		info, err := snapshotIn(txn, id)
+		if err != nil {
+			return err
+		}
+		if old, err := getRefIn(txn, labelKey(label)); err == nil && old != id {
+			if err := dropLabelIn(txn, old, label); err != nil {
+				return err
+			}
+			from = old
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := txn.Set(labelKey(label), append([]byte(nil), id[:]...)); err != nil {
+			return err
+		}
+		info.Labels = mergeLabels(info.Labels, []string{label})
+		return putJSON(txn, snapshotKey(id), info)
+	})
+	if err != nil {
+		return from, fmt.Errorf("move label %q to %s: %w", label, id.Short(), err)
+	}
+	return from, s.Sync()
+}
+
+// RemoveLabel deletes a label; the snapshot it named stays.
+func (s *Store) RemoveLabel(label string) (from Ref, err error) {
+	err = s.update(func(txn *badger.Txn) error {
+		from, err = getRefIn(txn, labelKey(label))
+		if err != nil {
+			return err
+		}
+		if err := dropLabelIn(txn, from, label); err != nil {
+			return err
+		}
+		return txn.Delete(labelKey(label))
+	})
+	if err != nil {
+		return from, fmt.Errorf("remove label %q: %w", label, err)
+	}
+	return from, s.Sync()
+}
+
+// dropLabelIn takes label off snapshot id's record.
+func dropLabelIn(txn *badger.Txn, id Ref, label string) error {
+	info, err := snapshotIn(txn, id)
+	if err != nil {
+		return err
+	}
+	kept := info.Labels[:0]
+	for _, l := range info.Labels {
+		if l != label {
+			kept = append(kept, l)
+		}
+	}
+	info.Labels = kept
+	return putJSON(txn, snapshotKey(id), info)
+}
+
+// SetPinned pins snapshot id (retention never removes it) or unpins it.
+func (s *Store) SetPinned(id Ref, pinned bool) error {
+	err := s.update(func(txn *badger.Txn) error {
+		info, err := snapshotIn(txn, id)
+		if err != nil {
+			return err
+		}
+		info.Pinned = pinned
+		return putJSON(txn, snapshotKey(id), info)
+	})
+	if err != nil {
+		return fmt.Errorf("pin %s: %w", id.Short(), err)
 	}
 	return s.Sync()
 }

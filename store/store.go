@@ -188,7 +188,13 @@ func (s *Store) checkSchema() error {
 			return err
 		}
 		if len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
-			return migrateV1(txn)
+			if err := migrateV1(txn); err != nil {
+				return err
+			}
+			return migrateV2(txn)
+		}
+		if len(v) == 4 && binary.BigEndian.Uint32(v) == 2 {
+			return migrateV2(txn)
 		}
 		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {
 			return fmt.Errorf("schema %x, want %d: %w", v, SchemaVersion, ErrSchema)
@@ -209,6 +215,38 @@ func migrateV1(txn *badger.Txn) error {
 	})
 	if err != nil {
 		return fmt.Errorf("migrate schema 1 to 2: %w", err)
+	}
+	return nil
+}
+
+// migrateV2 pins every labelled snapshot (schema 3): until schema 2 a label
+// kept its snapshot from retention, and now that labels can move and be
+// removed, pinning is its own act. An upgrade must not make a snapshot
+// someone labelled to keep prunable.
+func migrateV2(txn *badger.Txn) error {
+	type change struct {
+		key  []byte
+		info SnapshotInfo
+	}
+	var pin []change
+	err := scanIn(txn, prefixSnapshot, func(k, v []byte) error {
+		var info SnapshotInfo
+		if err := json.Unmarshal(v, &info); err != nil {
+			return fmt.Errorf("snapshot record %x: %v: %w", k, err, ErrCorrupt)
+		}
+		if len(info.Labels) > 0 && !info.Pinned {
+			info.Pinned = true
+			pin = append(pin, change{append([]byte(nil), k...), info})
+		}
+		return nil
+	})
+	for _, c := range pin {
+		if err == nil {
+			err = putJSON(txn, c.key, c.info)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate schema 2 to 3: %w", err)
 	}
 	return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 }

@@ -68,17 +68,28 @@ mtimes. A tar is written to a temporary file and renamed, so a failed export
 leaves nothing under the requested name.`,
 
 	"snapshot rm": `Removes the snapshot's record and labels. Refused (exit 1) while a ref
-points at it. Its objects stay until gc, shared objects as long as any
+points at it or it is pinned. Its objects stay until gc, shared objects as long as any
 snapshot uses them.`,
 
-	"snapshot label": `Gives the snapshot one more label. A label names one snapshot; labelled
-snapshots are never pruned; the mount shows them at /labels/LABEL/. Labels
-and ref names are one path component without spaces or control characters,
-not starting with @ or - (exit 6).`,
+	"snapshot label": `Gives the snapshot one more label. A label names one snapshot: giving it to
+another is refused (exit 1) unless --move takes it from the one it names.
+The mount shows labelled snapshots at /labels/LABEL/. A label is a name
+only: it keeps nothing from retention (snapshot pin does). Labels and ref
+names are one path component without spaces or control characters, not
+starting with @ or - (exit 6).`,
+
+	"snapshot unlabel": `Removes a label; the snapshot it named stays, and /labels/LABEL/ is gone
+from the mount.`,
+
+	"snapshot pin": `Pins the snapshot: prune keeps it whatever the policy says, and snapshot
+rm refuses it until it is unpinned. Labelled snapshots of stores from
+before labels could move were pinned when the store was upgraded.`,
+
+	"snapshot unpin": `Unpins the snapshot: retention may remove it again.`,
 
 	"snapshot prune": `Applies the retention policy (docs/skew.md) and prints "keep <id> <reasons>"
 or "dropped <id> created <time>" per snapshot ("drop" with --dry-run), then a
-summary. Always kept: what a ref points at, and labelled snapshots. Flags not
+summary. Always kept: what a ref points at, and pinned snapshots. Flags not
 given come from the store's policy (default: last 10 per ref, within 7d);
 --save stores the given values as the policy. Objects of removed snapshots
 stay until gc. Keep --keep-within at least as long as vfsd's --grace, or

@@ -46,7 +46,7 @@ func commands(e *env) []*command {
 		importCommand(e), deployCommand(e), listCommand(e), showCommand(e), diffCommand(e),
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
-		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), configCommand(e),
+		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
 		backupCommand(e), restoreCommand(e),
 	}
 	for _, c := range cmds {

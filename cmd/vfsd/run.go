@@ -116,7 +116,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		local.OnRetarget = func(ref string, id store.Ref, seq uint64) { fsys.Retarget(ref, id, seq); m.activated(ref) }
 		local.OnGC = m.collected
 	}
-	local.OnClasses, local.LiveFiles = fsys.SetClasses, fsys.LiveFiles
+	local.OnClasses, local.LiveFiles, local.OnLabel = fsys.SetClasses, fsys.LiveFiles, fsys.LabelChanged
 	if len(c.hooks) > 0 {
 		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}
 	}

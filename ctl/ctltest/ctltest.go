@@ -237,12 +237,45 @@ func testRemoveAndLabels(t *testing.T, api ctl.API) {
 	_, err := api.Activate(ctx, snapshot.DefaultRef, v1.Snapshot.ID, "", false)
 	must(t, err)
 	wantKind(t, "remove the active snapshot", api.RemoveSnapshot(ctx, v1.Snapshot.ID), store.ErrInUse)
-	must(t, api.AddLabel(ctx, v2.Snapshot.ID, "release-2"))
-	wantKind(t, "a label taken by another snapshot", api.AddLabel(ctx, v1.Snapshot.ID, "release-2"), store.ErrLabelTaken)
-	wantKind(t, "a label with a slash", api.AddLabel(ctx, v1.Snapshot.ID, "a/b"), store.ErrInvalid)
+	if _, err := api.SetLabel(ctx, v2.Snapshot.ID, "release-2", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.SetLabel(ctx, v1.Snapshot.ID, "release-2", false)
+	wantKind(t, "a label taken by another snapshot", err, store.ErrLabelTaken)
+	_, err = api.SetLabel(ctx, v1.Snapshot.ID, "a/b", false)
+	wantKind(t, "a label with a slash", err, store.ErrInvalid)
 	if id, err := api.Label("release-2"); err != nil || id != v2.Snapshot.ID {
 		t.Errorf("label: %s, %v", id.Short(), err)
 	}
+	// Labels move and go; they keep nothing from retention.
+	if from, err := api.SetLabel(ctx, v1.Snapshot.ID, "release-2", true); err != nil || from != v2.Snapshot.ID {
+		t.Errorf("move label: from %s, %v", from.Short(), err)
+	}
+	if id, _ := api.Label("release-2"); id != v1.Snapshot.ID {
+		t.Errorf("the moved label names %s", id.Short())
+	}
+	if from, err := api.RemoveLabel(ctx, "release-2"); err != nil || from != v1.Snapshot.ID {
+		t.Errorf("remove label: from %s, %v", from.Short(), err)
+	}
+	_, err = api.RemoveLabel(ctx, "release-2")
+	wantKind(t, "remove a removed label", err, store.ErrNotFound)
+	if _, err := api.SetLabel(ctx, v2.Snapshot.ID, "release-2", false); err != nil {
+		t.Fatal(err)
+	}
+	// A pinned snapshot is kept by retention and refused by removal.
+	must(t, api.SetPinned(ctx, v2.Snapshot.ID, true))
+	if info, _ := api.Snapshot(v2.Snapshot.ID); !info.Pinned {
+		t.Errorf("not pinned: %+v", info)
+	}
+	wantKind(t, "remove a pinned snapshot", api.RemoveSnapshot(ctx, v2.Snapshot.ID), store.ErrInUse)
+	d, err := api.Prune(ctx, snapshot.Policy{}, true)
+	for _, x := range d {
+		if x.Snapshot.ID == v2.Snapshot.ID && (!x.Keep || x.Reasons[0] != "pinned") {
+			t.Errorf("prune of a pinned snapshot: %+v %v", x, err)
+		}
+	}
+	must(t, api.SetPinned(ctx, v2.Snapshot.ID, false))
+	wantKind(t, "pin an unknown snapshot", api.SetPinned(ctx, store.Sum([]byte("none")), true), store.ErrNotFound)
 	// An explicit removal takes a labelled snapshot, and its labels.
 	must(t, api.RemoveSnapshot(ctx, v2.Snapshot.ID))
 	_, err = api.Label("release-2")
