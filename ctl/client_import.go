@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vfs-project/vfs/store"
@@ -59,7 +61,13 @@ type remoteBatch struct {
 	offered int
 	objs    []byte // records not yet sent, in RecordsType form
 	nobjs   int
+
+	newBytes atomic.Int64 // the daemon's count, from each chunks answer
 }
+
+// NewBytes is how many bytes of the chunks sent so far the daemon's store
+// did not hold; chunks still queued are not counted.
+func (b *remoteBatch) NewBytes() int64 { return b.newBytes.Load() }
 
 type offer struct {
 	ref  store.Ref
@@ -214,7 +222,13 @@ func (b *remoteBatch) sendChunks(frames io.Reader) error {
 		return err
 	}
 	defer done()
-	return resp.Body.Close()
+	defer resp.Body.Close()
+	var ans chunksAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		return b.c.bodyError(b.c.ctx, opChunks, err)
+	}
+	b.newBytes.Add(ans.NewBytes)
+	return nil
 }
 
 // addObject counts a record into the pending objects request and returns

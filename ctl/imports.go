@@ -83,8 +83,9 @@ type (
 		Trees []store.Ref `json:"trees"` // each tree's hash, in order
 	}
 	chunksAnswer struct {
-		Chunks int   `json:"chunks"`
-		Bytes  int64 `json:"bytes"`
+		Chunks   int   `json:"chunks"`
+		Bytes    int64 `json:"bytes"`
+		NewBytes int64 `json:"new_bytes"` // of those, bytes the store did not hold
 	}
 	commitRequest struct {
 		Import string `path:"id" json:"-"`
@@ -249,6 +250,8 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	}
 	var ans chunksAnswer
 	err := s.withImport(p.ID, func(wr *store.Writer) error {
+		before := wr.NewBytes()
+		defer func() { ans.NewBytes = wr.NewBytes() - before }()
 		br := bufio.NewReaderSize(r.Body, 1<<20)
 		bp := chunkBuf.Get().(*[]byte)
 		defer chunkBuf.Put(bp)

@@ -57,6 +57,7 @@ type Stats struct {
 	Bytes       int64         `json:"bytes"`        // processed so far
 	FilesCached int64         `json:"files_cached"` // unchanged files the stat cache let us skip
 	BytesRead   int64         `json:"bytes_read"`   // bytes actually read and hashed
+	BytesNew    int64         `json:"bytes_new"`    // bytes of content the store did not hold
 	Dirs        int64         `json:"dirs"`
 	Symlinks    int64         `json:"symlinks"`
 	Skipped     int64         `json:"skipped"`

@@ -69,6 +69,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	}
 	s := c.snapshot(start)
 	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
+	s.BytesNew = w.NewBytes()
 	if o.Progress != nil {
 		o.Progress(s)
 	}

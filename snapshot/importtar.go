@@ -68,6 +68,7 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 	}
 	s := c.snapshot(start)
 	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
+	s.BytesNew = w.NewBytes()
 	if o.Progress != nil {
 		o.Progress(s)
 	}

@@ -32,6 +32,9 @@ type Batch interface {
 	PutStat(path string, e StatEntry) error
 	Commit(info SnapshotInfo) (SnapshotInfo, error)
 	Abort()
+	// NewBytes is how many bytes of chunks written so far the store did
+	// not hold before.
+	NewBytes() int64
 }
 
 // StatQuery asks the stat cache about one source path.

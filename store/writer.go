@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/zeebo/blake3"
@@ -47,7 +48,13 @@ type Writer struct {
 	// checks that everything the snapshot names is stored.
 	verify  bool
 	pending []*FileRecord
+
+	newBytes atomic.Int64 // bytes of chunks the store did not hold
 }
+
+// NewBytes is how many bytes of chunks this import wrote that the store
+// did not hold before: the rest of what it named was already stored.
+func (w *Writer) NewBytes() int64 { return w.newBytes.Load() }
 
 // NewWriter starts an import.
 func (s *Store) NewWriter() *Writer {
@@ -119,6 +126,7 @@ func (w *Writer) PutChunk(data []byte) (Ref, error) {
 		w.mu.Unlock()
 		return ref, fmt.Errorf("put chunk %s: %w", ref, err)
 	}
+	w.newBytes.Add(int64(len(data)))
 	return ref, nil
 }
 

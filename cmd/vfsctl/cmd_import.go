@@ -79,8 +79,9 @@ func runImport(e *env, o *importOptions, src string) error {
 	if s.Excluded > 0 {
 		left = fmt.Sprintf(", %d left out by .vfsignore or --exclude", s.Excluded)
 	}
-	e.note("imported %s: %s (%d unchanged), %s, %s, %s read in %s%s",
-		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
+	e.note("imported %s: %s (%d unchanged since the last import), %s, %s (%s of it new to the store), %s read in %s%s",
+		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
+		size(s.BytesNew), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
 	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
 	if o.activate {
 		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)

@@ -31,8 +31,9 @@ usually holds secrets, and the web server would serve it.
 
 Progress: a bar on a terminal, a plain line every 5 seconds otherwise,
 nothing with --quiet. Then a summary such as
-"imported dist: 9250 files (9158 unchanged), 1021 dirs, 137 MiB, 1.2 MiB
-read in 119ms". --json prints {"snapshot": {...}, "stats": {...}}.
+"imported dist: 9250 files (9158 unchanged since the last import), 1021
+directories, 137 MiB (1.2 MiB of it new to the store), 1.2 MiB read in
+119ms". --json prints {"snapshot": {...}, "stats": {...}}.
 
 Sizes in every command's text are binary units (KiB, MiB); --json gives
 bytes.`,

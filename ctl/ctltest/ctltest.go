@@ -188,6 +188,16 @@ func testReimport(t *testing.T, api ctl.API) {
 	if again.Snapshot.ID != first.Snapshot.ID || again.Stats.FilesCached != 4 || again.Stats.BytesRead != 0 {
 		t.Errorf("re-import: %s cached %d read %d; want %s, 4 cached, 0 read", again.Snapshot.ID.Short(), again.Stats.FilesCached, again.Stats.BytesRead, first.Snapshot.ID.Short())
 	}
+	// A copy of the tree misses the stat cache (other paths and inodes),
+	// is read again, and finds every byte already stored.
+	if first.Stats.BytesNew < 3*store.ChunkSize {
+		t.Errorf("first import: %d bytes new", first.Stats.BytesNew)
+	}
+	copied, err := snapshot.ImportDir(ctx, api, site(t, "v1"), snapshot.ImportOptions{})
+	must(t, err)
+	if copied.Snapshot.ID != first.Snapshot.ID || copied.Stats.FilesCached != 0 || copied.Stats.BytesRead == 0 || copied.Stats.BytesNew != 0 {
+		t.Errorf("import of a copy: %+v", copied.Stats)
+	}
 }
 
 func testActivate(t *testing.T, api ctl.API) {
