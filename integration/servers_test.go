@@ -89,10 +89,11 @@ func startNginx(t testing.TB, mount, root string) webServer {
 	})
 }
 
-// startApache serves mount with the virtual host vfsctl generates; it
-// always serves <mount>/current.
+// startApache serves mount with the virtual host vfsctl generates, with
+// /snapshots/ exposed as nginxConf exposes it; it always serves
+// <mount>/current.
 func startApache(t testing.TB, mount, _ string) webServer {
-	return startApacheWith(t, mount)
+	return startApacheWith(t, mount, "--expose-snapshots")
 }
 
 // startApacheWith passes extra flags to `vfsctl config apache`.

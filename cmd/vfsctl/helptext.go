@@ -152,7 +152,10 @@ exit 2. Through vfsd the mount uses the new patterns at once.`,
 
 	"config": `Prints a web server configuration for the mount (docs/operations.md,
 "Previews and canaries"). nginx: put the output inside the http {} block (it
-has http-level maps and server blocks). apache: a <VirtualHost> (with
+has http-level maps and server blocks). With vfsd stopped the site answers
+503, not 404 (Apache: mod_rewrite). /snapshots/ is not served unless
+--expose-snapshots: it would make every retained snapshot public, content
+withdrawn from the live site included; preview hosts are the narrower way. apache: a <VirtualHost> (with
 --canary it needs mod_rewrite and mod_unique_id). Entries get Cache-Control
 no-cache, /assets/ and /a/ a year, immutable. --preview-domain is for nginx
 only (exit 2 with apache). Nothing is read from the store.`,

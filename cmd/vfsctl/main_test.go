@@ -475,3 +475,24 @@ func TestDeploy(t *testing.T) {
 		t.Fatalf("log: %s", logOut)
 	}
 }
+
+// docs/examples/nginx.conf and apache.conf are vfsctl config's output with
+// its defaults; they must be current. VFS_UPDATE_DOCS=1 rewrites them.
+func TestExampleConfigsAreCurrent(t *testing.T) {
+	for _, server := range []string{"nginx", "apache"} {
+		out, stderr, code := vfsctl(t, t.TempDir(), "config", server)
+		if code != 0 {
+			t.Fatalf("config %s: %s", server, stderr)
+		}
+		path := "../../docs/examples/" + server + ".conf"
+		b, _ := os.ReadFile(path)
+		if string(b) == out {
+			continue
+		}
+		if os.Getenv("VFS_UPDATE_DOCS") == "1" {
+			os.WriteFile(path, []byte(out), 0o644)
+			continue
+		}
+		t.Errorf("%s is not what 'vfsctl config %s' prints: run VFS_UPDATE_DOCS=1 go test ./cmd/vfsctl -run TestExampleConfigsAreCurrent", path, server)
+	}
+}
