@@ -10,13 +10,14 @@ EXAMPLE   ?= /tmp/vfs-example
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: all build install test testdeps vet bench bench-tree bench-browse bench-scale example example-stop clean help
+.PHONY: all build install deb test testdeps vet bench bench-tree bench-browse bench-scale example example-stop clean help
 
 all: build
 
 help:
 	@echo "make build      build bin/vfsctl (and bin/vfsd)"
 	@echo "make install    install vfsd, vfsctl, the systemd unit, completions and man pages (PREFIX, DESTDIR)"
+	@echo "make deb        build bin/vfs_VERSION_amd64.deb with nfpm (VFS_VERSION, default from git)"
 	@echo "make test       gofmt check, go vet, and every test with -race"
 	@echo "make example    start vfsd on docs/example-site under $(EXAMPLE) (root, fuse3)"
 	@echo "make example-stop  stop that vfsd"
@@ -56,6 +57,16 @@ testdeps:
 test: vet testdeps
 	VFS_REQUIRE_ALL=1 $(GO) test -race -count=1 ./...
 
+# The Debian package: make install into build/deb, then nfpm (a Go tool,
+# fetched by go run at the pinned version) packs it per docs/examples/nfpm.yaml.
+NFPM        := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+VFS_VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//; s/^\([0-9a-f]\{7,\}\)$$/0.0.0+g\1/' || echo 0.0.0)
+
+deb:
+	rm -rf build/deb
+	$(MAKE) install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr
+	VFS_VERSION=$(VFS_VERSION) GOFLAGS= $(GO) run $(NFPM) package --packager deb --config docs/examples/nfpm.yaml --target $(BIN)/
+
 bench-tree: $(BENCH_DIR)/tree/node_modules
 
 $(BENCH_DIR)/tree/node_modules:
@@ -78,4 +89,4 @@ example-stop:
 	-kill $$(cat $(EXAMPLE)/vfsd.pid) && while kill -0 $$(cat $(EXAMPLE)/vfsd.pid) 2>/dev/null; do sleep 0.1; done
 
 clean:
-	rm -rf $(BIN) $(BENCH_DIR)
+	rm -rf $(BIN) $(BENCH_DIR) build

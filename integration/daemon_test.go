@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 type daemon struct {
 	dir, store, mnt, sock string
 	args                  []string // extra vfsd flags
+	bin                   string   // where vfsd and vfsctl are; binDir when empty
 	env                   []string // extra environment
 	cmd                   *exec.Cmd
 	log                   *syncBuffer
@@ -105,7 +106,7 @@ func startDaemonOn(t testing.TB, store string, args ...string) *daemon {
 func (d *daemon) start(t testing.TB) {
 	t.Helper()
 	d.log = &syncBuffer{}
-	d.cmd = exec.Command(filepath.Join(binDir, "vfsd"), append([]string{"--store", d.store, "--mount", d.mnt, "--socket", d.sock}, d.args...)...)
+	d.cmd = exec.Command(filepath.Join(d.binDir(), "vfsd"), append([]string{"--store", d.store, "--mount", d.mnt, "--socket", d.sock}, d.args...)...)
 	d.cmd.Stderr = d.log
 	d.cmd.Env = append(os.Environ(), d.env...)
 	if err := d.cmd.Start(); err != nil {
@@ -121,6 +122,13 @@ func (d *daemon) start(t testing.TB) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func (d *daemon) binDir() string {
+	if d.bin != "" {
+		return d.bin
+	}
+	return binDir
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -153,7 +161,7 @@ func (d *daemon) kill(t testing.TB) {
 
 // try runs vfsctl through the daemon's socket.
 func (d *daemon) try(args ...string) (string, string, error) {
-	cmd := exec.Command(filepath.Join(binDir, "vfsctl"), append([]string{"--socket", d.sock}, args...)...)
+	cmd := exec.Command(filepath.Join(d.binDir(), "vfsctl"), append([]string{"--socket", d.sock}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
