@@ -132,3 +132,68 @@ func checkCanarySplit(t *testing.T, url, host string) {
 		}
 	}
 }
+
+// Before a canary ref exists every client gets the live site (the canary
+// side falls back to current), the side header is on assets too, Apache
+// has preview hosts, --spa serves the active snapshot's index.html for
+// unknown paths, and --ref serves another ref.
+func TestConfigCanaryFallbackPreviewsSPAAndRef(t *testing.T) {
+	d := startDaemon(t)
+	stable := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("stable"), "assets/app-1a2b3c4d.js": []byte("s()")}))
+	d.ctl(t, "-q", "activate", stable)
+	nginx := startGeneratedNginx(t, d, "--canary", "50", "--server-name", "site.test")
+	apache := startApacheWith(t, d.mnt, "--canary", "50", "--preview-domain", "preview.test")
+	for name, s := range map[string][2]string{"nginx": {nginx, "site.test"}, "apache": {apache.url, "www.example.com"}} {
+		for i := 0; i < 40; i++ {
+			jar, _ := cookiejar.New(nil)
+			if status, got := getHost(t, &http.Client{Jar: jar}, s[0]+"/index.html", s[1]); status != 200 || got != "stable" {
+				t.Fatalf("%s without a canary ref, client %d: %d %q", name, i, status, got)
+			}
+		}
+		req, _ := http.NewRequest("GET", s[0]+"/assets/app-1a2b3c4d.js", nil)
+		req.Host = s[1]
+		req.Header.Set("X-VFS-Side", "canary")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-VFS-Side") == "" {
+			t.Errorf("%s: an asset: %d, side header %q", name, resp.StatusCode, resp.Header.Get("X-VFS-Side"))
+		}
+	}
+	if status, got := getHost(t, &http.Client{}, apache.url+"/index.html", stable[:12]+".preview.test"); status != 200 || got != "stable" {
+		t.Errorf("apache preview host: %d %q", status, got)
+	}
+	if status, _ := getHost(t, &http.Client{}, apache.url+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
+		t.Errorf("apache preview of an unknown id: %d", status)
+	}
+	// --spa: an unknown path is the active snapshot's index.html; a real
+	// file is itself; a missing asset is still a 404.
+	staging := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("staging")}))
+	d.ctl(t, "-q", "activate", staging, "--ref", "staging")
+	for name, url := range map[string]string{
+		"nginx":  startGeneratedNginx(t, d, "--spa", "--server-name", "site.test"),
+		"apache": startApacheWith(t, d.mnt, "--spa").url,
+	} {
+		host := map[string]string{"nginx": "site.test", "apache": "www.example.com"}[name]
+		if status, got := getHost(t, &http.Client{}, url+"/some/client/route", host); status != 200 || got != "stable" {
+			t.Errorf("%s --spa: a client route: %d %q", name, status, got)
+		}
+		if status, got := getHost(t, &http.Client{}, url+"/assets/app-1a2b3c4d.js", host); status != 200 || got != "s()" {
+			t.Errorf("%s --spa: an asset: %d %q", name, status, got)
+		}
+		if status, _ := getHost(t, &http.Client{}, url+"/assets/missing-00000000.js", host); status != 404 {
+			t.Errorf("%s --spa: a missing asset: %d, want 404", name, status)
+		}
+	}
+	for name, url := range map[string]string{
+		"nginx":  startGeneratedNginx(t, d, "--ref", "staging", "--server-name", "site.test"),
+		"apache": startApacheWith(t, d.mnt, "--ref", "staging").url,
+	} {
+		host := map[string]string{"nginx": "site.test", "apache": "www.example.com"}[name]
+		if status, got := getHost(t, &http.Client{}, url+"/index.html", host); status != 200 || got != "staging" {
+			t.Errorf("%s --ref staging: %d %q", name, status, got)
+		}
+	}
+}

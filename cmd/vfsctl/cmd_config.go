@@ -7,6 +7,7 @@ import (
 	"text/template"
 
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/store"
 )
 
 type configOptions struct {
@@ -16,14 +17,18 @@ type configOptions struct {
 	canary     int
 	preview    string
 	snapshots  bool
+	spa        bool
+	ref        string
 }
 
 func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.mount, "mount", "/srv/vfs", "vfsd's mount point")
+	fs.StringVar(&o.mount, "mount", "", "vfsd's mount point (default: the running vfsd's, else /srv/vfs)")
+	fs.StringVar(&o.ref, "ref", "current", "the ref the site serves")
+	fs.BoolVar(&o.spa, "spa", false, "a single-page app: an unknown path serves the snapshot's /index.html (a missing asset under /assets/ stays 404)")
 	fs.StringVar(&o.listen, "listen", "80", "address the site listens on")
 	fs.StringVar(&o.serverName, "server-name", "www.example.com", "the site's host name")
 	fs.IntVar(&o.canary, "canary", 0, "send this percentage of clients to /refs/canary, sticky per client (a cookie); header X-VFS-Side: canary|stable forces a side")
-	fs.StringVar(&o.preview, "preview-domain", "", "nginx: also serve every snapshot at <12-char id>.DOMAIN, e.g. preview.example.com")
+	fs.StringVar(&o.preview, "preview-domain", "", "also serve every snapshot at <12-char id>.DOMAIN, e.g. preview.example.com")
 	fs.BoolVar(&o.snapshots, "expose-snapshots", false, "also serve every retained snapshot at /snapshots/<id>/ on this site: public, withdrawn and replaced content included")
 }
 
@@ -37,15 +42,22 @@ func configCommand(e *env) *command {
 			if o.canary < 0 || o.canary > 100 {
 				return usageError{"--canary takes a percentage from 0 to 100"}
 			}
-			data := configData{Mount: o.mount, Listen: o.listen, ServerName: o.serverName, Canary: o.canary, Preview: o.preview, Snapshots: o.snapshots,
+			if err := store.CheckLabel(o.ref); err != nil {
+				return usageError{fmt.Sprintf("--ref: %v", err)}
+			}
+			if o.mount == "" {
+				o.mount = e.runningMount()
+			}
+			root := o.mount + "/current"
+			if o.ref != "current" {
+				root = o.mount + "/refs/" + o.ref
+			}
+			data := configData{Mount: o.mount, Root: root, SPA: o.spa, Listen: o.listen, ServerName: o.serverName, Canary: o.canary, Preview: o.preview, Snapshots: o.snapshots,
 				CanaryPrefixes: hexBelow(o.canary * 256 / 100)}
 			switch args[0] {
 			case "nginx":
 				return nginxTemplate.Execute(e.stdout, data)
 			case "apache":
-				if o.preview != "" {
-					return usageError{"--preview-domain is generated for nginx only"}
-				}
 				return apacheTemplate.Execute(e.stdout, data)
 			}
 			return usageError{fmt.Sprintf("config %q: want nginx or apache", args[0])}
@@ -55,9 +67,10 @@ func configCommand(e *env) *command {
 
 // configData is what the templates see.
 type configData struct {
-	Mount, Listen, ServerName, Preview string
-	Canary                             int
-	Snapshots                          bool // serve /snapshots/ publicly
+	Mount, Root, Listen, ServerName, Preview string
+	SPA                                      bool
+	Canary                                   int
+	Snapshots                                bool // serve /snapshots/ publicly
 	// CanaryPrefixes matches the two-hex-digit prefixes below the canary's
 	// share of 256: Apache picks a side from md5 of the request's unique id.
 	CanaryPrefixes string
@@ -96,9 +109,9 @@ map "$vfs_forced_side:$vfs_cookie_side:$vfs_random_side" $vfs_side {
     "~^:(?<s>canary|stable):"     $s;
     "~^::(?<s>canary|stable)$"    $s;
 }
-map $vfs_side $vfs_root {
+map $vfs_side $vfs_side_root {
     canary  {{.Mount}}/refs/canary;
-    default {{.Mount}}/current;
+    default {{.Root}};
 }
 {{- end}}
 
@@ -106,11 +119,18 @@ server {
     listen {{.Listen}};
     server_name {{.ServerName}};
 {{- if .Canary}}
+    set $vfs_root $vfs_side_root;
+    set $vfs_served_side $vfs_side;
+    # Until a canary ref exists, the canary side is the live site.
+    if (!-d {{.Mount}}/refs/canary) {
+        set $vfs_root {{.Root}};
+        set $vfs_served_side stable;
+    }
     root $vfs_root;
-    add_header Set-Cookie "vfs_side=$vfs_side; Path=/; Max-Age=604800; SameSite=Lax";
-    add_header X-VFS-Side $vfs_side;
+    add_header Set-Cookie "vfs_side=$vfs_served_side; Path=/; Max-Age=604800; SameSite=Lax";
+    add_header X-VFS-Side $vfs_served_side;
 {{- else}}
-    root {{.Mount}}/current;
+    root {{.Root}};
 {{- end}}
     index index.html;
     sendfile on;
@@ -119,18 +139,27 @@ server {
     # 404 pays for the check.
     error_page 404 = @vfs_missing;
     location @vfs_missing {
-        if (!-d {{.Mount}}/current) {
+        if (!-d {{.Mount}}/snapshots) {
             return 503;
         }
         return 404;
     }
     # Entries revalidate; their validators belong to their content.
     add_header Cache-Control "no-cache";
+{{- if .SPA}}
+
+    # A single-page app: a path that is no file is the app's entry,
+    # /index.html of the same snapshot.
+    location / {
+        try_files $uri $uri/ /index.html;
+    }
+{{- end}}
 
     # Hashed assets (Vite emits only those into /assets/) never change.
     location /assets/ {
 {{- if .Canary}}
-        add_header Set-Cookie "vfs_side=$vfs_side; Path=/; Max-Age=604800; SameSite=Lax";
+        add_header Set-Cookie "vfs_side=$vfs_served_side; Path=/; Max-Age=604800; SameSite=Lax";
+        add_header X-VFS-Side $vfs_served_side;
 {{- end}}
         add_header Cache-Control "public, max-age=31536000, immutable";
     }
@@ -172,11 +201,11 @@ func vhostAddr(listen string) string {
 	return "*:" + listen
 }
 
-var apacheTemplate = template.Must(template.New("apache").Funcs(template.FuncMap{"vhost": vhostAddr}).Parse(`# Generated by vfsctl config apache. Needs mod_alias, mod_dir, mod_mime, mod_headers,
+var apacheTemplate = template.Must(template.New("apache").Funcs(template.FuncMap{"vhost": vhostAddr, "quote": regexp.QuoteMeta}).Parse(`# Generated by vfsctl config apache. Needs mod_alias, mod_dir, mod_mime, mod_headers,
 # mod_rewrite (and mod_unique_id with --canary), and a Listen directive for the address.
 <VirtualHost {{vhost .Listen}}>
     ServerName {{.ServerName}}
-    DocumentRoot {{.Mount}}/current
+    DocumentRoot {{.Root}}
     DirectoryIndex index.html
     EnableSendfile On
     Alias /a/ {{.Mount}}/a/
@@ -196,16 +225,25 @@ var apacheTemplate = template.Must(template.New("apache").Funcs(template.FuncMap
     <LocationMatch "^/(a|assets)/">
         Header set Cache-Control "public, max-age=31536000, immutable"
     </LocationMatch>
+{{- if .SPA}}
+    # A single-page app: a path that is no file is the app's entry,
+    # /index.html; a missing asset stays 404.
+    FallbackResource /index.html
+    <LocationMatch "^/(a|assets)/">
+        FallbackResource disabled
+    </LocationMatch>
+{{- end}}
     # With vfsd stopped the mount is an empty directory: answer 503, which
     # monitoring notices, instead of 404 for everything.
     RewriteEngine On
-    RewriteCond {{.Mount}}/current !-d
+    RewriteCond {{.Mount}}/snapshots !-d
     RewriteRule ^ - [R=503,L]
 {{- if .Canary}}
 
     # Canary: {{.Canary}}% of new clients go to {{.Mount}}/refs/canary. The side is
     # kept in a cookie; X-VFS-Side: canary|stable forces one. A new client's
-    # side comes from md5 of the request's UNIQUE_ID (mod_unique_id).
+    # side comes from md5 of the request's UNIQUE_ID (mod_unique_id). Until a
+    # canary ref exists, the canary side is the live site.
     RewriteCond %{HTTP:X-VFS-Side} ^(canary|stable)$
     RewriteRule ^ - [E=VFS_SIDE:%1]
     RewriteCond %{ENV:VFS_SIDE} ^$
@@ -217,10 +255,29 @@ var apacheTemplate = template.Must(template.New("apache").Funcs(template.FuncMap
     RewriteCond %{ENV:VFS_SIDE} ^$
     RewriteRule ^ - [E=VFS_SIDE:stable]
     RewriteCond %{ENV:VFS_SIDE} =canary
+    RewriteCond {{.Mount}}/refs/canary !-d
+    RewriteRule ^ - [E=VFS_SIDE:stable]
+    RewriteCond %{ENV:VFS_SIDE} =canary
     RewriteCond %{REQUEST_URI} !^/(a|snapshots)/
     RewriteRule ^/(.*)$ {{.Mount}}/refs/canary/$1 [L]
     Header always set Set-Cookie "vfs_side=%{VFS_SIDE}e; Path=/; Max-Age=604800; SameSite=Lax"
     Header always set X-VFS-Side "%{VFS_SIDE}e"
 {{- end}}
 </VirtualHost>
+{{- if .Preview}}
+
+# Previews: every snapshot at <first 12 characters of its id>.{{.Preview}}.
+<VirtualHost {{vhost .Listen}}>
+    ServerName preview.{{.Preview}}
+    ServerAlias *.{{.Preview}}
+    DocumentRoot {{.Mount}}/snapshots
+    DirectoryIndex index.html
+    Header set Cache-Control "no-cache"
+    Header set X-Robots-Tag "noindex"
+    RewriteEngine On
+    RewriteCond %{HTTP_HOST} ^([0-9a-f]{12})\.{{quote .Preview}}(:[0-9]+)?$ [NC]
+    RewriteRule ^/(.*)$ {{.Mount}}/snapshots/%1/$1 [L]
+    RewriteRule ^ - [R=404,L]
+</VirtualHost>
+{{- end}}
 `))

@@ -81,6 +81,20 @@ func (e *env) target() (socket, dir string, err error) {
 	return "", defaultStore, nil
 }
 
+// runningMount is the mount point of the vfsd vfsctl would talk to, or
+// /srv/vfs (vfsd's documented default) when none answers.
+func (e *env) runningMount() string {
+	if socket, _, err := e.target(); err == nil && socket != "" {
+		if c, err := ctl.Dial(e.ctx, socket); err == nil {
+			defer c.Close()
+			if st, err := c.Status(e.ctx); err == nil && st.Mount != "" {
+				return st.Mount
+			}
+		}
+	}
+	return "/srv/vfs"
+}
+
 // store connects once: to vfsd's socket or to the store directory itself
 // (which fails, explained, while vfsd holds it).
 func (e *env) store() (ctl.API, error) {

@@ -157,8 +157,12 @@ has http-level maps and server blocks). With vfsd stopped the site answers
 --expose-snapshots: it would make every retained snapshot public, content
 withdrawn from the live site included; preview hosts are the narrower way. apache: a <VirtualHost> (with
 --canary it needs mod_rewrite and mod_unique_id). Entries get Cache-Control
-no-cache, /assets/ and /a/ a year, immutable. --preview-domain is for nginx
-only (exit 2 with apache). Nothing is read from the store.`,
+no-cache, /assets/ and /a/ a year, immutable. --preview-domain serves every
+snapshot at <12-character id>.DOMAIN. --canary sends that share of new
+clients to the canary ref (the live site until one exists), sticky by a
+cookie, and says the side in X-VFS-Side. --spa serves /index.html for paths
+that are no file (not under /assets/ or /a/). --ref serves another ref than
+current. The mount is the running vfsd's unless --mount says.`,
 
 	"backup": `Writes a full backup of the store (Badger's backup stream) to FILE or to
 standard output (-). Works while vfsd serves, through its socket, and sees
