@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // The generated configurations, through real nginx and Apache: /snapshots/
@@ -43,5 +45,48 @@ func TestGeneratedConfigs(t *testing.T) {
 		if status, _ := getHost(t, client, s[0]+"/missing", s[1]); status != 404 {
 			t.Errorf("%s: a missing page with vfsd running: %d, want 404", name, status)
 		}
+	}
+}
+
+// Which snapshot served a response: the response's Date header, given to
+// vfsctl as @TIME, names it from the activation log. (A header per
+// response would need nginx to read the mount per request; this costs
+// serving nothing.) Dates have whole seconds, so the test keeps the
+// activation a second away from the requests.
+func TestWhichSnapshotServedAResponse(t *testing.T) {
+	d := startDaemon(t)
+	v1 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}), "--activate")
+	v2 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
+	site := startGeneratedNginx(t, d, "--server-name", "site.test")
+	date := func() string {
+		req, _ := http.NewRequest("GET", site+"/index.html", nil)
+		req.Host = "site.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Date")
+	}
+	served := func(date string) string {
+		var show struct {
+			Snapshot struct{ ID string } `json:"snapshot"`
+		}
+		if err := json.Unmarshal([]byte(d.ctl(t, "--json", "snapshot", "show", "@"+date)), &show); err != nil {
+			t.Fatal(err)
+		}
+		return show.Snapshot.ID
+	}
+	time.Sleep(1100 * time.Millisecond)
+	d1 := date()
+	time.Sleep(1100 * time.Millisecond)
+	d.ctl(t, "-q", "activate", v2)
+	time.Sleep(1100 * time.Millisecond)
+	d2 := date()
+	if got := served(d1); got != v1 {
+		t.Errorf("@%s: %s, want %s", d1, got, v1)
+	}
+	if got := served(d2); got != v2 {
+		t.Errorf("@%s: %s, want %s", d2, got, v2)
 	}
 }

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -56,13 +57,18 @@ func FormatDuration(d time.Duration) string {
 }
 
 // ParseTime reads an instant as a person gives it: RFC 3339
-// ("2026-11-20T10:00:00Z", fractions allowed), a date ("2026-11-20",
+// ("2026-11-20T10:00:00Z", fractions allowed), an HTTP date ("Fri, 20 Nov
+// 2026 10:00:00 GMT", as in a response's Date header), a date ("2026-11-20",
 // midnight local time), a local date and time ("2026-11-20 10:00"), "now",
 // "today" or "yesterday" (midnight local time), or a duration ago
 // ("2h ago", "3 days ago", "1w ago").
 func ParseTime(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	// An HTTP Date header, to ask which snapshot served a response.
+	if t, err := http.ParseTime(s); err == nil {
 		return t, nil
 	}
 	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04", "2006-01-02 15:04:05"} {
