@@ -24,7 +24,7 @@ func (c *Client) Begin() (store.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &remoteBatch{c: c, id: st.ID, sem: make(chan struct{}, inFlight), queued: map[store.Ref]struct{}{}}, nil
+	return &remoteBatch{c: c, id: st.ID, sem: make(chan struct{}, inFlight), queued: map[store.Ref]struct{}{}, wanted: map[store.Ref]bool{}}, nil
 }
 
 const (
@@ -56,6 +56,7 @@ type remoteBatch struct {
 	err     error                  // the first failure; every later call returns it
 	ended   bool                   // committed or aborted
 	queued  map[store.Ref]struct{} // chunks sent or queued: each goes once
+	wanted  map[store.Ref]bool     // chunks the daemon said it lacks: sent without offering
 	frames  []byte                 // small chunks not yet sent, framed
 	offers  []offer                // big chunks not yet offered
 	offered int
@@ -151,7 +152,7 @@ func (b *remoteBatch) PutChunk(data []byte) (store.Ref, error) {
 	}
 	b.queued[ref] = struct{}{}
 	var send func() error
-	if len(data) > askAbove {
+	if len(data) > askAbove && !b.wanted[ref] {
 		b.offers = append(b.offers, offer{ref, bytes.Clone(data)})
 		b.offered += len(data)
 		if b.offered >= offerBytes {
@@ -268,6 +269,30 @@ func (b *remoteBatch) PutFile(ref store.Ref, size uint64, srcMTime int64, chunks
 		b.dispatch(send)
 	}
 	return nil
+}
+
+// WantChunks asks the daemon which of the chunks it lacks; those are then
+// sent without being offered again.
+func (b *remoteBatch) WantChunks(refs []store.Ref) ([]store.Ref, error) {
+	if err := b.failed(); err != nil {
+		return nil, err
+	}
+	var want []store.Ref
+	for len(refs) > 0 {
+		part := refs[:min(len(refs), maxBatch)]
+		refs = refs[len(part):]
+		ans, err := opWant.call(b.c.ctx, b.c, wantRequest{ID: b.id, Chunks: part})
+		if err != nil {
+			return nil, err
+		}
+		want = append(want, ans.Want...)
+	}
+	b.mu.Lock()
+	for _, r := range want {
+		b.wanted[r] = true
+	}
+	b.mu.Unlock()
+	return want, nil
 }
 
 // PutTree returns the tree's hash at once; the daemon checks the tree

@@ -461,3 +461,59 @@ func TestMalformedRecords(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A snapshot pulled from a peer whose bytes were altered on the way is
+// refused: the client checks every chunk and tree against its hash, and
+// nothing is recorded.
+func TestPullRefusesAlteredObjects(t *testing.T) {
+	srv, sock, _ := daemon(t, nil)
+	c := dial(t, sock)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<h1>real</h1>"), 0o644)
+	res, err := snapshot.ImportDir(context.Background(), c, dir, snapshot.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServePeers(peer)
+	// A man in the middle flips the last byte of every fetch answer.
+	mitm, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(mitm, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequest(r.Method, "http://"+peer.Addr().String()+r.URL.Path, r.Body)
+		req.Header = r.Header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.HasSuffix(r.URL.Path, "/fetch") && len(b) > 0 {
+			b[len(b)-1] ^= 1
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(b)
+	}))
+	dst := openStore(t)
+	src := ctl.DialPeer(context.Background(), mitm.Addr().String())
+	_, _, err = snapshot.Pull(context.Background(), src, store.Verifying(dst), res.Snapshot.ID, nil)
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("pull through an altering peer: %v, want ErrCorrupt", err)
+	}
+	if _, err := dst.Snapshot(res.Snapshot.ID); err == nil {
+		t.Fatal("an altered snapshot was recorded")
+	}
+	// Straight from the peer it works.
+	if _, _, err := snapshot.Pull(context.Background(), ctl.DialPeer(context.Background(), peer.Addr().String()), store.Verifying(dst), res.Snapshot.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+}

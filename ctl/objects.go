@@ -1,10 +1,13 @@
 package ctl
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -242,4 +245,91 @@ func serveBackup(ctx context.Context, s *session, w http.ResponseWriter, r *http
 		s.log.Warn("backup failed", "uid", s.who.UID, "err", err)
 	}
 	return nil
+}
+
+// fetch asks the peer for objects and calls fn with each one's bytes, in
+// order; a missing object is ErrNotFound.
+func (c *Client) fetch(ctx context.Context, ids []ObjectID, fn func(id ObjectID, data []byte) error) error {
+	body, err := json.Marshal(fetchRequest{Objects: ids})
+	if err != nil {
+		return err
+	}
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	resp, done, err := c.send(ctx, opFetch, nil, bytes.NewReader(body), hdr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 1<<20)
+	for _, want := range ids {
+		var hdr [1 + store.RefSize]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return c.bodyError(ctx, opFetch, err)
+		}
+		var ref store.Ref
+		copy(ref[:], hdr[1:])
+		n, err := binary.ReadUvarint(br)
+		if err != nil || n > maxRecordLen {
+			return fmt.Errorf("fetch: object %s: bad length: %w", want.Ref.Short(), store.ErrCorrupt)
+		}
+		if ref != want.Ref || (hdr[0] != 'x' && hdr[0] != string(want.Kind)[0]) {
+			return fmt.Errorf("fetch: the peer sent %c %s for %s %s: %w", hdr[0], ref.Short(), want.Kind, want.Ref.Short(), store.ErrCorrupt)
+		}
+		data := make([]byte, n)
+		if _, err := io.ReadFull(br, data); err != nil {
+			return c.bodyError(ctx, opFetch, err)
+		}
+		if hdr[0] == 'x' {
+			return fmt.Errorf("fetch: the peer has no %s %s: %w", want.Kind, want.Ref.Short(), store.ErrNotFound)
+		}
+		if err := fn(want, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func objectIDs(kind ObjectKind, refs []store.Ref) []ObjectID {
+	ids := make([]ObjectID, len(refs))
+	for i, r := range refs {
+		ids[i] = ObjectID{Kind: kind, Ref: r}
+	}
+	return ids
+}
+
+// FetchTrees fetches trees from the peer, each checked against its hash.
+func (c *Client) FetchTrees(ctx context.Context, refs []store.Ref, fn func(store.Ref, *store.Tree) error) error {
+	return c.fetch(ctx, objectIDs(ObjectTree, refs), func(id ObjectID, data []byte) error {
+		if store.Sum(data) != id.Ref {
+			return fmt.Errorf("tree %s from the peer does not match its hash: %w", id.Ref.Short(), store.ErrCorrupt)
+		}
+		t, err := store.DecodeTree(data)
+		if err != nil {
+			return fmt.Errorf("tree %s from the peer: %w", id.Ref.Short(), err)
+		}
+		return fn(id.Ref, t)
+	})
+}
+
+// FetchFiles fetches file records; they are checked against their chunks
+// by whoever commits them.
+func (c *Client) FetchFiles(ctx context.Context, refs []store.Ref, fn func(*store.FileRecord) error) error {
+	return c.fetch(ctx, objectIDs(ObjectFile, refs), func(id ObjectID, data []byte) error {
+		var f store.FileRecord
+		if err := json.Unmarshal(data, &f); err != nil || f.Ref != id.Ref {
+			return fmt.Errorf("file record %s from the peer: %v: %w", id.Ref.Short(), err, store.ErrCorrupt)
+		}
+		return fn(&f)
+	})
+}
+
+// FetchChunks fetches chunks, each checked against its hash.
+func (c *Client) FetchChunks(ctx context.Context, refs []store.Ref, fn func(store.Ref, []byte) error) error {
+	return c.fetch(ctx, objectIDs(ObjectChunk, refs), func(id ObjectID, data []byte) error {
+		if store.Sum(data) != id.Ref {
+			return fmt.Errorf("chunk %s from the peer does not match its hash: %w", id.Ref.Short(), store.ErrCorrupt)
+		}
+		return fn(id.Ref, data)
+	})
 }

@@ -46,6 +46,15 @@ type StatQuery struct {
 // Begin starts a Batch (a Writer).
 func (s *Store) Begin() (Batch, error) { return s.NewWriter(), nil }
 
+// Verifying is s as an import target whose file records are checked
+// against their chunks at commit (NewVerifyingWriter): for content hashed
+// by someone else, such as a snapshot pulled from another node.
+func Verifying(s *Store) interface{ Begin() (Batch, error) } { return verifying{s} }
+
+type verifying struct{ s *Store }
+
+func (v verifying) Begin() (Batch, error) { return v.s.NewVerifyingWriter(), nil }
+
 var (
 	_ Reader = (*Store)(nil)
 	_ Batch  = (*Writer)(nil)

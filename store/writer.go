@@ -191,6 +191,22 @@ func (w *Writer) HaveChunks(refs []Ref) ([]bool, error) {
 	return out, nil
 }
 
+// WantChunks returns the refs of those chunks the store lacks; the import
+// relies on the others from then on.
+func (w *Writer) WantChunks(refs []Ref) ([]Ref, error) {
+	have, err := w.HaveChunks(refs)
+	if err != nil {
+		return nil, err
+	}
+	var want []Ref
+	for i, ok := range have {
+		if !ok {
+			want = append(want, refs[i])
+		}
+	}
+	return want, nil
+}
+
 // PutFile records a file's content. Content already in the store keeps
 // the mtime it was given first. New content gets srcMTime (unix seconds),
 // moved forward one second at a time until no other content of the same

@@ -46,6 +46,16 @@ snapshot's id on the last line of standard output; --json prints
 {"snapshot", "stats", "activation", "changes"}. The common case in one step;
 use import, snapshot diff and activate to look before switching.`,
 
+	"snapshot pull": `Copies snapshot ID from another vfsd, whose --peer-listen address PEER is
+(host:port): its trees and file records, and the chunks this store lacks,
+in batches. Every tree and chunk is checked against its hash on arrival and
+every file record against its chunks at commit, as an import is; the
+snapshot is recorded only when all of it is here. File records keep the
+origin's mtimes, so both nodes give the same validators (unless this store
+already gave that size and mtime to other content). Labels stay behind: they
+name snapshots on their own node. Prints the id; the summary says how much
+was fetched and how much was already here.`,
+
 	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS MESSAGE.
 --json prints {"snapshots": [...], "refs": {"current": "<id>"}}.`,
 

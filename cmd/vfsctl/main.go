@@ -43,7 +43,7 @@ type command struct {
 
 func commands(e *env) []*command {
 	cmds := []*command{
-		importCommand(e), deployCommand(e), listCommand(e), showCommand(e), diffCommand(e),
+		importCommand(e), deployCommand(e), pullCommand(e), listCommand(e), showCommand(e), diffCommand(e),
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/snapshot"
+	"github.com/vfs-project/vfs/store"
+)
+
+func pullCommand(e *env) *command {
+	return &command{
+		name: "snapshot pull", args: "PEER ID", nargs: [2]int{2, 2},
+		summary: "copy a snapshot from another vfsd's peer listener, by hash",
+		run: func(e *env, args []string) error {
+			id, err := store.ParseRef(args[1])
+			if err != nil {
+				return usageError{fmt.Sprintf("snapshot pull: %s: a full snapshot id (64 hex digits) is needed: a peer lists nothing", args[1])}
+			}
+			e.create = true // a new node's first pull makes its store
+			api, err := e.store()
+			if err != nil {
+				return err
+			}
+			var dst snapshot.Target = api
+			if l, ok := api.(*ctl.Local); ok {
+				// Content from another node is checked like an import
+				// through vfsd: file records against their chunks.
+				dst = store.Verifying(l.Store())
+			}
+			src := ctl.DialPeer(e.ctx, args[0])
+			defer src.Close()
+			var show func(snapshot.PullStats)
+			if !e.quiet {
+				p := newProgress(e.stderr)
+				defer p.done()
+				show = func(s snapshot.PullStats) {
+					p.line(fmt.Sprintf("pull: %s, %s, %s fetched (%s)", count(s.Trees, "tree"), count(s.Files, "file"), count(s.Chunks, "chunk"), size(s.BytesFetched)))
+				}
+			}
+			info, st, err := snapshot.Pull(e.ctx, src, dst, id, show)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"snapshot": info, "stats": st})
+			}
+			e.note("pulled %s from %s: %s, %s, %s fetched (%s), %s already here, in %s", id.Short(), args[0],
+				count(st.Trees, "tree"), count(st.Files, "file"), count(st.Chunks, "chunk"), size(st.BytesFetched), count(st.ChunksHad, "chunk"), st.Elapsed.Round(1e6))
+			_, err = fmt.Fprintln(e.stdout, info.ID)
+			return err
+		},
+	}
+}

@@ -1,0 +1,159 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// Source is another node's store, read by hash (ctl.Client on a peer
+// listener). It checks what it hands over: a tree's encoding and a chunk's
+// bytes against their hashes. File records cannot be checked alone; the
+// target checks them against their chunks at commit.
+type Source interface {
+	Snapshot(id store.Ref) (store.SnapshotInfo, error)
+	FetchTrees(ctx context.Context, refs []store.Ref, fn func(ref store.Ref, t *store.Tree) error) error
+	FetchFiles(ctx context.Context, refs []store.Ref, fn func(f *store.FileRecord) error) error
+	FetchChunks(ctx context.Context, refs []store.Ref, fn func(ref store.Ref, data []byte) error) error
+}
+
+// ChunkWanter is a Batch that can say which chunks its store lacks, so that
+// a pull fetches only those (vfsd's import does; so does a Writer).
+type ChunkWanter interface {
+	WantChunks(refs []store.Ref) ([]store.Ref, error)
+}
+
+// pullBatch bounds the objects one fetch asks for.
+const pullBatch = 1024
+
+// PullStats count a pull's work.
+type PullStats struct {
+	Trees        int64         `json:"trees"`
+	Files        int64         `json:"files"`
+	Chunks       int64         `json:"chunks"`        // fetched
+	ChunksHad    int64         `json:"chunks_had"`    // already in the target
+	BytesFetched int64         `json:"bytes_fetched"` // chunk bytes fetched
+	Elapsed      time.Duration `json:"-"`
+}
+
+// Pull copies snapshot id from src into dst: its trees and file records,
+// and the chunks dst lacks, each checked on arrival, then commits the
+// snapshot with src's record (labels aside: they name snapshots on their
+// own node). dst must check file records against their chunks: vfsd's
+// import does, and a *store.Store does through store.Verifying. progress,
+// if set, is called after each batch.
+func Pull(ctx context.Context, src Source, dst Target, id store.Ref, progress func(PullStats)) (store.SnapshotInfo, PullStats, error) {
+	start := time.Now()
+	var st PullStats
+	info, err := src.Snapshot(id)
+	if err != nil {
+		return info, st, fmt.Errorf("pull %s: %w", id.Short(), err)
+	}
+	w, err := dst.Begin()
+	if err != nil {
+		return info, st, fmt.Errorf("pull %s: %w", id.Short(), err)
+	}
+	out, err := pull(ctx, src, w, info, &st, progress)
+	st.Elapsed = time.Since(start)
+	if err != nil {
+		w.Abort()
+		return out, st, fmt.Errorf("pull %s: %w", id.Short(), err)
+	}
+	return out, st, nil
+}
+
+func pull(ctx context.Context, src Source, w store.Batch, info store.SnapshotInfo, st *PullStats, progress func(PullStats)) (store.SnapshotInfo, error) {
+	report := func() {
+		if progress != nil {
+			progress(*st)
+		}
+	}
+	// Trees, breadth first, a batch of a level at a time; each is
+	// stored as it arrives (the target checks it).
+	seenTrees := map[store.Ref]bool{info.ID: true}
+	seenFiles := map[store.Ref]bool{}
+	level := []store.Ref{info.ID}
+	var files []store.Ref
+	for len(level) > 0 {
+		var next []store.Ref
+		for i := 0; i < len(level); i += pullBatch {
+			part := level[i:min(i+pullBatch, len(level))]
+			err := src.FetchTrees(ctx, part, func(ref store.Ref, t *store.Tree) error {
+				got, err := w.PutTree(t)
+				if err != nil {
+					return err
+				}
+				if got != ref {
+					return fmt.Errorf("tree %s was stored as %s: %w", ref.Short(), got.Short(), store.ErrCorrupt)
+				}
+				st.Trees++
+				for _, e := range t.Entries {
+					switch {
+					case e.Kind == store.KindDir && !seenTrees[e.Ref]:
+						seenTrees[e.Ref] = true
+						next = append(next, e.Ref)
+					case e.Kind == store.KindFile && !seenFiles[e.Ref]:
+						seenFiles[e.Ref] = true
+						files = append(files, e.Ref)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return info, err
+			}
+			report()
+		}
+		level = next
+	}
+	// File records, then the chunks the target lacks.
+	for i := 0; i < len(files); i += pullBatch {
+		part := files[i:min(i+pullBatch, len(files))]
+		var chunks []store.Ref
+		seen := map[store.Ref]bool{}
+		err := src.FetchFiles(ctx, part, func(f *store.FileRecord) error {
+			st.Files++
+			for _, c := range f.Chunks {
+				if !seen[c] {
+					seen[c] = true
+					chunks = append(chunks, c)
+				}
+			}
+			// The origin's mtime, so that every node gives the same
+			// validators.
+			return w.PutFile(f.Ref, f.Size, f.MTime, f.Chunks)
+		})
+		if err != nil {
+			return info, err
+		}
+		want := chunks
+		if cw, ok := w.(ChunkWanter); ok {
+			if want, err = cw.WantChunks(chunks); err != nil {
+				return info, err
+			}
+		}
+		st.ChunksHad += int64(len(chunks) - len(want))
+		for j := 0; j < len(want); j += pullBatch {
+			err := src.FetchChunks(ctx, want[j:min(j+pullBatch, len(want))], func(ref store.Ref, data []byte) error {
+				got, err := w.PutChunk(data)
+				if err != nil {
+					return err
+				}
+				if got != ref {
+					return fmt.Errorf("chunk %s hashes to %s: %w", ref.Short(), got.Short(), store.ErrCorrupt)
+				}
+				st.Chunks++
+				st.BytesFetched += int64(len(data))
+				return nil
+			})
+			if err != nil {
+				return info, err
+			}
+			report()
+		}
+	}
+	info.Labels = nil
+	return w.Commit(info)
+}

@@ -1,0 +1,98 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// memSource serves a store's objects as a peer would, with an optional
+// lie about one file record.
+type memSource struct {
+	st  *store.Store
+	lie map[store.Ref]*store.FileRecord
+}
+
+func (m memSource) Snapshot(id store.Ref) (store.SnapshotInfo, error) { return m.st.Snapshot(id) }
+
+func (m memSource) FetchTrees(ctx context.Context, refs []store.Ref, fn func(store.Ref, *store.Tree) error) error {
+	for _, r := range refs {
+		t, err := m.st.Tree(r)
+		if err != nil {
+			return err
+		}
+		if err := fn(r, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m memSource) FetchFiles(ctx context.Context, refs []store.Ref, fn func(*store.FileRecord) error) error {
+	for _, r := range refs {
+		f, err := m.st.File(r)
+		if err != nil {
+			return err
+		}
+		if l, ok := m.lie[r]; ok {
+			f = l
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m memSource) FetchChunks(ctx context.Context, refs []store.Ref, fn func(store.Ref, []byte) error) error {
+	for _, r := range refs {
+		b, err := m.st.Chunk(r)
+		if err != nil {
+			return err
+		}
+		if err := fn(r, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A pulled snapshot is the same snapshot, with the origin's validators;
+// a peer that lies about a file record gets nothing recorded.
+func TestPull(t *testing.T) {
+	src, dst := openStore(t), openStore(t)
+	id := importMap(t, src, map[string]string{"index.html": "<h1>hi</h1>", "a/b/c.js": "c()", "a/d.css": "d{}"})
+	info, st, err := Pull(context.Background(), memSource{st: src}, store.Verifying(dst), id, nil)
+	if err != nil || info.ID != id || st.Trees != 3 || st.Files != 3 || st.Chunks != 3 {
+		t.Fatalf("pull: %+v %+v %v", info, st, err)
+	}
+	for _, p := range []string{"index.html", "a/b/c.js"} {
+		es, _ := Lookup(src, id, p)
+		ed, err := Lookup(dst, id, p)
+		fs, _ := src.File(es.Ref)
+		fd, _ := dst.File(ed.Ref)
+		if err != nil || fs.MTime != fd.MTime || readPath(t, dst, id, p) != readPath(t, src, id, p) {
+			t.Errorf("%s differs after the pull", p)
+		}
+	}
+	// Again: everything is there; nothing is fetched.
+	if _, st, err := Pull(context.Background(), memSource{st: src}, store.Verifying(dst), id, nil); err != nil || st.Chunks != 0 || st.ChunksHad != 3 {
+		t.Errorf("second pull: %+v %v", st, err)
+	}
+	// A peer that files its bytes under another content's hash.
+	other := importMap(t, src, map[string]string{"x.js": "the real script"})
+	victim, _ := Lookup(src, other, "x.js")
+	evil, _ := src.File(victim.Ref)
+	liar := *evil
+	liar.Chunks = []store.Ref{store.Sum([]byte("<h1>hi</h1>"))} // bytes dst has
+	fresh := openStore(t)
+	_, _, err = Pull(context.Background(), memSource{st: src, lie: map[store.Ref]*store.FileRecord{victim.Ref: &liar}}, store.Verifying(fresh), other, nil)
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("pull from a lying peer: %v, want ErrCorrupt", err)
+	}
+	if _, err := fresh.Snapshot(other); err == nil {
+		t.Fatal("a snapshot from a lying peer was recorded")
+	}
+}
