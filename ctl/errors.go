@@ -58,6 +58,8 @@ var Kinds = []Kind{
 	{"no_space", syscall.ENOSPC, http.StatusInsufficientStorage, ExitError, "the store's file system is (nearly) full"},
 	{"forbidden", ErrForbidden, http.StatusForbidden, ExitError, "the caller may not use the socket"},
 	{"timeout", context.DeadlineExceeded, http.StatusGatewayTimeout, ExitError, "the request's deadline passed before it finished"},
+	{"conflict", ErrConflict, http.StatusConflict, ExitError, "another cluster activation of the ref came first, or membership changed before the flip"},
+	{"no_cluster", ErrNoCluster, http.StatusConflict, ExitError, "vfsd is in no cluster"},
 	{"unavailable", ErrUnavailable, http.StatusServiceUnavailable, ExitError, "vfsd is stopping"},
 	{"error", nil, http.StatusInternalServerError, ExitError, "anything else; the message says what"},
 }

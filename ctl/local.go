@@ -36,6 +36,8 @@ type Local struct {
 	// ImportLease is how long an import through the socket may stay
 	// silent before it is aborted (DefaultImportLease when zero).
 	ImportLease time.Duration
+	// Cluster is the fleet vfsd belongs to; nil outside one.
+	Cluster Cluster
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int

@@ -4,17 +4,22 @@ import (
 	"fmt"
 	"strings"
 
+	"time"
+
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/cmd/internal/flagval"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 type activateOptions struct {
-	ref    string
-	reason string
-	verify bool
-	dryRun bool
+	ref     string
+	reason  string
+	verify  bool
+	dryRun  bool
+	cluster bool
+	wait    time.Duration
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -26,6 +31,8 @@ func (o *activateOptions) addVerify(fs *pflag.FlagSet) {
 	o.AddFlags(fs)
 	fs.BoolVar(&o.verify, "verify", false, "re-hash every chunk of the snapshot first (default: check that every object is present)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only say what would change: the ref's move and the paths that differ")
+	fs.BoolVar(&o.cluster, "cluster", false, "switch the ref on every member of vfsd's cluster together (docs/cluster.md)")
+	flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member")
 }
 
 func activateCommand(e *env) *command {
@@ -41,6 +48,9 @@ func activateCommand(e *env) *command {
 			}
 			if o.dryRun {
 				return dryRunActivate(e, st, o.ref, id)
+			}
+			if o.cluster {
+				return clusterActivate(e, st, o, id)
 			}
 			le, err := st.Activate(e.ctx, o.ref, id, o.reason, o.verify)
 			return reportActivation(e, le, err)
@@ -115,4 +125,30 @@ func dryRunActivate(e *env, st ctl.API, ref string, id store.Ref) error {
 	fmt.Fprintf(e.stdout, "would move %s: %s -> %s (%s; snapshot diff lists them)\n",
 		ref, shortOrNone(from), id.Short(), summarize(changes, false))
 	return nil
+}
+
+// clusterActivate switches the ref on every member and reports those
+// that did not follow within --wait (exit 1).
+func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) error {
+	c, ok := api.(*ctl.Client)
+	if !ok {
+		return usageError{"--cluster: talk to vfsd (--socket); a store opened directly is in no cluster"}
+	}
+	res, err := c.ClusterActivate(e.ctx, o.ref, id, o.reason, o.wait)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		if err := e.printJSON(res); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(res.Missing) == 0:
+		e.note("%s: generation %d, %s on all %s", res.Ref, res.Gen, id.Short(), count(len(res.Members), "member"))
+		return nil
+	case !res.Committed:
+		return fmt.Errorf("%s generation %d not committed: %s did not stage %s within %s (the release stays desired)", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
+	}
+	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait)
 }

@@ -119,7 +119,18 @@ prints the log entry. Activating the snapshot the ref already serves does
 nothing (no log entry, no hooks, exit 0) and says so ("unchanged": true with
 --json). Hooks of vfsd that fail are reported, and make the exit code 1,
 but the activation stands. --dry-run says what would move and how many
-paths differ, and changes nothing.`,
+paths differ, and changes nothing.
+
+--cluster (through a vfsd started with --cluster) switches the ref on every
+member together: the snapshot, which this vfsd must hold, becomes the ref's
+next generation; every member pulls what it lacks from this one and stages
+it; once all have, this vfsd commits the flip and every member activates it.
+Exit 0 once every live member serves it; exit 1 naming the members that did
+not, when --wait ends (the release then stays desired).`,
+
+	"cluster status": `Members of vfsd's cluster with their peer addresses, and for each ref the
+desired and committed generation and what each member has staged and
+applied. --json prints it whole.`,
 
 	"rollback": `Activates the last snapshot the ref served that differs from the one it
 serves now (from the activation log; not the previous import). A second

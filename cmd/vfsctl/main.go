@@ -47,7 +47,7 @@ func commands(e *env) []*command {
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
-		backupCommand(e), restoreCommand(e),
+		backupCommand(e), restoreCommand(e), clusterStatusCommand(e),
 	}
 	for _, c := range cmds {
 		c.help = helpText[c.name]
@@ -173,6 +173,7 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 
 // groupSummary describes the group commands.
 var groupSummary = map[string]string{
+	"cluster":  "the fleet vfsd belongs to (docs/cluster.md)",
 	"snapshot": "import, list, show, compare, export, label, prune and remove snapshots",
 }
 

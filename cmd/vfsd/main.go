@@ -38,6 +38,9 @@ type config struct {
 	maxNodes     int
 	pprof        string
 	peerListen   string
+	cluster      string
+	node         string
+	etcd         []string
 	version      bool
 }
 
@@ -66,6 +69,9 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 2 KiB each); 0: no bound")
 	fs.BoolVar(&c.version, "version", false, "print vfsd's version and exit")
+	fs.StringVar(&c.cluster, "cluster", "", "join this cluster (docs/cluster.md): refs switch on every member together; needs --node, --etcd and --peer-listen")
+	fs.StringVar(&c.node, "node", "", "this node's name in --cluster (default: the host name)")
+	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 	fs.Usage = func() {
@@ -83,6 +89,14 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.version {
 		return c, nil
+	}
+	if c.cluster != "" {
+		if c.node == "" {
+			c.node, _ = os.Hostname()
+		}
+		if len(c.etcd) == 0 || c.peerListen == "" {
+			return nil, errors.New("--cluster needs --etcd and --peer-listen (other members pull objects from it)")
+		}
 	}
 	if c.mount == "" || fs.NArg() > 0 {
 		fs.Usage()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	vfs "github.com/vfs-project/vfs/fs"
 	"github.com/vfs-project/vfs/snapshot"
@@ -122,6 +123,16 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	}
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
+	if c.cluster != "" {
+		node, err := cluster.Join(ctx, cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerListen, Log: log}, local)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer node.Close()
+		local.Cluster = node
+		log.Info("joined cluster", "cluster", c.cluster, "node", c.node, "etcd", c.etcd)
+	}
 	srv := ctl.NewServer(local, log)
 	srv.AllowGroup(gid)
 	served := make(chan error, 2)

@@ -1,0 +1,97 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vfs-project/vfs/store"
+)
+
+// Cluster is the fleet this vfsd belongs to (cluster.Node), if any: a
+// ref switched on every member together (docs/cluster.md).
+type Cluster interface {
+	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ClusterActivation, error)
+	Status(ctx context.Context) (ClusterStatus, error)
+}
+
+// ClusterActivation is a cluster activation's outcome.
+type ClusterActivation struct {
+	Ref      string    `json:"ref"`
+	Gen      uint64    `json:"gen"`
+	Snapshot store.Ref `json:"snapshot"`
+	Members  []string  `json:"members"`
+	// Committed: every member staged the snapshot and the flip was
+	// committed.
+	Committed bool `json:"committed"`
+	// Missing are the members that had not staged (before the flip) or
+	// applied (after it) when the wait ended; none when all serve it.
+	Missing []string `json:"missing"`
+}
+
+// ClusterStatus is what etcd says of the cluster, as one member reads it.
+type ClusterStatus struct {
+	Cluster   string                       `json:"cluster"`
+	Node      string                       `json:"node"`
+	Members   map[string]string            `json:"members"`   // node -> peer address
+	Desired   map[string]uint64            `json:"desired"`   // ref -> generation
+	Committed map[string]uint64            `json:"committed"` // ref -> generation
+	Staged    map[string]map[string]uint64 `json:"staged"`    // node -> ref -> generation
+	Applied   map[string]map[string]uint64 `json:"applied"`   // node -> ref -> generation
+	Error     string                       `json:"error"`     // this member's last reconcile failure
+}
+
+// ErrConflict: another activation of the ref came first.
+var ErrConflict = errors.New("another activation of the ref came first")
+
+// ErrNoCluster: the daemon is not in a cluster (vfsd --cluster).
+var ErrNoCluster = errors.New("vfsd is in no cluster (vfsd --cluster)")
+
+type clusterActivateRequest struct {
+	Ref    string    `path:"ref" json:"-"`
+	ID     store.Ref `json:"id"`
+	Reason string    `json:"reason"`
+	Wait   string    `json:"wait"` // a duration; 1m when empty
+}
+
+var (
+	opClusterActivate = jsonOp(endpoint{Name: "Activate across the cluster", Method: "POST", Path: "/v1/cluster/refs/{ref}/activate", Timeout: long,
+		Doc: "Switches ref on every member together: the snapshot (held by this node) becomes the next generation, every member pulls and stages it, this node commits the flip, every member applies it. Answers when all applied or the wait ended, naming the members that did not."},
+		func(ctx context.Context, s *session, r clusterActivateRequest) (ClusterActivation, error) {
+			if s.local.Cluster == nil {
+				return ClusterActivation{}, fmt.Errorf("cluster activate: %w", ErrNoCluster)
+			}
+			wait := time.Minute
+			if r.Wait != "" {
+				d, err := time.ParseDuration(r.Wait)
+				if err != nil || d <= 0 {
+					return ClusterActivation{}, fmt.Errorf("wait %q: a duration such as 30s: %w", r.Wait, store.ErrInvalid)
+				}
+				wait = d
+			}
+			a, err := s.local.Cluster.Activate(ctx, r.Ref, r.ID, r.Reason, wait)
+			if err == nil {
+				s.log.Info("cluster activation", "ref", r.Ref, "gen", a.Gen, "to", r.ID.Short(), "committed", a.Committed, "missing", a.Missing, "uid", s.who.UID)
+			}
+			return a, err
+		})
+	opClusterStatus = jsonOp(endpoint{Name: "Cluster status", Method: "GET", Path: "/v1/cluster/status", Timeout: quick,
+		Doc: "Members, and per ref the desired and committed generation and what each member staged and applied."},
+		func(ctx context.Context, s *session, _ none) (ClusterStatus, error) {
+			if s.local.Cluster == nil {
+				return ClusterStatus{}, fmt.Errorf("cluster status: %w", ErrNoCluster)
+			}
+			return s.local.Cluster.Status(ctx)
+		})
+)
+
+// ClusterActivate asks vfsd to switch ref on every member of its cluster.
+func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ClusterActivation, error) {
+	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String()})
+}
+
+// ClusterStatus asks vfsd what its cluster looks like.
+func (c *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
+	return opClusterStatus.call(ctx, c, none{})
+}
