@@ -39,13 +39,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
 )
 
 // Config is how a node joins.
@@ -68,11 +69,16 @@ type Local interface {
 
 // Node is this vfsd in its cluster.
 type Node struct {
-	cfg     Config
-	local   Local
-	cli     *clientv3.Client
-	session *concurrency.Session
-	prefix  string
+	cfg    Config
+	local  Local
+	cli    *clientv3.Client
+	prefix string
+	// lease holds this node's membership and its staged and applied keys;
+	// renewed is when etcd last answered its keepalive (unix nanoseconds).
+	// A node that has not heard from etcd for 2/3 of the lease fences
+	// itself: it is no longer ready.
+	lease   atomic.Int64
+	renewed atomic.Int64
 
 	mu      sync.Mutex
 	staged  map[string]uint64 // ref -> generation staged here
@@ -109,24 +115,69 @@ func Join(ctx context.Context, cfg Config, local Local) (*Node, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 10
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: nil})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: etcd: %w", cfg.Name, err)
 	}
-	session, err := concurrency.NewSession(cli, concurrency.WithTTL(cfg.SessionTTL), concurrency.WithContext(ctx))
-	if err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("cluster %s: etcd session: %w", cfg.Name, err)
-	}
-	n := &Node{cfg: cfg, local: local, cli: cli, session: session, prefix: "/vfs/" + cfg.Name + "/",
+	n := &Node{cfg: cfg, local: local, cli: cli, prefix: "/vfs/" + cfg.Name + "/",
 		staged: map[string]uint64{}, applied: map[string]uint64{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	b, _ := json.Marshal(member{Peer: cfg.Peer})
-	if _, err := cli.Put(ctx, n.prefix+"members/"+cfg.Node, string(b), clientv3.WithLease(session.Lease())); err != nil {
-		n.Close()
+	if err := n.join(ctx); err != nil {
+		cli.Close()
 		return nil, fmt.Errorf("cluster %s: join: %w", cfg.Name, err)
 	}
 	go n.loop(ctx)
 	return n, nil
+}
+
+// join takes a new lease, keeps it alive, and puts the membership key on
+// it. The staged and applied keys of an earlier lease went with it: they
+// are written again by the next reconcile.
+func (n *Node) join(ctx context.Context) error {
+	grant, err := n.cli.Grant(ctx, int64(n.cfg.SessionTTL))
+	if err != nil {
+		return err
+	}
+	alive, err := n.cli.KeepAlive(context.WithoutCancel(ctx), grant.ID)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(member{Peer: n.cfg.Peer})
+	if _, err := n.cli.Put(ctx, n.prefix+"members/"+n.cfg.Node, string(b), clientv3.WithLease(grant.ID)); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.staged, n.applied = map[string]uint64{}, map[string]uint64{}
+	n.mu.Unlock()
+	n.lease.Store(int64(grant.ID))
+	n.renewed.Store(time.Now().UnixNano())
+	go func() {
+		for range alive {
+			n.renewed.Store(time.Now().UnixNano())
+		}
+		// The lease is gone (expired while etcd was out of reach, or
+		// revoked): the loop joins again.
+		if n.lease.CompareAndSwap(int64(grant.ID), 0) {
+			n.cfg.Log.Warn("cluster: membership lease lost; joining again")
+			n.nudge()
+		}
+	}()
+	return nil
+}
+
+// leaseID is the current membership lease.
+func (n *Node) leaseID() clientv3.LeaseID { return clientv3.LeaseID(n.lease.Load()) }
+
+// fenced says why this node must not be trusted to serve what the cluster
+// committed, or "".
+func (n *Node) fenced() string {
+	if n.lease.Load() == 0 {
+		return "no membership lease: not a member"
+	}
+	quiet := time.Since(time.Unix(0, n.renewed.Load()))
+	if limit := time.Duration(n.cfg.SessionTTL) * time.Second * 2 / 3; quiet > limit {
+		return fmt.Sprintf("no answer from etcd for %s (the lease is %ds): fenced", quiet.Round(time.Millisecond), n.cfg.SessionTTL)
+	}
+	return ""
 }
 
 // Close leaves the cluster (the membership lease is revoked).
@@ -136,7 +187,11 @@ func (n *Node) Close() error {
 	default:
 		close(n.done)
 	}
-	n.session.Close()
+	if id := n.leaseID(); id != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		n.cli.Revoke(ctx, id)
+		cancel()
+	}
 	return n.cli.Close()
 }
 
@@ -148,6 +203,11 @@ func (n *Node) loop(ctx context.Context) {
 	tick := time.NewTicker(reconcileEvery)
 	defer tick.Stop()
 	for {
+		if n.lease.Load() == 0 {
+			if err := n.join(ctx); err != nil && ctx.Err() == nil {
+				n.cfg.Log.Warn("cluster: join again", "err", err)
+			}
+		}
 		if err := n.reconcile(ctx); err != nil && ctx.Err() == nil {
 			n.cfg.Log.Warn("cluster: reconcile", "err", err)
 			n.mu.Lock()
@@ -158,9 +218,6 @@ func (n *Node) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-n.done:
-			return
-		case <-n.session.Done():
-			n.cfg.Log.Error("cluster: etcd session lost; no longer a member")
 			return
 		case <-watch:
 		case <-tick.C:
@@ -224,7 +281,7 @@ func (n *Node) stage(ctx context.Context, ref string, d desired) error {
 		return err
 	}
 	b, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: d.Snapshot})
-	if _, err := n.cli.Put(ctx, n.prefix+"staged/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.session.Lease())); err != nil {
+	if _, err := n.cli.Put(ctx, n.prefix+"staged/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -249,7 +306,7 @@ func (n *Node) apply(ctx context.Context, ref string, c genValue) error {
 		n.cfg.Log.Info("cluster: applied", "ref", ref, "gen", c.Gen, "snapshot", c.Snapshot.Short())
 	}
 	b, _ := json.Marshal(genValue{Gen: c.Gen, Snapshot: c.Snapshot})
-	if _, err := n.cli.Put(ctx, n.prefix+"applied/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.session.Lease())); err != nil {
+	if _, err := n.cli.Put(ctx, n.prefix+"applied/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -428,3 +485,28 @@ func (n *Node) Status(ctx context.Context) (ctl.ClusterStatus, error) {
 }
 
 var _ ctl.Cluster = (*Node)(nil)
+
+// Ready reports whether this node should get traffic: it is a member (its
+// etcd session is live) and serves the committed generation of every
+// ref; otherwise why not.
+func (n *Node) Ready(ctx context.Context) (bool, string) {
+	if why := n.fenced(); why != "" {
+		return false, why
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := n.cli.Get(ctx, n.prefix+"committed/", clientv3.WithPrefix())
+	if err != nil {
+		return false, "etcd: " + err.Error()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, kv := range resp.Kvs {
+		ref := strings.TrimPrefix(string(kv.Key), n.prefix+"committed/")
+		var c genValue
+		if json.Unmarshal(kv.Value, &c) == nil && n.applied[ref] < c.Gen {
+			return false, fmt.Sprintf("ref %s: generation %d committed, %d applied here", ref, c.Gen, n.applied[ref])
+		}
+	}
+	return true, ""
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/vfs-project/vfs/store"
@@ -14,6 +16,9 @@ import (
 type Cluster interface {
 	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ClusterActivation, error)
 	Status(ctx context.Context) (ClusterStatus, error)
+	// Ready: a member whose etcd session is live and that serves every
+	// committed generation; otherwise why not.
+	Ready(ctx context.Context) (bool, string)
 }
 
 // ClusterActivation is a cluster activation's outcome.
@@ -76,6 +81,10 @@ var (
 			}
 			return a, err
 		})
+	opReady = rawOp(endpoint{Name: "Ready", Method: "GET", Path: "/v1/ready", Timeout: quick, Peer: true,
+		Resp: reflect.TypeFor[readiness](),
+		Doc:  "For load balancers: 200 while this node should get traffic (outside a cluster: while vfsd serves; in one: a member whose etcd session is live and that serves every committed release), else 503 with the reason."},
+		nil, serveReady)
 	opClusterStatus = jsonOp(endpoint{Name: "Cluster status", Method: "GET", Path: "/v1/cluster/status", Timeout: quick,
 		Doc: "Members, and per ref the desired and committed generation and what each member staged and applied."},
 		func(ctx context.Context, s *session, _ none) (ClusterStatus, error) {
@@ -94,4 +103,22 @@ func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, 
 // ClusterStatus asks vfsd what its cluster looks like.
 func (c *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	return opClusterStatus.call(ctx, c, none{})
+}
+
+type readiness struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason"`
+}
+
+func serveReady(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
+	ready, why := true, ""
+	if s.local.Cluster != nil {
+		ready, why = s.local.Cluster.Ready(ctx)
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, readiness{Ready: ready, Reason: why})
+	return nil
 }

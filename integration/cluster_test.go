@@ -3,8 +3,10 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 )
 
 // startEtcd runs an embedded etcd on loopback and returns its client URL.
-func startEtcd(t *testing.T) string {
+func startEtcd(t *testing.T) (string, *embed.Etcd) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -39,13 +41,19 @@ func startEtcd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	t.Cleanup(func() {
+		select {
+		case <-e.Server.StopNotify():
+		default:
+			e.Close()
+		}
+	})
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(20 * time.Second):
 		t.Fatal("etcd did not start")
 	}
-	return client.String()
+	return client.String(), e
 }
 
 func freeAddr(t *testing.T) string {
@@ -81,10 +89,12 @@ func listing(t *testing.T, dir string) string {
 // sizes and mtimes; a second release switches them all again, pulling
 // only what changed.
 func TestClusterActivation(t *testing.T) {
-	etcd := startEtcd(t)
+	etcd, server := startEtcd(t)
 	var nodes []*daemon
+	var peers []string
 	for i := 1; i <= 3; i++ {
-		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", freeAddr(t)))
+		peers = append(peers, freeAddr(t))
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
 	}
 	origin := nodes[0]
 	site := writeSite(t, map[string][]byte{"index.html": []byte("<h1>v1</h1>"), "assets/app-1a2b3c4d.js": noise(1 << 20)})
@@ -125,4 +135,52 @@ func TestClusterActivation(t *testing.T) {
 	if !strings.Contains(nodes[1].log.String(), "cluster: pulled") {
 		t.Errorf("node 2 did not pull:\n%s", nodes[1].log)
 	}
+	for i, p := range peers {
+		if status, body := ready(t, p); status != 200 {
+			t.Errorf("node %d not ready: %d %s", i+1, status, body)
+		}
+	}
+	// An empty node joining late catches up to the committed release by
+	// itself, and is then ready.
+	late := freeAddr(t)
+	n4 := startDaemon(t, "--cluster", "web", "--node", "n4", "--etcd", etcd, "--peer-listen", late, "--cluster-lease", "2s")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, _ := ready(t, late)
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the late node never became ready:\n%s", n4.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(filepath.Join(n4.mnt, "current", "index.html")); err != nil || string(b) != "<h1>v2</h1>" {
+		t.Errorf("the late node serves %q %v", b, err)
+	}
+	// Without etcd a node fences itself after 2/3 of its lease: not ready.
+	t.Logf("%s: stopping etcd", time.Now().Format("15:04:05.000"))
+	server.Close()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		status, body := ready(t, peers[1])
+		if status == 503 && strings.Contains(body, "fenced") {
+			t.Logf("%s: node 2 not ready: %s", time.Now().Format("15:04:05.000"), body)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 stayed ready without etcd: %d %s", status, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func ready(t *testing.T, peer string) (int, string) {
+	resp, err := http.Get("http://" + peer + "/v1/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -41,6 +41,7 @@ type config struct {
 	cluster      string
 	node         string
 	etcd         []string
+	clusterLease time.Duration
 	version      bool
 }
 
@@ -71,6 +72,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.version, "version", false, "print vfsd's version and exit")
 	fs.StringVar(&c.cluster, "cluster", "", "join this cluster (docs/cluster.md): refs switch on every member together; needs --node, --etcd and --peer-listen")
 	fs.StringVar(&c.node, "node", "", "this node's name in --cluster (default: the host name)")
+	flagval.DurationVar(fs, &c.clusterLease, "cluster-lease", 10*time.Second, "with --cluster, the etcd lease of this node's membership: a node silent this long is no longer a member")
 	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")

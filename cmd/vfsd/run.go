@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/vfs-project/vfs/cluster"
@@ -124,7 +125,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
 	if c.cluster != "" {
-		node, err := cluster.Join(ctx, cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerListen, Log: log}, local)
+		node, err := cluster.Join(ctx, cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerListen, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log}, local)
 		if err != nil {
 			l.Close()
 			return err
