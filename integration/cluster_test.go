@@ -140,6 +140,48 @@ func TestClusterActivation(t *testing.T) {
 			t.Errorf("node %d not ready: %d %s", i+1, status, body)
 		}
 	}
+	// Two activations at once: exactly one wins, and every node serves
+	// its snapshot.
+	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>v3</h1>"), 0o644)
+	v3 := origin.importDir(t, site)
+	errs := make(chan error, 2)
+	for _, id := range []string{v1, v3} {
+		go func() {
+			_, _, err := origin.try("-q", "activate", id, "--cluster", "--wait", "60s")
+			errs <- err
+		}()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) {
+		t.Fatalf("racing activations: %v and %v; want exactly one to win", e1, e2)
+	}
+	want = listing(t, filepath.Join(origin.mnt, "current"))
+	deadline0 := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for listing(t, filepath.Join(n.mnt, "current")) != want && time.Now().Before(deadline0) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := listing(t, filepath.Join(n.mnt, "current")); got != want {
+			t.Errorf("after the race a node serves:\n%s\nwant:\n%s", got, want)
+		}
+	}
+	// Rollback across the cluster copies nothing: the snapshot is on
+	// every node already.
+	pulls := strings.Count(nodes[2].log.String(), "cluster: pulled")
+	before := listing(t, filepath.Join(origin.mnt, "current"))
+	origin.ctl(t, "-q", "rollback", "--cluster", "--wait", "60s")
+	after := listing(t, filepath.Join(origin.mnt, "current"))
+	if after == before {
+		t.Errorf("rollback --cluster changed nothing")
+	}
+	for _, n := range nodes {
+		if got := listing(t, filepath.Join(n.mnt, "current")); got != after {
+			t.Errorf("after rollback --cluster a node serves:\n%s", got)
+		}
+	}
+	if got := strings.Count(nodes[2].log.String(), "cluster: pulled"); got != pulls {
+		t.Errorf("rollback --cluster pulled something (%d pulls, was %d)", got, pulls)
+	}
 	// An empty node joining late catches up to the committed release by
 	// itself, and is then ready.
 	late := freeAddr(t)

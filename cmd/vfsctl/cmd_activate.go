@@ -63,11 +63,22 @@ func rollbackCommand(e *env) *command {
 	return &command{
 		name: "rollback", nargs: [2]int{0, 0},
 		summary: "point a ref back at the last different snapshot it served",
-		flags:   o.AddFlags,
+		flags: func(fs *pflag.FlagSet) {
+			o.AddFlags(fs)
+			fs.BoolVar(&o.cluster, "cluster", false, "roll back on every member of vfsd's cluster together (the snapshot is on all of them: nothing is copied)")
+			flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member")
+		},
 		run: func(e *env, _ []string) error {
 			st, err := e.store()
 			if err != nil {
 				return err
+			}
+			if o.cluster {
+				id, err := previousTarget(st, o.ref)
+				if err != nil {
+					return err
+				}
+				return clusterActivate(e, st, o, id)
 			}
 			le, err := st.Rollback(e.ctx, o.ref, o.reason)
 			return reportActivation(e, le, err)
@@ -151,4 +162,24 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 		return fmt.Errorf("%s generation %d not committed: %s did not stage %s within %s (the release stays desired)", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
 	}
 	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait)
+}
+
+// previousTarget is the last snapshot ref served, before its present one,
+// from the activation log (what rollback goes back to).
+func previousTarget(api ctl.API, ref string) (store.Ref, error) {
+	refs, err := api.NamedRefs()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	log, err := api.Log()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	cur := refs[ref]
+	for i := len(log) - 1; i >= 0; i-- {
+		if e := log[i]; e.Ref == ref && !e.From.IsZero() && e.From != cur {
+			return e.From, nil
+		}
+	}
+	return store.Ref{}, fmt.Errorf("rollback %s: %w", ref, snapshot.ErrNoHistory)
 }

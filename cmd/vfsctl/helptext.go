@@ -135,7 +135,8 @@ applied. --json prints it whole.`,
 	"rollback": `Activates the last snapshot the ref served that differs from the one it
 serves now (from the activation log; not the previous import). A second
 rollback undoes the first. With no earlier activation: exit 1, "no earlier
-activation".`,
+activation". --cluster rolls back on every member together, as activate
+--cluster does; the snapshot is already on all of them, so nothing is copied.`,
 
 	"status": `The store directory, the daemon serving it (pid and mount, through vfsd),
 how many snapshots the store holds, and each ref's snapshot with its file
