@@ -226,3 +226,47 @@ func ready(t *testing.T, peer string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// A node killed (kill -9) before an activation: the activation completes
+// without it once its lease lapses; restarted, it is not ready until it
+// has caught up, then it is, and serves the release.
+func TestClusterNodeKilled(t *testing.T) {
+	etcd, _ := startEtcd(t)
+	var nodes []*daemon
+	var peers []string
+	for i := 1; i <= 3; i++ {
+		peers = append(peers, freeAddr(t))
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
+	}
+	origin, victim := nodes[0], nodes[2]
+	v1 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
+	origin.ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")
+	victim.kill(t)
+	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
+	out := origin.ctl(t, "--json", "activate", v2, "--cluster", "--wait", "60s")
+	var res struct {
+		Members []string `json:"members"`
+		Missing []string `json:"missing"`
+	}
+	json.Unmarshal([]byte(out), &res)
+	if len(res.Members) != 2 || len(res.Missing) != 0 {
+		t.Fatalf("activation with a dead node: %s", out)
+	}
+	victim.start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if status, _ := ready(t, peers[2]); status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted node never became ready:\n%s", victim.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(filepath.Join(victim.mnt, "current", "index.html")); err != nil || string(b) != "two" {
+		t.Errorf("the restarted node serves %q %v", b, err)
+	}
+	if out := victim.ctl(t, "verify"); strings.Contains(out, "DAMAGED") {
+		t.Errorf("verify on the restarted node: %s", out)
+	}
+}
