@@ -171,7 +171,7 @@ func (n *Node) leaseID() clientv3.LeaseID { return clientv3.LeaseID(n.lease.Load
 // committed, or "".
 func (n *Node) fenced() string {
 	if n.lease.Load() == 0 {
-		return "no membership lease: not a member"
+		return "no membership lease (etcd out of reach or the lease lapsed): not a member, fenced"
 	}
 	quiet := time.Since(time.Unix(0, n.renewed.Load()))
 	if limit := time.Duration(n.cfg.SessionTTL) * time.Second * 2 / 3; quiet > limit {

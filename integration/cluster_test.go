@@ -23,7 +23,7 @@ func startEtcd(t *testing.T) (string, *embed.Etcd) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "fatal" // its closing complaints are not the test's
 	port := func() url.URL {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
