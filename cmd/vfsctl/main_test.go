@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/ctl/ctltest"
 	"net"
 	"os"
 	"path/filepath"
@@ -255,28 +256,8 @@ func TestHelpVersionSuggestionsCompletions(t *testing.T) {
 // docs/cli.md's reference is generated from the command tree; it must be
 // current. VFS_UPDATE_DOCS=1 rewrites it.
 func TestCLIReferenceIsCurrent(t *testing.T) {
-	const path = "../../docs/cli.md"
-	const begin, end = "<!-- generated from vfsctl's command tree: do not edit -->\n", "<!-- end of generated reference -->\n"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, begin), strings.Index(doc, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the markers of its generated reference", path)
-	}
-	want := doc[:i+len(begin)] + "\n" + reference(rootCommand(&env{})) + "\n" + doc[j:]
-	if want == doc {
-		return
-	}
-	if os.Getenv("VFS_UPDATE_DOCS") == "1" {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s is out of date: run VFS_UPDATE_DOCS=1 go test ./cmd/vfsctl -run TestCLIReferenceIsCurrent", path)
+	ctltest.CheckGenerated(t, "../../docs/cli.md", "<!-- generated from vfsctl's command tree: do not edit -->\n",
+		"<!-- end of generated reference -->\n", reference(rootCommand(&env{})))
 }
 
 // Man pages are generated for every command.

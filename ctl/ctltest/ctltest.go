@@ -8,6 +8,9 @@
 //
 // The API must record the caller as the current process (uid and pid),
 // which is what the daemon learns from the socket.
+//
+// CheckGenerated, beside it, keeps a generated part of a document (the API
+// and CLI references) current.
 package ctltest
 
 import (
