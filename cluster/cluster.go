@@ -319,7 +319,7 @@ func (n *Node) apply(ctx context.Context, ref string, c genValue) error {
 // desired generation, every member stages it, this node commits it once all
 // have, and every member applies it. It returns when all applied, or when
 // wait ends, naming the members that did not.
-func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ctl.ClusterActivation, error) {
+func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ctl.ClusterActivation, error) {
 	res := ctl.ClusterActivation{Ref: ref, Snapshot: id, Members: []string{}, Missing: []string{}}
 	if err := store.CheckLabel(ref); err != nil {
 		return res, err
@@ -358,6 +358,9 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 		return res, err
 	}
 	if len(res.Missing) > 0 {
+		if abort {
+			return res, n.abort(key, desiredRev, d.Gen, ref)
+		}
 		return res, nil
 	}
 	// The flip: one transaction, refused if another activation wrote
@@ -378,6 +381,35 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	// Phase two: every member applied it.
 	_, _, err = n.waitAll(ctx, "applied", ref, d.Gen, &res)
 	return res, err
+}
+
+// abort withdraws an uncommitted release: desired becomes the committed
+// snapshot again, at the next generation (so that no member goes on
+// staging the withdrawn one), or goes if nothing was ever committed. It is
+// guarded by the revision this activation wrote: a later activation wins.
+func (n *Node) abort(key string, desiredRev int64, gen uint64, ref string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cur, err := n.cli.Get(ctx, n.prefix+"committed/"+ref)
+	if err != nil {
+		return err
+	}
+	op := clientv3.OpDelete(key)
+	if len(cur.Kvs) > 0 {
+		var c genValue
+		json.Unmarshal(cur.Kvs[0].Value, &c)
+		b, _ := json.Marshal(desired{Gen: gen + 1, Snapshot: c.Snapshot, Origin: n.cfg.Peer, Node: n.cfg.Node, Reason: "abort"})
+		op = clientv3.OpPut(key, string(b))
+	}
+	resp, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", desiredRev)).Then(op).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("abort %s generation %d: %w", ref, gen, ErrConflict)
+	}
+	n.cfg.Log.Warn("cluster: release aborted", "ref", ref, "gen", gen)
+	return nil
 }
 
 // waitAll waits until every member has written state/<node>/<ref> with gen

@@ -14,7 +14,9 @@ import (
 // Cluster is the fleet this vfsd belongs to (cluster.Node), if any: a
 // ref switched on every member together (docs/cluster.md).
 type Cluster interface {
-	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ClusterActivation, error)
+	// Activate switches ref; with abort, a release not every member
+	// staged within wait is withdrawn instead of left desired.
+	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error)
 	Status(ctx context.Context) (ClusterStatus, error)
 	// Ready: a member whose etcd session is live and that serves every
 	// committed generation; otherwise why not.
@@ -57,7 +59,8 @@ type clusterActivateRequest struct {
 	Ref    string    `path:"ref" json:"-"`
 	ID     store.Ref `json:"id"`
 	Reason string    `json:"reason"`
-	Wait   string    `json:"wait"` // a duration; 1m when empty
+	Wait   string    `json:"wait"`  // a duration; 1m when empty
+	Abort  bool      `json:"abort"` // withdraw the release if not every member staged it within wait
 }
 
 var (
@@ -75,7 +78,7 @@ var (
 				}
 				wait = d
 			}
-			a, err := s.local.Cluster.Activate(ctx, r.Ref, r.ID, r.Reason, wait)
+			a, err := s.local.Cluster.Activate(ctx, r.Ref, r.ID, r.Reason, wait, r.Abort)
 			if err == nil {
 				s.log.Info("cluster activation", "ref", r.Ref, "gen", a.Gen, "to", r.ID.Short(), "committed", a.Committed, "missing", a.Missing, "uid", s.who.UID)
 			}
@@ -96,8 +99,8 @@ var (
 )
 
 // ClusterActivate asks vfsd to switch ref on every member of its cluster.
-func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration) (ClusterActivation, error) {
-	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String()})
+func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error) {
+	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String(), Abort: abort})
 }
 
 // ClusterStatus asks vfsd what its cluster looks like.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -268,5 +270,58 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 	if out := victim.ctl(t, "verify"); strings.Contains(out, "DAMAGED") {
 		t.Errorf("verify on the restarted node: %s", out)
+	}
+}
+
+// A member that never stages holds the flip: when --wait ends the
+// activation names it and, with --abort, withdraws the release; every node
+// goes on serving the committed one.
+func TestClusterSlowMemberAndAbort(t *testing.T) {
+	etcd, _ := startEtcd(t)
+	var nodes []*daemon
+	for i := 1; i <= 2; i++ {
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", freeAddr(t), "--cluster-lease", "2s"))
+	}
+	origin := nodes[0]
+	v1 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
+	origin.ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")
+	// A ghost member: alive in etcd, never staging.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	lease, err := cli.Grant(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.KeepAlive(context.Background(), lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(context.Background(), "/vfs/web/members/ghost", `{"peer":"127.0.0.1:1"}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
+	_, stderr, err := origin.try("activate", v2, "--cluster", "--wait", "3s", "--abort")
+	if err == nil || !strings.Contains(stderr, "aborted: ghost did not stage") {
+		t.Fatalf("activation held by a ghost: %v %s", err, stderr)
+	}
+	var st struct {
+		Desired   map[string]int `json:"desired"`
+		Committed map[string]int `json:"committed"`
+	}
+	json.Unmarshal([]byte(origin.ctl(t, "--json", "cluster", "status")), &st)
+	if st.Committed["current"] != 1 || st.Desired["current"] != 3 {
+		t.Errorf("after the abort: %+v (want committed 1, desired 3: the committed snapshot again)", st)
+	}
+	for _, n := range nodes {
+		if b, _ := os.ReadFile(filepath.Join(n.mnt, "current", "index.html")); string(b) != "one" {
+			t.Errorf("after the abort a node serves %q", b)
+		}
+	}
+	// Without --abort the release stays desired, and the message says so.
+	_, stderr, err = origin.try("activate", v2, "--cluster", "--wait", "2s")
+	if err == nil || !strings.Contains(stderr, "stays desired") {
+		t.Errorf("without --abort: %v %s", err, stderr)
 	}
 }

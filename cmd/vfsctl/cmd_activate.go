@@ -20,6 +20,7 @@ type activateOptions struct {
 	dryRun  bool
 	cluster bool
 	wait    time.Duration
+	abort   bool
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -33,6 +34,7 @@ func (o *activateOptions) addVerify(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only say what would change: the ref's move and the paths that differ")
 	fs.BoolVar(&o.cluster, "cluster", false, "switch the ref on every member of vfsd's cluster together (docs/cluster.md)")
 	flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member")
+	fs.BoolVar(&o.abort, "abort", false, "with --cluster, withdraw the release if not every member staged it within --wait (default: it stays desired)")
 }
 
 func activateCommand(e *env) *command {
@@ -145,7 +147,7 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 	if !ok {
 		return usageError{"--cluster: talk to vfsd (--socket); a store opened directly is in no cluster"}
 	}
-	res, err := c.ClusterActivate(e.ctx, o.ref, id, o.reason, o.wait)
+	res, err := c.ClusterActivate(e.ctx, o.ref, id, o.reason, o.wait, o.abort)
 	if err != nil {
 		return err
 	}
@@ -158,8 +160,10 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 	case len(res.Missing) == 0:
 		e.note("%s: generation %d, %s on all %s", res.Ref, res.Gen, id.Short(), count(len(res.Members), "member"))
 		return nil
+	case !res.Committed && o.abort:
+		return fmt.Errorf("%s generation %d aborted: %s did not stage %s within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
 	case !res.Committed:
-		return fmt.Errorf("%s generation %d not committed: %s did not stage %s within %s (the release stays desired)", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
+		return fmt.Errorf("%s generation %d not committed: %s did not stage %s within %s (the release stays desired; --abort withdraws it)", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
 	}
 	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait)
 }

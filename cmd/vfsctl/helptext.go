@@ -126,7 +126,8 @@ member together: the snapshot, which this vfsd must hold, becomes the ref's
 next generation; every member pulls what it lacks from this one and stages
 it; once all have, this vfsd commits the flip and every member activates it.
 Exit 0 once every live member serves it; exit 1 naming the members that did
-not, when --wait ends (the release then stays desired).`,
+not, when --wait ends (the release then stays desired, or with --abort is
+withdrawn).`,
 
 	"cluster status": `Members of vfsd's cluster with their peer addresses, and for each ref the
 desired and committed generation and what each member has staged and
