@@ -65,6 +65,10 @@ type Config struct {
 type Local interface {
 	Store() *store.Store
 	Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (ctl.Activation, error)
+	// Lookahead serves the staged snapshot's assets under ref before the
+	// flip, so that during it every node answers the assets of both
+	// releases.
+	Lookahead(ref string, id store.Ref)
 }
 
 // Node is this vfsd in its cluster.
@@ -280,6 +284,7 @@ func (n *Node) stage(ctx context.Context, ref string, d desired) error {
 	} else if err != nil {
 		return err
 	}
+	n.local.Lookahead(ref, d.Snapshot)
 	b, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: d.Snapshot})
 	if _, err := n.cli.Put(ctx, n.prefix+"staged/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
 		return err

@@ -27,6 +27,9 @@ type Local struct {
 	// OnLabel hears of a label that moved or went (the mount's
 	// /labels/NAME must be looked up again).
 	OnLabel func(name string)
+	// OnLookahead hears of a snapshot staged to become ref's target (a
+	// cluster's next release): the mount serves its assets already.
+	OnLookahead func(ref string, id store.Ref)
 	// LiveFiles lists contents the mount still holds (GC keeps them).
 	LiveFiles func() []store.Ref
 	// Hooks run after each activation (vfsd only).
@@ -124,6 +127,13 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 		a.HookFailures = append(a.HookFailures, l.Hooks.Run(e)...)
 	}
 	return a, nil
+}
+
+// Lookahead tells the mount that id is staged to become ref's target.
+func (l *Local) Lookahead(ref string, id store.Ref) {
+	if l.OnLookahead != nil {
+		l.OnLookahead(ref, id)
+	}
 }
 
 // RemoveSnapshot deletes a snapshot's record.

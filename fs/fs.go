@@ -75,6 +75,12 @@ type FS struct {
 type target struct {
 	id  store.Ref
 	gen uint64
+	// ahead is a snapshot staged to become the target (a cluster's next
+	// release): its assets are served under the ref already, so that a
+	// page from a node that flipped first finds them here too. aheadGen
+	// counts its changes, so that the ref's directory is built anew.
+	ahead    store.Ref
+	aheadGen uint64
 }
 
 // refSlot is one place a ref is shown: /current, or /refs/<name>. Each
@@ -85,8 +91,8 @@ type refSlot struct {
 }
 
 type refInode struct {
-	gen   uint64
-	inode *fusefs.Inode
+	gen, aheadGen uint64
+	inode         *fusefs.Inode
 }
 
 // fileKey identifies a file inode: content and permission bits, so that two
@@ -194,16 +200,16 @@ func (f *FS) refDir(ctx context.Context, parent *fusefs.Inode, slot refSlot, out
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	if in := f.refInode(slot, t.gen, out); in != nil {
+	if in := f.refInode(slot, t, out); in != nil {
 		return in, 0
 	}
-	d, errno := f.snapshotDir(t.id, f.layersFor(slot.name, t.id))
+	d, errno := f.snapshotDir(t.id, f.layersFor(slot.name, t))
 	if errno != 0 {
 		return nil, errno
 	}
 	f.refMu.Lock()
 	defer f.refMu.Unlock()
-	if ri, ok := f.refInodes[slot]; ok && ri.gen >= t.gen {
+	if ri, ok := f.refInodes[slot]; ok && (ri.gen > t.gen || (ri.gen == t.gen && ri.aheadGen >= t.aheadGen)) {
 		d = ri.inode.Operations().(*dirNode)
 		f.handOut(d)
 		d.fill(&out.Attr)
@@ -211,18 +217,18 @@ func (f *FS) refDir(ctx context.Context, parent *fusefs.Inode, slot refSlot, out
 	}
 	in := parent.NewInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	f.handOut(d)
-	f.refInodes[slot] = refInode{gen: t.gen, inode: in}
+	f.refInodes[slot] = refInode{gen: t.gen, aheadGen: t.aheadGen, inode: in}
 	d.fill(&out.Attr)
 	return in, 0
 }
 
 // refInode returns the directory already handed out for a slot's
-// generation gen, or nil.
-func (f *FS) refInode(slot refSlot, gen uint64, out *fuse.EntryOut) *fusefs.Inode {
+// target t (its generation and lookahead), or nil.
+func (f *FS) refInode(slot refSlot, t target, out *fuse.EntryOut) *fusefs.Inode {
 	f.refMu.Lock()
 	defer f.refMu.Unlock()
 	ri, ok := f.refInodes[slot]
-	if !ok || ri.gen != gen {
+	if !ok || ri.gen != t.gen || ri.aheadGen != t.aheadGen {
 		return nil
 	}
 	d := ri.inode.Operations().(*dirNode)
@@ -248,13 +254,47 @@ func (f *FS) Retarget(name string, id store.Ref, seq uint64) {
 	for k, v := range old {
 		m[k] = v
 	}
-	m[name] = target{id: id, gen: seq}
+	t := target{id: id, gen: seq}
+	if cur, ok := old[name]; ok && cur.ahead != id {
+		t.ahead, t.aheadGen = cur.ahead, cur.aheadGen // still to come
+	}
+	m[name] = t
 	f.refs.Store(&m)
 	f.refMu.Unlock()
+	f.invalidateRef(name)
+}
+
+// invalidateRef drops the kernel's entries for /current (when name is
+// current) and /refs/<name>.
+func (f *FS) invalidateRef(name string) {
 	if name == CurrentRef {
 		f.notifier.entry(f.root.EmbeddedInode(), CurrentRef)
 	}
 	f.notifier.entry(f.root.refs, name)
+}
+
+// Lookahead serves, under ref name, the assets of snapshot id, staged to
+// become its target (zero: none): until the flip, the ref's directories
+// look up a missing asset there too, after the target itself. Entries
+// still come only from the target.
+func (f *FS) Lookahead(name string, id store.Ref) {
+	f.refMu.Lock()
+	old := *f.refs.Load()
+	cur, ok := old[name]
+	if !ok || cur.ahead == id || (cur.id == id && cur.ahead.IsZero()) {
+		f.refMu.Unlock()
+		return
+	}
+	m := make(map[string]target, len(old))
+	for k, v := range old {
+		m[k] = v
+	}
+	cur.ahead = id
+	cur.aheadGen++
+	m[name] = cur
+	f.refs.Store(&m)
+	f.refMu.Unlock()
+	f.invalidateRef(name)
 }
 
 // LabelChanged invalidates /labels/NAME after the label moved or went.
@@ -289,6 +329,10 @@ func (f *FS) snapshotDir(id store.Ref, layers []layer) (*dirNode, syscall.Errno)
 	return newDirNode(f, "", layers, true, 0o755, info.Created.Unix()), 0
 }
 
+// lookaheadWindow bounds how long a staged release's assets are served
+// ahead of its flip, should neither the flip nor an abort come.
+const lookaheadWindow = 24 * time.Hour
+
 // maxCarried bounds how many older snapshots a ref's directories carry
 // assets over from: a site deployed every few minutes within a week's
 // grace would otherwise give every lookup of a missing name hundreds of
@@ -301,13 +345,20 @@ const maxCarried = 16
 // maxCarried): the window of a snapshot starts when an activation moved the
 // ref away from it. It reads the ref's history index back to the start of
 // the window, not the whole log.
-func (f *FS) layersFor(name string, id store.Ref) []layer {
+func (f *FS) layersFor(name string, t target) []layer {
+	id := t.id
 	layers := []layer{{ref: id, snap: id}}
+	if !t.ahead.IsZero() && t.ahead != id {
+		// The staged release comes next: its assets, until the flip
+		// (which builds the directory anew) or lookaheadWindow.
+		layers = append(layers, layer{ref: t.ahead, until: time.Now().Add(lookaheadWindow), snap: t.ahead, depth: 1})
+	}
+	base := len(layers)
 	if f.grace <= 0 {
 		return layers
 	}
 	now := time.Now()
-	seen := map[store.Ref]bool{id: true}
+	seen := map[store.Ref]bool{id: true, t.ahead: true}
 	err := f.src.RefHistory(name, now, func(e store.LogEntry) bool {
 		until := e.Time.Add(f.grace)
 		if !until.After(now) {
@@ -321,7 +372,7 @@ func (f *FS) layersFor(name string, id store.Ref) []layer {
 	})
 	if err != nil {
 		f.log.Warn("asset carry-over off for this activation: cannot read the ref's history", "ref", name, "err", err)
-		return layers[:1]
+		return layers[:base]
 	}
 	return layers
 }

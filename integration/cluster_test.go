@@ -301,8 +301,23 @@ func TestClusterSlowMemberAndAbort(t *testing.T) {
 	if _, err := cli.Put(context.Background(), "/vfs/web/members/ghost", `{"peer":"127.0.0.1:1"}`, clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
-	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
-	_, stderr, err := origin.try("activate", v2, "--cluster", "--wait", "3s", "--abort")
+	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two"), "assets/new-12345678.js": []byte("new()")}))
+	// Without --abort the release stays desired, and the message says so.
+	_, stderr, err := origin.try("activate", v2, "--cluster", "--wait", "3s")
+	if err == nil || !strings.Contains(stderr, "stays desired") {
+		t.Errorf("without --abort: %v %s", err, stderr)
+	}
+	// Staged but not flipped: every node serves the staged release's
+	// assets already (lookahead), and its entries not yet.
+	for i, n := range nodes {
+		if b, err := os.ReadFile(filepath.Join(n.mnt, "current", "assets", "new-12345678.js")); err != nil || string(b) != "new()" {
+			t.Errorf("node %d: the staged release's asset: %q %v", i+1, b, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(n.mnt, "current", "index.html")); string(b) != "one" {
+			t.Errorf("node %d serves the staged entry %q before the flip", i+1, b)
+		}
+	}
+	_, stderr, err = origin.try("activate", v2, "--cluster", "--wait", "3s", "--abort")
 	if err == nil || !strings.Contains(stderr, "aborted: ghost did not stage") {
 		t.Fatalf("activation held by a ghost: %v %s", err, stderr)
 	}
@@ -311,17 +326,26 @@ func TestClusterSlowMemberAndAbort(t *testing.T) {
 		Committed map[string]int `json:"committed"`
 	}
 	json.Unmarshal([]byte(origin.ctl(t, "--json", "cluster", "status")), &st)
-	if st.Committed["current"] != 1 || st.Desired["current"] != 3 {
-		t.Errorf("after the abort: %+v (want committed 1, desired 3: the committed snapshot again)", st)
+	if st.Committed["current"] != 1 || st.Desired["current"] != 4 {
+		t.Errorf("after the abort: %+v (want committed 1, desired 4: the committed snapshot again)", st)
 	}
-	for _, n := range nodes {
-		if b, _ := os.ReadFile(filepath.Join(n.mnt, "current", "index.html")); string(b) != "one" {
-			t.Errorf("after the abort a node serves %q", b)
+	// Withdrawn: its assets go again once the nodes stage the committed
+	// release (a reconcile away).
+	for i, n := range nodes {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, err := os.Stat(filepath.Join(n.mnt, "current", "assets", "new-12345678.js"))
+			if os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("node %d still serves the aborted release's asset: %v", i+1, err)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-	}
-	// Without --abort the release stays desired, and the message says so.
-	_, stderr, err = origin.try("activate", v2, "--cluster", "--wait", "2s")
-	if err == nil || !strings.Contains(stderr, "stays desired") {
-		t.Errorf("without --abort: %v %s", err, stderr)
+		if b, _ := os.ReadFile(filepath.Join(n.mnt, "current", "index.html")); string(b) != "one" {
+			t.Errorf("after the abort node %d serves %q", i+1, b)
+		}
 	}
 }

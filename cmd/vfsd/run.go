@@ -119,6 +119,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		local.OnGC = m.collected
 	}
 	local.OnClasses, local.LiveFiles, local.OnLabel = fsys.SetClasses, fsys.LiveFiles, fsys.LabelChanged
+	local.OnLookahead = fsys.Lookahead
 	if len(c.hooks) > 0 {
 		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}
 	}
