@@ -349,3 +349,85 @@ func TestClusterSlowMemberAndAbort(t *testing.T) {
 		}
 	}
 }
+
+// The promise across nodes: three nodes behind three nginx, a client that
+// loads a page from one node and its assets from the others, while twenty
+// releases switch with --cluster. No asset request fails and none returns
+// another release's bytes; with --grace 0 (no carry-over) some fail.
+func TestClusterSkewFree(t *testing.T) {
+	for _, grace := range []string{"7d", "0"} {
+		t.Run("grace "+grace, func(t *testing.T) {
+			failed, mixed, total := runClusterSkew(t, grace)
+			t.Logf("grace %s: %d asset requests, %d failed, %d mixed", grace, total, failed, mixed)
+			if mixed != 0 {
+				t.Errorf("%d assets came from another release", mixed)
+			}
+			if grace == "7d" && failed != 0 {
+				t.Errorf("%d of %d asset requests failed", failed, total)
+			}
+			if grace == "0" && failed == 0 {
+				t.Errorf("without carry-over no asset request failed: the test cannot tell")
+			}
+		})
+	}
+}
+
+func runClusterSkew(t *testing.T, grace string) (failed, mixed, total int) {
+	etcd, _ := startEtcd(t)
+	var nodes []*daemon
+	var sites []string
+	for i := 1; i <= 3; i++ {
+		d := startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", freeAddr(t), "--cluster-lease", "5s", "--grace", grace)
+		nodes = append(nodes, d)
+	}
+	release := func(n int) string {
+		asset := fmt.Sprintf("assets/app-%08x.js", n*7919)
+		return nodes[0].importDir(t, writeSite(t, map[string][]byte{
+			"index.html": []byte(fmt.Sprintf(`<script src="/%s"></script>%d`, asset, n)),
+			asset:        []byte(fmt.Sprintf("release %d", n)),
+		}))
+	}
+	nodes[0].ctl(t, "-q", "activate", release(0), "--cluster", "--wait", "60s")
+	for _, d := range nodes {
+		sites = append(sites, startGeneratedNginx(t, d, "--server-name", "site.test"))
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			status, page := getHost(t, client, sites[i%3]+"/index.html", "site.test")
+			if status != 200 {
+				continue
+			}
+			start := strings.Index(page, `src="/`) + len(`src="/`)
+			end := strings.Index(page[start:], `"`)
+			if start < len(`src="/`) || end < 0 {
+				continue
+			}
+			asset, n := page[start:start+end], page[strings.LastIndex(page, ">")+1:]
+			// A moment later, from another node, as a browser would.
+			time.Sleep(20 * time.Millisecond)
+			status, body := getHost(t, client, sites[(i+1)%3]+"/"+asset, "site.test")
+			total++
+			switch {
+			case status != 200:
+				failed++
+			case body != "release "+n:
+				mixed++
+			}
+		}
+	}()
+	for n := 1; n <= 20; n++ {
+		nodes[0].ctl(t, "-q", "activate", release(n), "--cluster", "--wait", "60s")
+	}
+	close(stop)
+	<-done
+	return failed, mixed, total
+}
