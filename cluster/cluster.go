@@ -93,9 +93,6 @@ type Node struct {
 	done chan struct{}
 }
 
-// ErrConflict is ctl.ErrConflict: another activation of the ref won.
-var ErrConflict = ctl.ErrConflict
-
 type desired struct {
 	Gen      uint64    `json:"gen"`
 	Snapshot store.Ref `json:"snapshot"`
@@ -353,7 +350,7 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 		return res, err
 	}
 	if !put.Succeeded {
-		return res, fmt.Errorf("cluster activate %s: %w", ref, ErrConflict)
+		return res, fmt.Errorf("cluster activate %s: %w", ref, ctl.ErrConflict)
 	}
 	desiredRev := put.Header.Revision
 	n.nudge()
@@ -379,7 +376,7 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 		return res, err
 	}
 	if !commit.Succeeded {
-		return res, fmt.Errorf("cluster activate %s: desired or membership changed before the flip: %w", ref, ErrConflict)
+		return res, fmt.Errorf("cluster activate %s: desired or membership changed before the flip: %w", ref, ctl.ErrConflict)
 	}
 	res.Committed = true
 	n.nudge()
@@ -411,7 +408,7 @@ func (n *Node) abort(key string, desiredRev int64, gen uint64, ref string) error
 		return err
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("abort %s generation %d: %w", ref, gen, ErrConflict)
+		return fmt.Errorf("abort %s generation %d: %w", ref, gen, ctl.ErrConflict)
 	}
 	n.cfg.Log.Warn("cluster: release aborted", "ref", ref, "gen", gen)
 	return nil

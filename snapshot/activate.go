@@ -46,8 +46,22 @@ func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEnt
 	if err != nil {
 		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, err)
 	}
+	back, err := RollbackTarget(st, ref, cur)
+	if err != nil {
+		return store.LogEntry{}, err
+	}
+	if reason == "" {
+		reason = "rollback"
+	}
+	return Activate(st, ref, back, who, reason)
+}
+
+// RollbackTarget is what a rollback of ref, which serves cur now, goes
+// back to: the last snapshot it served that differs from cur. vfsctl's
+// rollback --cluster asks it of the log it reads through vfsd.
+func RollbackTarget(h History, ref string, cur store.Ref) (store.Ref, error) {
 	var back store.Ref
-	err = st.RefHistory(ref, time.Now().Add(time.Hour), func(e store.LogEntry) bool {
+	err := h.RefHistory(ref, time.Now().Add(time.Hour), func(e store.LogEntry) bool {
 		// Entries of X -> X, written before re-activation became a no-op,
 		// are skipped with the rest that lead nowhere else.
 		if !e.From.IsZero() && e.From != cur {
@@ -56,15 +70,12 @@ func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEnt
 		return back.IsZero()
 	})
 	if err != nil {
-		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, err)
+		return back, fmt.Errorf("rollback %s: %w", ref, err)
 	}
 	if back.IsZero() {
-		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
+		return back, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
 	}
-	if reason == "" {
-		reason = "rollback"
-	}
-	return Activate(st, ref, back, who, reason)
+	return back, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -168,8 +168,8 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait)
 }
 
-// previousTarget is the last snapshot ref served, before its present one,
-// from the activation log (what rollback goes back to).
+// previousTarget is what rollback goes back to, from the log read
+// through vfsd (snapshot.RollbackTarget's rule).
 func previousTarget(api ctl.API, ref string) (store.Ref, error) {
 	refs, err := api.NamedRefs()
 	if err != nil {
@@ -179,11 +179,5 @@ func previousTarget(api ctl.API, ref string) (store.Ref, error) {
 	if err != nil {
 		return store.Ref{}, err
 	}
-	cur := refs[ref]
-	for i := len(log) - 1; i >= 0; i-- {
-		if e := log[i]; e.Ref == ref && !e.From.IsZero() && e.From != cur {
-			return e.From, nil
-		}
-	}
-	return store.Ref{}, fmt.Errorf("rollback %s: %w", ref, snapshot.ErrNoHistory)
+	return snapshot.RollbackTarget(snapshot.LogHistory(log), ref, refs[ref])
 }
