@@ -35,34 +35,16 @@ type dirNode struct {
 	active bool // layers[0] belongs to the active (or exact) snapshot
 	mode   uint32
 	mtime  int64 // the snapshot's creation time: directories have no content mtime
-
-	mu    sync.Mutex
-	trees map[int]*store.Tree
 }
 
 func newDirNode(f *FS, path string, layers []layer, active bool, mode uint32, mtime int64) *dirNode {
-	return &dirNode{fs: f, path: path, layers: layers, active: active, mode: mode, mtime: mtime, trees: map[int]*store.Tree{}}
+	return &dirNode{fs: f, path: path, layers: layers, active: active, mode: mode, mtime: mtime}
 }
 
-// tree reads (and verifies) layer i's tree, once in the common case. The
-// read happens outside d.mu: two lookups racing on a cold directory may
-// both read it, which costs less than making every lookup of the directory
-// wait on the store.
+// tree returns layer i's tree, read and verified through the shared
+// cache (fs/trees.go): a directory node does not own its trees.
 func (d *dirNode) tree(i int) (*store.Tree, error) {
-	d.mu.Lock()
-	t, ok := d.trees[i]
-	d.mu.Unlock()
-	if ok {
-		return t, nil
-	}
-	t, err := d.fs.src.Tree(d.layers[i].ref)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	d.trees[i] = t
-	d.mu.Unlock()
-	return t, nil
+	return d.fs.trees.get(d.layers[i].ref)
 }
 
 func (d *dirNode) fill(a *fuse.Attr) {

@@ -31,6 +31,9 @@ type Config struct {
 	// MaxNodes bounds the names below snapshots and /a/ that the kernel
 	// may keep at once (see nodeLRU); 0 leaves it to the kernel.
 	MaxNodes int
+	// TreeCacheBytes bounds the decoded trees kept for lookups (an
+	// estimate of their bytes); 0 means DefaultTreeCacheBytes.
+	TreeCacheBytes int
 }
 
 // FS is the state the nodes share: the source, the refs as last activated,
@@ -64,6 +67,7 @@ type FS struct {
 	inos    map[fileKey]uint64
 	nextIno uint64
 
+	trees    *treeCache
 	root     *rootNode
 	notifier *notifier
 	lru      *nodeLRU // nil: unbounded
@@ -112,6 +116,7 @@ func New(src Source, c Config) (*FS, error) {
 	f := &FS{src: src, log: c.Logger, grace: c.Grace, dirs: map[*dirNode]struct{}{},
 		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2}
 	f.SetClasses(c.Classes)
+	f.trees = newTreeCache(src, c.TreeCacheBytes)
 	if c.MaxNodes > 0 {
 		f.lru = newNodeLRU(c.MaxNodes)
 	}

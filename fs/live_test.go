@@ -154,7 +154,7 @@ func TestListingsStayInTheKernel(t *testing.T) {
 // system keeping at most that many nodes once the kernel has dropped the
 // names it was told to, and every file still reads correctly afterwards.
 func TestNodesAreBounded(t *testing.T) {
-	const max = 40
+	const max, treeBytes = 40, 6000
 	st := newStore(t)
 	files := map[string]string{}
 	for d := 0; d < 15; d++ {
@@ -164,13 +164,14 @@ func TestNodesAreBounded(t *testing.T) {
 		}
 	}
 	id := importFiles(t, st, files)
-	f, err := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNodes: max})
+	f, err := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNodes: max, TreeCacheBytes: treeBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mnt := mountFS(t, f)
 	activate(t, st, f, id)
 	check := func() {
+		t.Helper()
 		for p, want := range files {
 			if got := readFile(t, filepath.Join(mnt, "current", p)); got != want {
 				t.Fatalf("%s = %q", p, got)
@@ -187,5 +188,45 @@ func TestNodesAreBounded(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Fifteen trees of twenty entries weigh about 30 KB together.
+	f.trees.cache.CleanUp()
+	if w := f.trees.weight(); w > treeBytes {
+		t.Fatalf("decoded trees weigh %d bytes, bound %d", w, treeBytes)
+	}
 	check()
+}
+
+// Listing a snapshot costs no file nodes: READDIRPLUS is off, so the
+// kernel learns names without looking them up, and a walk like find's
+// (which needs only the entries' types) leaves the daemon with the
+// directories alone. With READDIRPLUS, a walk of a million files kept a
+// million nodes, and the bound's invalidations dropped the kernel's cached
+// listings, so a second walk was as slow as the first.
+func TestListingCostsNoFileNodes(t *testing.T) {
+	st := newStore(t)
+	files := map[string]string{}
+	for d := 0; d < 5; d++ {
+		for i := 0; i < 50; i++ {
+			files[fmt.Sprintf("d%d/f%02d.txt", d, i)] = fmt.Sprint(d, i)
+		}
+	}
+	id := importFiles(t, st, files)
+	mnt, f := testMount(t, st)
+	var walked int
+	err := filepath.WalkDir(filepath.Join(mnt, "snapshots", id.String()), func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			walked++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if walked != len(files) {
+		t.Fatalf("walked %d files, want %d", walked, len(files))
+	}
+	// The snapshot's root and its five directories.
+	if n := f.NodeCount(); n > 6 {
+		t.Fatalf("a walk over %d files left %d nodes", len(files), n)
+	}
 }

@@ -67,7 +67,15 @@ func Mount(dir string, f *FS, c MountConfig) (*Server, error) {
 			// not drop its pages when it refreshes them.
 			ExplicitDataCacheControl: true,
 			DisableXAttrs:            true,
-			Debug:                    c.Debug,
+			// No READDIRPLUS: with it, every listing looked up every
+			// entry, so a find over a million files kept a million
+			// nodes, and the node bound's invalidations dropped the
+			// kernel's cached listings (each NotifyEntry resets its
+			// parent's), so a warm find was as slow as a cold one
+			// (28 s against 0.36 s native; 0.27 s without it). Tools
+			// that stat every entry (ls -l) look names up instead.
+			DisableReadDirPlus: true,
+			Debug:              c.Debug,
 		},
 	}
 	f.notifier = newNotifier()

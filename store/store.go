@@ -74,10 +74,11 @@ func Open(dir string, o Options) (*Store, error) {
 		// A docroot daemon should stay small: Badger's defaults (five
 		// 64 MiB memtables, a 256 MiB block cache) made vfsd's RSS about
 		// 300 MiB. File content is cached by the kernel's page cache
-		// above us anyway.
+		// above us anyway: reading 100,000 files of a million-file
+		// snapshot took as long with a 16 MiB block cache as with 64.
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
-		WithBlockCacheSize(64 << 20).
+		WithBlockCacheSize(16 << 20).
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})

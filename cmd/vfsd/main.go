@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ type config struct {
 	metrics      string
 	importLease  time.Duration
 	maxNodes     int
+	memoryLimit  int
 	pprof        string
 	peerListen   string
 	cluster      string
@@ -52,9 +54,8 @@ func envOr(name, def string) string {
 	return def
 }
 
-func parseFlags(args []string) (*config, error) {
-	c := &config{}
-	fs := pflag.NewFlagSet("vfsd", pflag.ContinueOnError)
+// defineFlags defines vfsd's flags on fs, writing into c.
+func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.store, "store", envOr("VFS_STORE", "/var/lib/vfs"), "store directory (environment VFS_STORE)")
 	fs.StringVar(&c.mount, "mount", envOr("VFS_MOUNT", ""), "mount point, an empty directory (environment VFS_MOUNT; required)")
 	fs.StringVar(&c.socket, "socket", envOr("VFS_SOCKET", "/run/vfs/vfsd.sock"), "control socket for vfsctl --socket (environment VFS_SOCKET)")
@@ -68,7 +69,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
 	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
-	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 2 KiB each); 0: no bound")
+	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 1 KiB of RSS each); 0: no bound")
+	fs.IntVar(&c.memoryLimit, "memory-limit", -1, "soft limit on the daemon's Go memory, in MiB: the collector runs more often near it instead of letting RSS grow to twice what is live; default 64 plus 1 KiB per --max-nodes (162 at the default), none when --max-nodes is 0; 0: none (GOMEMLIMIT in the environment takes precedence)")
 	fs.BoolVar(&c.version, "version", false, "print vfsd's version and exit")
 	fs.StringVar(&c.cluster, "cluster", "", "join this cluster (docs/cluster.md): refs switch on every member together; needs --node, --etcd and --peer-listen")
 	fs.StringVar(&c.node, "node", "", "this node's name in --cluster (default: the host name)")
@@ -76,6 +78,12 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs := pflag.NewFlagSet("vfsd", pflag.ContinueOnError)
+	defineFlags(fs, c)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: vfsd --mount DIR [flags]\n\nvfsd mounts the store's snapshots read-only at DIR for a web server:\n"+
 			"  DIR/current/          the snapshot ref current points at (vfsctl activate)\n"+
@@ -107,6 +115,22 @@ func parseFlags(args []string) (*config, error) {
 	return c, nil
 }
 
+// memoryLimitBytes returns the soft memory limit to set, 0 for none. What
+// is live is bounded (nodes by --max-nodes at about 700 bytes of heap
+// each, the tree cache, Badger's caches: about 100 MiB at the default),
+// but with the collector's default pacing the heap ran to 2.5 times what
+// was live (docs/benchmarks.md).
+func (c *config) memoryLimitBytes() int64 {
+	switch {
+	case c.memoryLimit >= 0:
+		return int64(c.memoryLimit) << 20
+	case c.maxNodes <= 0:
+		return 0
+	default:
+		return 64<<20 + int64(c.maxNodes)<<10
+	}
+}
+
 func main() {
 	ctl.BuildVersion = version.String()
 	c, err := parseFlags(os.Args[1:])
@@ -126,6 +150,9 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if limit := c.memoryLimitBytes(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, c, log); err != nil {
