@@ -51,18 +51,21 @@ type ImportOptions struct {
 // Stats count an import's work. FilesTotal and BytesTotal are zero for a
 // tar archive, whose size is known only at its end.
 type Stats struct {
-	FilesTotal  int64         `json:"files_total"`
-	BytesTotal  int64         `json:"bytes_total"`
-	Files       int64         `json:"files"`        // processed so far
-	Bytes       int64         `json:"bytes"`        // processed so far
-	FilesCached int64         `json:"files_cached"` // unchanged files the stat cache let us skip
-	BytesRead   int64         `json:"bytes_read"`   // bytes actually read and hashed
-	BytesNew    int64         `json:"bytes_new"`    // bytes of content the store did not hold
-	Dirs        int64         `json:"dirs"`
-	Symlinks    int64         `json:"symlinks"`
-	Skipped     int64         `json:"skipped"`
-	Excluded    int64         `json:"excluded"` // left out by the filter (a directory counts once)
-	Elapsed     time.Duration `json:"-"`
+	FilesTotal  int64 `json:"files_total"`
+	BytesTotal  int64 `json:"bytes_total"`
+	Files       int64 `json:"files"`        // processed so far
+	Bytes       int64 `json:"bytes"`        // processed so far
+	FilesCached int64 `json:"files_cached"` // unchanged files the stat cache let us skip
+	BytesRead   int64 `json:"bytes_read"`   // bytes actually read and hashed
+	BytesNew    int64 `json:"bytes_new"`    // bytes of content the store did not hold
+	Dirs        int64 `json:"dirs"`
+	Symlinks    int64 `json:"symlinks"`
+	Skipped     int64 `json:"skipped"`
+	Excluded    int64 `json:"excluded"` // left out by the filter (a directory counts once)
+	// Walking: the walk of the directory is still finding files, so the
+	// totals are not final (files are hashed while it goes on).
+	Walking bool          `json:"walking"`
+	Elapsed time.Duration `json:"-"`
 }
 
 // MarshalJSON writes elapsed as a duration string ("1.5s").
@@ -83,6 +86,7 @@ type Result struct {
 // counters are updated by workers and read by the progress reporter.
 type counters struct {
 	filesTotal, bytesTotal, files, bytes, cached, read atomic.Int64
+	walking                                            atomic.Bool
 }
 
 func (c *counters) snapshot(start time.Time) Stats {
@@ -90,7 +94,7 @@ func (c *counters) snapshot(start time.Time) Stats {
 		FilesTotal: c.filesTotal.Load(), BytesTotal: c.bytesTotal.Load(),
 		Files: c.files.Load(), Bytes: c.bytes.Load(),
 		FilesCached: c.cached.Load(), BytesRead: c.read.Load(),
-		Elapsed: time.Since(start),
+		Walking: c.walking.Load(), Elapsed: time.Since(start),
 	}
 }
 

@@ -45,18 +45,32 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
-	jobs, err := scanDir(abs, root, filter, &o, &stats, &c)
+	w, err := st.Begin()
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
 	stop := make(chan struct{})
 	go o.reportProgress(&c, start, stop)
-	w, err := st.Begin()
-	if err != nil {
-		close(stop)
-		return Result{}, fmt.Errorf("import %s: %w", dir, err)
-	}
+	// The walk hands files over a batch at a time while it goes on: in
+	// a re-import of a million unchanged files, walking and asking the
+	// stat cache took about the same time, one after the other.
+	scanCtx, cancelScan := context.WithCancel(ctx)
+	jobs := make(chan []fileJob, askAhead)
+	var scanErr error
+	c.walking.Store(true)
+	go func() {
+		defer close(jobs)
+		scanErr = scanDir(scanCtx, abs, root, filter, &o, &stats, &c, jobs)
+		c.walking.Store(false)
+	}()
 	err = hashFiles(ctx, w, jobs, o.Workers, &c)
+	cancelScan()
+	for range jobs {
+		// what the walk sent after a failure
+	}
+	if err == nil {
+		err = scanErr
+	}
 	close(stop)
 	if err != nil {
 		w.Abort()
@@ -76,13 +90,29 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	return Result{Snapshot: info, Stats: s}, nil
 }
 
-// scanDir walks abs without following symlinks, building the node tree and
-// the list of files to hash.
-func scanDir(abs string, root *node, filter *Filter, o *ImportOptions, stats *Stats, c *counters) ([]fileJob, error) {
+// scanDir walks abs without following symlinks, building the node tree
+// and sending the files to hash in batches of cacheBatch. Hashers write
+// only the entries of the leaves they are sent, which the walk has done
+// with.
+func scanDir(ctx context.Context, abs string, root *node, filter *Filter, o *ImportOptions, stats *Stats, c *counters, out chan<- []fileJob) error {
 	var jobs []fileJob
+	send := func() error {
+		select {
+		case out <- jobs:
+			jobs = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if len(jobs) >= cacheBatch {
+			if err := send(); err != nil {
+				return err
+			}
 		}
 		if p == abs {
 			return nil
@@ -142,7 +172,10 @@ func scanDir(abs string, root *node, filter *Filter, o *ImportOptions, stats *St
 		}
 		return nil
 	})
-	return jobs, err
+	if err == nil && len(jobs) > 0 {
+		err = send()
+	}
+	return err
 }
 
 // unsupported refuses an entry, or with SkipUnsupported counts it and
@@ -160,12 +193,18 @@ func (o *ImportOptions) unsupported(stats *Stats, rel, why string) error {
 // through vfsd's socket, one round trip per batch instead of per file.
 const cacheBatch = 1024
 
+// askAhead is how many stat cache batches are asked at once, ahead of the
+// hashing: through vfsd's socket an answer takes a round trip, which the
+// workers would otherwise wait for, and in a store an answer is CPU spent
+// in Badger (half of re-importing a million unchanged files) that one
+// goroutine left the other core idle for.
+const askAhead = 2
+
 // hashFiles stores every job's content, several files at a time, taking
 // from the stat cache the refs of files unchanged since they were last
-// imported. The cache is asked about the next batch while this one is
-// hashed: through vfsd's socket the answer takes a round trip, which the
-// workers would otherwise wait for.
-func hashFiles(parent context.Context, w store.Batch, jobs []fileJob, workers int, c *counters) error {
+// imported. The cache is asked about the next batches while this one is
+// hashed (askAhead).
+func hashFiles(parent context.Context, w store.Batch, jobs <-chan []fileJob, workers int, c *counters) error {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
@@ -177,27 +216,31 @@ func hashFiles(parent context.Context, w store.Batch, jobs []fileJob, workers in
 		refs []store.Ref
 		err  error
 	}
-	answers := make(chan answer, 1)
+	// Answers arrive in order: each batch's own channel is queued before
+	// it is asked, and at most askAhead are asked and not yet taken.
+	answers := make(chan chan answer, askAhead-1)
 	go func() {
 		defer close(answers)
-		for start := 0; start < len(jobs); start += cacheBatch {
-			a := answer{part: jobs[start:min(start+cacheBatch, len(jobs))]}
+		for part := range jobs {
+			a := answer{part: part}
 			a.q = make([]store.StatQuery, len(a.part))
 			for i := range a.part {
 				a.q[i] = store.StatQuery{Path: a.part[i].abs, Stat: statOf(a.part[i].info)}
 			}
-			a.refs, a.err = w.CachedRefs(a.q)
+			done := make(chan answer, 1)
 			select {
-			case answers <- a:
+			case answers <- done:
 			case <-ctx.Done():
 				return
 			}
-			if a.err != nil {
-				return
-			}
+			go func() {
+				a.refs, a.err = w.CachedRefs(a.q)
+				done <- a
+			}()
 		}
 	}()
-	for a := range answers {
+	for next := range answers {
+		a := <-next
 		if a.err != nil {
 			g.Wait()
 			return a.err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -151,10 +152,22 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	if len(dead) == 0 {
 		return nil
 	}
-	// Bumped before the first delete: a presence check that overlaps the
-	// sweep is never trusted afterwards. Presence markers go, durably,
-	// before any object does.
-	s.gen.Add(1)
+	// Bumped, durably, before the first delete: a presence check that
+	// overlaps the sweep is never trusted afterwards, and neither is a
+	// stat cache entry written before it (statcache.go). Presence
+	// markers go, durably, before any object does.
+	gen := s.gen.Add(1)
+	// Not s.update: its free-space reserve would stop the GC that
+	// frees space on a full disk; deletes, like this key, are tiny.
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(sweepsKey(), binary.BigEndian.AppendUint64(nil, gen))
+	})
+	if err == nil {
+		err = s.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("record sweep: %w", err)
+	}
 	if err := s.dropPresenceMarkers(); err != nil {
 		return err
 	}

@@ -44,6 +44,10 @@ const (
 	// when it was last checked, and no sweep has deleted anything since
 	// (a sweep deletes these markers before it deletes an object).
 	prefixPresent byte = 'k'
+	// 'w' -> sweep count, uint64: how many GC sweeps have deleted objects
+	// from this store. Written and synced before a sweep's first delete,
+	// so that "no sweep since" can be told across restarts.
+	prefixSweeps byte = 'w'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -52,11 +56,13 @@ const (
 
 // SchemaVersion is the layout this code reads and writes. Version 1 lacked
 // the history index ('h'); version 2 let labels pin their snapshots, which
-// version 3 records as SnapshotInfo.Pinned. Older stores are migrated at
-// open.
-const SchemaVersion uint32 = 3
+// version 3 records as SnapshotInfo.Pinned; version 4 added the sweep count
+// ('w') and a stat cache entry's sweep count (a 64-byte entry without it
+// stays valid). Older stores are migrated at open.
+const SchemaVersion uint32 = 4
 
 func schemaKey() []byte { return []byte{prefixSchema} }
+func sweepsKey() []byte { return []byte{prefixSweeps} }
 
 func refKey(prefix byte, r Ref) []byte {
 	k := make([]byte, 1+RefSize)

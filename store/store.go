@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/y"
 )
 
@@ -53,9 +54,9 @@ type Store struct {
 	readOnly bool
 	// imports are the writers between Begin and Commit or Abort.
 	imports *imports
-	// gen counts sweeps; present maps a snapshot whose objects
-	// CheckPresent found to the gen it found them in: valid only while
-	// no sweep has run since.
+	// gen counts sweeps (kept on disk, key family w); present maps a
+	// snapshot whose objects CheckPresent found to the gen it found
+	// them in: valid only while no sweep has run since.
 	gen     atomic.Uint64
 	present sync.Map
 }
@@ -79,6 +80,7 @@ func Open(dir string, o Options) (*Store, error) {
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(16 << 20).
+		WithCompression(options.None).
 		// Durability comes from explicit Sync calls at commit points.
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{o.Logger})
@@ -121,7 +123,26 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	if err := s.loadSweeps(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	return s, nil
+}
+
+// loadSweeps reads the sweep count into gen.
+func (s *Store) loadSweeps() error {
+	v, err := s.get(sweepsKey())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case len(v) != 8:
+		return fmt.Errorf("sweep count %x: %w", v, ErrCorrupt)
+	}
+	s.gen.Store(binary.BigEndian.Uint64(v))
+	return nil
 }
 
 // removeEmptyValueLogs deletes value-log and memtable files (*.vlog,
@@ -188,14 +209,24 @@ func (s *Store) checkSchema() error {
 		if err != nil {
 			return err
 		}
-		if len(v) == 4 && binary.BigEndian.Uint32(v) == 1 {
+		var from uint32
+		if len(v) == 4 {
+			from = binary.BigEndian.Uint32(v)
+		}
+		if from == 1 {
 			if err := migrateV1(txn); err != nil {
 				return err
 			}
-			return migrateV2(txn)
 		}
-		if len(v) == 4 && binary.BigEndian.Uint32(v) == 2 {
-			return migrateV2(txn)
+		if from == 1 || from == 2 {
+			if err := migrateV2(txn); err != nil {
+				return err
+			}
+		}
+		if from >= 1 && from <= 3 {
+			// Schema 4 reads everything 3 wrote: only the number moves,
+			// so that older binaries refuse the longer stat entries.
+			return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 		}
 		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {
 			return fmt.Errorf("schema %x, want %d: %w", v, SchemaVersion, ErrSchema)
@@ -249,7 +280,7 @@ func migrateV2(txn *badger.Txn) error {
 	if err != nil {
 		return fmt.Errorf("migrate schema 2 to 3: %w", err)
 	}
-	return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	return nil
 }
 
 // update runs fn in a read-write transaction, never during GC's memtable

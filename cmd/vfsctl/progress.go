@@ -59,7 +59,7 @@ func progressLine(s snapshot.Stats) string {
 	if secs := s.Elapsed.Seconds(); secs > 0 {
 		rate = float64(s.BytesRead) / secs
 	}
-	if s.FilesTotal == 0 { // a tar stream: no totals
+	if s.FilesTotal == 0 || s.Walking { // a tar stream, or totals still growing
 		return fmt.Sprintf("%d files, %s, %s/s", s.Files, humanize.IBytes(uint64(s.Bytes)), humanize.IBytes(uint64(rate)))
 	}
 	frac := float64(s.Bytes) / float64(max(s.BytesTotal, 1))

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// statFor stores content through a writer with a stat cache entry for path,
+// as an import does, and returns the entry.
+func statFor(t *testing.T, s *Store, path string, content []byte) StatEntry {
+	t.Helper()
+	w := s.NewWriter()
+	ref, err := w.PutChunk(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PutFile(Sum(content), uint64(len(content)), 1000, []Ref{ref}); err != nil {
+		t.Fatal(err)
+	}
+	e := StatEntry{Size: uint64(len(content)), MTimeNs: 5, CTimeNs: 6, Ino: 7, Ref: Sum(content)}
+	if err := w.PutStat(path, e); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w)
+	return e
+}
+
+func cached(t *testing.T, s *Store, path string, e StatEntry) bool {
+	t.Helper()
+	e.Ref = Ref{}
+	_, ok, err := s.CachedRef(path, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// A stat cache entry is trusted without asking for its content while no
+// sweep has run since it was written; a sweep that deletes its content,
+// even one before a restart, makes it a miss.
+func TestStatCacheAcrossSweeps(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := statFor(t, s, "/src/gone.txt", []byte("deleted by the sweep"))
+	kept := statFor(t, s, "/src/kept.txt", []byte("kept by a snapshot"))
+	if !cached(t, s, "/src/gone.txt", gone) || !cached(t, s, "/src/kept.txt", kept) {
+		t.Fatal("fresh entries miss")
+	}
+	changed := gone
+	changed.MTimeNs++
+	if cached(t, s, "/src/gone.txt", changed) {
+		t.Fatal("an entry with another mtime hit")
+	}
+	root := putTree(t, s, &Tree{Entries: []Entry{{Name: "kept.txt", Kind: KindFile, Mode: 0o644, Ref: kept.Ref, Size: kept.Size}}})
+	if _, err := s.CommitSnapshot(SnapshotInfo{ID: root}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.gen.Load() != 1 {
+		t.Fatalf("sweep count %d after reopening, want 1", s.gen.Load())
+	}
+	if cached(t, s, "/src/gone.txt", gone) {
+		t.Fatal("an entry whose content a sweep deleted hit after a restart")
+	}
+	if !cached(t, s, "/src/kept.txt", kept) {
+		t.Fatal("an entry whose content is kept missed")
+	}
+}
+
+// An entry for a content the import neither stored nor relied on (a
+// client's claim through the socket) is checked at every use.
+func TestStatCacheClaimIsChecked(t *testing.T) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.NewWriter()
+	e := StatEntry{Size: 3, MTimeNs: 5, Ref: Sum([]byte("not stored"))}
+	if err := w.PutStat("/src/claim.txt", e); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w)
+	if cached(t, s, "/src/claim.txt", e) {
+		t.Fatal("a claimed content that is not stored hit")
+	}
+}
+
+// Entries written by schema 3 (64 bytes, no sweep count) still read.
+func TestStatCacheSchema3Entry(t *testing.T) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := statFor(t, s, "/src/a.txt", []byte("a"))
+	v := e.encodeUnswept()
+	if len(v) != 64 {
+		t.Fatalf("entry of %d bytes", len(v))
+	}
+	s.db.Update(func(txn *badger.Txn) error { return txn.Set(statKey("/src/a.txt"), v) })
+	if !cached(t, s, "/src/a.txt", e) {
+		t.Fatal("a schema-3 entry missed")
+	}
+	s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(statKey("/src/a.txt"), binary.BigEndian.AppendUint64(v, 0)[:70])
+	})
+	if _, _, err := s.CachedRef("/src/a.txt", e); err == nil {
+		t.Fatal("a 70-byte entry was read")
+	}
+}
+
+// A one-chunk file whose chunk an import stored new skips the lookup of
+// its record, unless another import stored and recorded the same content
+// meanwhile and ended: then its record, and its mtime, stand.
+func TestFreshChunkRecordedByAnotherImport(t *testing.T) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	content := []byte("the same small file")
+	ref := Sum(content)
+	w1 := s.NewWriter()
+	if _, err := w1.PutChunk(content); err != nil {
+		t.Fatal(err)
+	}
+	w2 := s.NewWriter()
+	if _, err := w2.PutChunk(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.PutFile(ref, uint64(len(content)), 1000, []Ref{ref}); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w2)
+	if err := w1.PutFile(ref, uint64(len(content)), 2000, []Ref{ref}); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w1)
+	rec, err := s.File(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.MTime != 1000 {
+		t.Fatalf("the content's mtime became %d; the first record gave it 1000", rec.MTime)
+	}
+}
