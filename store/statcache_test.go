@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -157,5 +158,43 @@ func TestFreshChunkRecordedByAnotherImport(t *testing.T) {
 	}
 	if rec.MTime != 1000 {
 		t.Fatalf("the content's mtime became %d; the first record gave it 1000", rec.MTime)
+	}
+}
+
+// A direct import's commit marks its snapshot present without looking its
+// own files up, so its first activation does not walk them; a file it
+// recorded without its chunks is looked up, and leaves no mark.
+func TestDirectCommitMarksPresent(t *testing.T) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	commit := func(withChunk bool) Ref {
+		content := []byte(fmt.Sprint("content ", withChunk))
+		w := s.NewWriter()
+		ref := Sum(content)
+		if withChunk {
+			if _, err := w.PutChunk(content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.PutFile(ref, uint64(len(content)), 1000, []Ref{ref}); err != nil {
+			t.Fatal(err)
+		}
+		root, err := w.PutTree(&Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Mode: 0o644, Ref: ref, Size: uint64(len(content))}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(SnapshotInfo{ID: root}); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	}
+	if ok, _ := s.has(presentKey(commit(true))); !ok {
+		t.Error("a complete direct import was not marked present")
+	}
+	if ok, _ := s.has(presentKey(commit(false))); ok {
+		t.Error("a direct import missing a chunk was marked present")
 	}
 }
