@@ -10,7 +10,7 @@ EXAMPLE   ?= /tmp/vfs-example
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: all build install deb test testdeps vet bench bench-tree bench-browse bench-scale example example-stop clean help
+.PHONY: all build install deb test testdeps vet bench bench-tree bench-browse bench-scale bench-cluster example example-stop clean help
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make bench      benchmarks side by side with cp, ostree, restic (needs npm)"
 	@echo "make bench-browse  find, reads and RSS over a 100,000-file snapshot by vfsd --max-nodes (root)"
 	@echo "make bench-scale   a million files: import, activation, browsing and RSS against cp, find, restic (root, ~15 min)"
+	@echo "make bench-cluster releases to 3 and 10 nodes with an embedded etcd: phases, flip spread, bytes per changed byte (root, ~5 min)"
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/...
@@ -81,6 +82,9 @@ bench-browse: build
 
 bench-scale: build
 	integration/bench_scale.sh
+
+bench-cluster: build
+	VFS_BENCH_CLUSTER=1 $(GO) test -run '^$$' -bench Cluster -benchtime 1x -timeout 30m ./integration/
 
 example: build
 	EXAMPLE=$(EXAMPLE) BIN=$(BIN) docs/example.sh

@@ -11,23 +11,32 @@
 //     a ref to serve next: desired/<ref> = generation, snapshot, the
 //     origin's peer address.
 //   - staged: a node holds every object of the desired snapshot, pulled
-//     by hash from the origin's peer listener and checked as an import is;
+//     by hash from a source's peer listener and checked as an import is;
 //     it says so in staged/<node>/<ref>.
+//   - source: a peer that holds the desired snapshot whole: the origin,
+//     then any member that staged or applied it. A source whose objects
+//     fail their check is counted (Config.Rejected) and the next is tried.
 //   - committed: the origin saw every member staged and wrote
 //     committed/<ref>, in a transaction guarded by the revision of desired
 //     it wrote and by membership not having changed since.
 //   - applied: a node activated the committed snapshot locally (O(1)) and
 //     says so in applied/<node>/<ref>.
+//   - evicted: evicted/<node> (no lease) keeps a node out: its membership
+//     lease was revoked when it was written, and it may not join again
+//     until the key goes (admit).
 //
 // Every node reconciles from etcd: a watch wakes it up, and a periodic read
 // catches what a watch missed (etcd does not bound watch delivery). Only
 // features of etcd 3.4 are used (Debian's etcd-server): leases, guarded
 // transactions, watches with prefixes.
 //
-// Not built yet (docs/cluster.md): fencing a node cut off from etcd,
-// readiness on the peer address, lookahead serving of a staged release,
-// carry-over from the cluster's history, evicting a slow node, aborting a
-// release.
+// A node fences itself (Ready says no) when etcd has not answered for 2/3
+// of its lease; a staged release's assets are served before the flip
+// (Local.Lookahead); an activation that a member does not stage in time
+// can be withdrawn (abort), or the member evicted; a node that joined
+// late activates the release before the committed one first, for its
+// assets (desired.Prev). Not built yet (docs/cluster.md): the hash-chained
+// history keys, a coordinator other than the origin.
 package cluster
 
 import (
@@ -59,6 +68,9 @@ type Config struct {
 	// (10 when zero).
 	SessionTTL int
 	Log        *slog.Logger
+	// Rejected, if set, is called when a source's objects fail their
+	// check (a metric: vfs_cluster_pull_rejected_total).
+	Rejected func()
 }
 
 // Local is what a node does to its own store.
@@ -88,6 +100,7 @@ type Node struct {
 	staged  map[string]uint64 // ref -> generation staged here
 	applied map[string]uint64 // ref -> generation applied here
 	lastErr string            // the last reconcile failure, for status
+	evicted string            // why this node may not join, or ""
 
 	wake chan struct{}
 	done chan struct{}
@@ -96,14 +109,24 @@ type Node struct {
 type desired struct {
 	Gen      uint64    `json:"gen"`
 	Snapshot store.Ref `json:"snapshot"`
-	Origin   string    `json:"origin"` // peer address to pull from
-	Node     string    `json:"node"`
-	Reason   string    `json:"reason"`
+	// Prev is the snapshot committed when this was desired: a node that
+	// does not serve it (one that joined late, or was away) stages it
+	// too and activates it just before Snapshot, so that its activation
+	// log carries the previous release's assets over like every other
+	// node's (a page loaded from another node before the flip).
+	Prev   store.Ref `json:"prev"`
+	Origin string    `json:"origin"` // peer address to pull from
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
 }
 
 type genValue struct {
 	Gen      uint64    `json:"gen"`
 	Snapshot store.Ref `json:"snapshot"`
+	Prev     store.Ref `json:"prev"` // in committed keys: desired's Prev
+	// At, in applied keys, is when this node's local activation took
+	// effect, by its clock.
+	At time.Time `json:"at,omitzero"`
 }
 
 type member struct {
@@ -143,9 +166,26 @@ func (n *Node) join(ctx context.Context) error {
 		return err
 	}
 	b, _ := json.Marshal(member{Peer: n.cfg.Peer})
-	if _, err := n.cli.Put(ctx, n.prefix+"members/"+n.cfg.Node, string(b), clientv3.WithLease(grant.ID)); err != nil {
+	// Joined only while not evicted, in one transaction: an eviction
+	// written after it finds the membership key and revokes its lease.
+	evictedKey := n.prefix + "evicted/" + n.cfg.Node
+	resp, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(evictedKey), "=", 0)).
+		Then(clientv3.OpPut(n.prefix+"members/"+n.cfg.Node, string(b), clientv3.WithLease(grant.ID))).
+		Else(clientv3.OpGet(evictedKey)).Commit()
+	if err == nil && !resp.Succeeded {
+		var ev ctl.Eviction
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			json.Unmarshal(kvs[0].Value, &ev)
+		}
+		n.setEvicted(fmt.Sprintf("evicted by %s at %s (%s); vfsctl cluster admit %s lets it join again",
+			ev.By, ev.Time.Format(time.RFC3339), ev.Reason, n.cfg.Node))
+		err = errEvicted
+	}
+	if err != nil {
+		n.cli.Revoke(context.WithoutCancel(ctx), grant.ID)
 		return err
 	}
+	n.setEvicted("")
 	n.mu.Lock()
 	n.staged, n.applied = map[string]uint64{}, map[string]uint64{}
 	n.mu.Unlock()
@@ -165,12 +205,36 @@ func (n *Node) join(ctx context.Context) error {
 	return nil
 }
 
+// errEvicted: this node may not join (evicted/<node> exists).
+var errEvicted = errors.New("evicted")
+
+// setEvicted records why this node may not join ("" once it may), and
+// logs each change once.
+func (n *Node) setEvicted(why string) {
+	n.mu.Lock()
+	changed := n.evicted != why
+	n.evicted = why
+	n.mu.Unlock()
+	switch {
+	case changed && why != "":
+		n.cfg.Log.Warn("cluster: this node is "+why, "node", n.cfg.Node)
+	case changed:
+		n.cfg.Log.Info("cluster: admitted again", "node", n.cfg.Node)
+	}
+}
+
 // leaseID is the current membership lease.
 func (n *Node) leaseID() clientv3.LeaseID { return clientv3.LeaseID(n.lease.Load()) }
 
 // fenced says why this node must not be trusted to serve what the cluster
 // committed, or "".
 func (n *Node) fenced() string {
+	n.mu.Lock()
+	evicted := n.evicted
+	n.mu.Unlock()
+	if evicted != "" {
+		return evicted + ": fenced"
+	}
 	if n.lease.Load() == 0 {
 		return "no membership lease (etcd out of reach or the lease lapsed): not a member, fenced"
 	}
@@ -205,11 +269,17 @@ func (n *Node) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		if n.lease.Load() == 0 {
-			if err := n.join(ctx); err != nil && ctx.Err() == nil {
+			err := n.join(ctx)
+			if err != nil && ctx.Err() == nil && !errors.Is(err, errEvicted) {
 				n.cfg.Log.Warn("cluster: join again", "err", err)
 			}
 		}
-		if err := n.reconcile(ctx); err != nil && ctx.Err() == nil {
+		// Only a member reconciles: its staged and applied keys live on
+		// its lease (a put without one would outlive the node), and an
+		// evicted node keeps serving what it has.
+		if n.lease.Load() == 0 {
+			// not a member: try again at the next wake
+		} else if err := n.reconcile(ctx); err != nil && ctx.Err() == nil {
 			n.cfg.Log.Warn("cluster: reconcile", "err", err)
 			n.mu.Lock()
 			n.lastErr = err.Error()
@@ -270,16 +340,20 @@ func (n *Node) stage(ctx context.Context, ref string, d desired) error {
 	}
 	st := n.local.Store()
 	if _, err := st.Snapshot(d.Snapshot); errors.Is(err, store.ErrNotFound) {
-		src := ctl.DialPeer(ctx, d.Origin)
-		defer src.Close()
-		_, stats, err := snapshot.Pull(ctx, src, store.Verifying(st), d.Snapshot, nil)
-		if err != nil {
+		if err := n.pull(ctx, ref, d, d.Snapshot); err != nil {
 			return err
 		}
-		n.cfg.Log.Info("cluster: pulled", "ref", ref, "gen", d.Gen, "snapshot", d.Snapshot.Short(), "from", d.Origin,
-			"chunks", stats.Chunks, "bytes", stats.BytesFetched, "had", stats.ChunksHad)
 	} else if err != nil {
 		return err
+	}
+	if n.needsPrev(ref, d.Prev) {
+		if _, err := st.Snapshot(d.Prev); errors.Is(err, store.ErrNotFound) {
+			if err := n.pull(ctx, ref, d, d.Prev); err != nil {
+				// Carry-over of the previous release is worth a
+				// pull, not holding the release up.
+				n.cfg.Log.Warn("cluster: could not pull the previous release for carry-over", "ref", ref, "snapshot", d.Prev.Short(), "err", err)
+			}
+		}
 	}
 	n.local.Lookahead(ref, d.Snapshot)
 	b, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: d.Snapshot})
@@ -292,6 +366,86 @@ func (n *Node) stage(ctx context.Context, ref string, d desired) error {
 	return nil
 }
 
+// needsPrev says whether this node should activate prev before the next
+// release of ref: it does not serve prev now (it joined late or was away).
+func (n *Node) needsPrev(ref string, prev store.Ref) bool {
+	if prev.IsZero() {
+		return false
+	}
+	refs, err := n.local.Store().NamedRefs()
+	return err == nil && refs[ref] != prev
+}
+
+// pull copies snapshot id (d's, or its Prev) from the first source that
+// gives it whole and true: the origin, then the members that staged or
+// applied d. Objects that fail their check are never recorded
+// (snapshot.Pull); the source is counted as rejected and the next tried.
+func (n *Node) pull(ctx context.Context, ref string, d desired, id store.Ref) error {
+	srcs, err := n.sources(ctx, ref, d)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, addr := range srcs {
+		src := ctl.DialPeer(ctx, addr)
+		_, stats, err := snapshot.Pull(ctx, src, store.Verifying(n.local.Store()), id, nil)
+		src.Close()
+		if err == nil {
+			n.cfg.Log.Info("cluster: pulled", "ref", ref, "gen", d.Gen, "snapshot", id.Short(), "from", addr,
+				"chunks", stats.Chunks, "bytes", stats.BytesFetched, "had", stats.ChunksHad)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrInvalid) {
+			n.cfg.Log.Warn("cluster: rejected what a source sent", "ref", ref, "gen", d.Gen, "from", addr, "err", err)
+			if n.cfg.Rejected != nil {
+				n.cfg.Rejected()
+			}
+		}
+		errs = append(errs, fmt.Errorf("from %s: %w", addr, err))
+	}
+	return fmt.Errorf("pull %s: %w", id.Short(), errors.Join(errs...))
+}
+
+// sources lists the peers to pull d's snapshot from: the origin first,
+// then every other member that staged or applied that snapshot (it holds
+// it whole), never this node.
+func (n *Node) sources(ctx context.Context, ref string, d desired) ([]string, error) {
+	resp, err := n.cli.Get(ctx, n.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	peers := map[string]string{}
+	var holders []string
+	for _, kv := range resp.Kvs {
+		kind, rest, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), n.prefix), "/")
+		switch kind {
+		case "members":
+			var m member
+			if json.Unmarshal(kv.Value, &m) == nil {
+				peers[rest] = m.Peer
+			}
+		case "staged", "applied":
+			node, r, _ := strings.Cut(rest, "/")
+			var g genValue
+			if r == ref && node != n.cfg.Node && json.Unmarshal(kv.Value, &g) == nil && g.Snapshot == d.Snapshot {
+				holders = append(holders, node)
+			}
+		}
+	}
+	out := []string{d.Origin}
+	seen := map[string]bool{d.Origin: true, n.cfg.Peer: true}
+	for _, node := range holders {
+		if p := peers[node]; p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // apply activates the committed snapshot locally, then says so.
 func (n *Node) apply(ctx context.Context, ref string, c genValue) error {
 	n.mu.Lock()
@@ -300,14 +454,24 @@ func (n *Node) apply(ctx context.Context, ref string, c genValue) error {
 	if done {
 		return nil
 	}
+	if n.needsPrev(ref, c.Prev) && c.Prev != c.Snapshot {
+		if _, err := n.local.Store().Snapshot(c.Prev); err == nil {
+			// Catching up: the previous release first, so that the
+			// log carries its assets over for the grace window.
+			if _, err := n.local.Activate(ctx, ref, c.Prev, fmt.Sprintf("cluster %s generation %d: the previous release, for carry-over", n.cfg.Name, c.Gen), false); err != nil {
+				return err
+			}
+		}
+	}
 	a, err := n.local.Activate(ctx, ref, c.Snapshot, fmt.Sprintf("cluster %s generation %d", n.cfg.Name, c.Gen), false)
 	if err != nil {
 		return err
 	}
+	at := time.Now()
 	if !a.Unchanged {
 		n.cfg.Log.Info("cluster: applied", "ref", ref, "gen", c.Gen, "snapshot", c.Snapshot.Short())
 	}
-	b, _ := json.Marshal(genValue{Gen: c.Gen, Snapshot: c.Snapshot})
+	b, _ := json.Marshal(genValue{Gen: c.Gen, Snapshot: c.Snapshot, At: at})
 	if _, err := n.cli.Put(ctx, n.prefix+"applied/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
 		return err
 	}
@@ -342,7 +506,11 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 		json.Unmarshal(cur.Kvs[0].Value, &old)
 		modRev = cur.Kvs[0].ModRevision
 	}
-	d := desired{Gen: old.Gen + 1, Snapshot: id, Origin: n.cfg.Peer, Node: n.cfg.Node, Reason: reason}
+	prev, err := n.committed(ctx, ref)
+	if err != nil {
+		return res, err
+	}
+	d := desired{Gen: old.Gen + 1, Snapshot: id, Prev: prev.Snapshot, Origin: n.cfg.Peer, Node: n.cfg.Node, Reason: reason}
 	res.Gen = d.Gen
 	b, _ := json.Marshal(d)
 	put, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).Then(clientv3.OpPut(key, string(b))).Commit()
@@ -355,10 +523,12 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	desiredRev := put.Header.Revision
 	n.nudge()
 	// Phase one: every member staged this generation.
+	start := time.Now()
 	_, membersRev, err := n.waitAll(ctx, "staged", ref, d.Gen, &res)
 	if err != nil {
 		return res, err
 	}
+	res.Phases.Stage = time.Since(start).String()
 	if len(res.Missing) > 0 {
 		if abort {
 			return res, n.abort(key, desiredRev, d.Gen, ref)
@@ -367,7 +537,8 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	}
 	// The flip: one transaction, refused if another activation wrote
 	// desired since, or if a member joined since the staging was read.
-	cb, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: id})
+	start = time.Now()
+	cb, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: id, Prev: d.Prev})
 	commit, err := n.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.ModRevision(key), "=", desiredRev),
 		clientv3.Compare(clientv3.CreateRevision(n.prefix+"members/").WithPrefix(), "<", membersRev+1),
@@ -379,10 +550,53 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 		return res, fmt.Errorf("cluster activate %s: desired or membership changed before the flip: %w", ref, ctl.ErrConflict)
 	}
 	res.Committed = true
+	res.Phases.Decide = time.Since(start).String()
 	n.nudge()
 	// Phase two: every member applied it.
+	start = time.Now()
 	_, _, err = n.waitAll(ctx, "applied", ref, d.Gen, &res)
-	return res, err
+	if err != nil || len(res.Missing) > 0 {
+		return res, err
+	}
+	res.Phases.Apply = time.Since(start).String()
+	if spread, err := n.flipSpread(ctx, ref, d.Gen); err == nil {
+		res.Phases.FlipSpread = spread.String()
+	}
+	return res, nil
+}
+
+// flipSpread reads when each member applied generation gen of ref and
+// returns the time between the first and the last.
+func (n *Node) flipSpread(ctx context.Context, ref string, gen uint64) (time.Duration, error) {
+	resp, err := n.cli.Get(ctx, n.prefix+"applied/", clientv3.WithPrefix())
+	if err != nil {
+		return 0, err
+	}
+	var first, last time.Time
+	for _, kv := range resp.Kvs {
+		_, r, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), n.prefix+"applied/"), "/")
+		var g genValue
+		if r != ref || json.Unmarshal(kv.Value, &g) != nil || g.Gen != gen || g.At.IsZero() {
+			continue
+		}
+		if first.IsZero() || g.At.Before(first) {
+			first = g.At
+		}
+		if g.At.After(last) {
+			last = g.At
+		}
+	}
+	return last.Sub(first), nil
+}
+
+// committed reads ref's committed generation (zero if none).
+func (n *Node) committed(ctx context.Context, ref string) (genValue, error) {
+	var c genValue
+	resp, err := n.cli.Get(ctx, n.prefix+"committed/"+ref)
+	if err != nil || len(resp.Kvs) == 0 {
+		return c, err
+	}
+	return c, json.Unmarshal(resp.Kvs[0].Value, &c)
 }
 
 // abort withdraws an uncommitted release: desired becomes the committed
@@ -479,10 +693,61 @@ func (n *Node) nudge() {
 	}
 }
 
+// Evict takes node out of the cluster: evicted/<node> first, so that it
+// cannot join again, then its membership lease is revoked, which removes
+// its membership, staged and applied keys at once.
+func (n *Node) Evict(ctx context.Context, node, reason string) error {
+	if err := checkNode(node); err != nil {
+		return err
+	}
+	if node == n.cfg.Node {
+		return fmt.Errorf("evict %s: a node cannot evict itself; ask another member: %w", node, store.ErrInvalid)
+	}
+	b, _ := json.Marshal(ctl.Eviction{By: n.cfg.Node, Time: time.Now().UTC(), Reason: reason})
+	if _, err := n.cli.Put(ctx, n.prefix+"evicted/"+node, string(b)); err != nil {
+		return fmt.Errorf("evict %s: %w", node, err)
+	}
+	resp, err := n.cli.Get(ctx, n.prefix+"members/"+node)
+	if err != nil {
+		return fmt.Errorf("evict %s: %w", node, err)
+	}
+	for _, kv := range resp.Kvs {
+		if _, err := n.cli.Revoke(ctx, clientv3.LeaseID(kv.Lease)); err != nil {
+			return fmt.Errorf("evict %s: revoke its membership: %w", node, err)
+		}
+	}
+	n.nudge()
+	return nil
+}
+
+// Admit lets an evicted node join again.
+func (n *Node) Admit(ctx context.Context, node string) error {
+	if err := checkNode(node); err != nil {
+		return err
+	}
+	resp, err := n.cli.Delete(ctx, n.prefix+"evicted/"+node)
+	if err != nil {
+		return fmt.Errorf("admit %s: %w", node, err)
+	}
+	if resp.Deleted == 0 {
+		return fmt.Errorf("admit %s: not evicted: %w", node, store.ErrNotFound)
+	}
+	return nil
+}
+
+// checkNode refuses a node name that cannot be one key segment.
+func checkNode(node string) error {
+	if node == "" || strings.ContainsAny(node, "/\x00") || len(node) > 255 {
+		return fmt.Errorf("node name %q: 1 to 255 bytes, no slash: %w", node, store.ErrInvalid)
+	}
+	return nil
+}
+
 // Status reads the cluster's keys.
 func (n *Node) Status(ctx context.Context) (ctl.ClusterStatus, error) {
 	s := ctl.ClusterStatus{Cluster: n.cfg.Name, Node: n.cfg.Node, Members: map[string]string{}, Desired: map[string]uint64{},
-		Committed: map[string]uint64{}, Staged: map[string]map[string]uint64{}, Applied: map[string]map[string]uint64{}}
+		Committed: map[string]uint64{}, Staged: map[string]map[string]uint64{}, Applied: map[string]map[string]uint64{},
+		Evicted: map[string]ctl.Eviction{}}
 	n.mu.Lock()
 	s.Error = n.lastErr
 	n.mu.Unlock()
@@ -501,6 +766,10 @@ func (n *Node) Status(ctx context.Context) (ctl.ClusterStatus, error) {
 			s.Members[rest] = m.Peer
 		case "desired":
 			s.Desired[rest] = g.Gen
+		case "evicted":
+			var ev ctl.Eviction
+			json.Unmarshal(kv.Value, &ev)
+			s.Evicted[rest] = ev
 		case "committed":
 			s.Committed[rest] = g.Gen
 		case "staged", "applied":

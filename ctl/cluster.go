@@ -18,6 +18,11 @@ type Cluster interface {
 	// staged within wait is withdrawn instead of left desired.
 	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error)
 	Status(ctx context.Context) (ClusterStatus, error)
+	// Evict takes node out of the cluster until Admit: its membership
+	// ends at once, it is not counted for staging, and it may not join
+	// again (it stays unready and keeps serving what it has).
+	Evict(ctx context.Context, node, reason string) error
+	Admit(ctx context.Context, node string) error
 	// Ready: a member whose etcd session is live and that serves every
 	// committed generation; otherwise why not.
 	Ready(ctx context.Context) (bool, string)
@@ -35,6 +40,21 @@ type ClusterActivation struct {
 	// Missing are the members that had not staged (before the flip) or
 	// applied (after it) when the wait ended; none when all serve it.
 	Missing []string `json:"missing"`
+	// Phases says where the time went.
+	Phases Phases `json:"phases"`
+}
+
+// Phases are the durations of a cluster activation's phases as the origin
+// saw them ("1.5s"; empty for a phase not reached): stage, from desired
+// written to every member staged; decide, the guarded commit; apply, from
+// the commit to every member applied. FlipSpread is the time between the
+// first and the last member's local activation, by each member's clock
+// (so it includes their clocks' offsets).
+type Phases struct {
+	Stage      string `json:"stage"`
+	Decide     string `json:"decide"`
+	Apply      string `json:"apply"`
+	FlipSpread string `json:"flip_spread"`
 }
 
 // ClusterStatus is what etcd says of the cluster, as one member reads it.
@@ -46,7 +66,15 @@ type ClusterStatus struct {
 	Committed map[string]uint64            `json:"committed"` // ref -> generation
 	Staged    map[string]map[string]uint64 `json:"staged"`    // node -> ref -> generation
 	Applied   map[string]map[string]uint64 `json:"applied"`   // node -> ref -> generation
+	Evicted   map[string]Eviction          `json:"evicted"`   // node -> why it may not join
 	Error     string                       `json:"error"`     // this member's last reconcile failure
+}
+
+// Eviction says who took a node out of the cluster, when and why.
+type Eviction struct {
+	By     string    `json:"by"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
 }
 
 // ErrConflict: another activation of the ref came first.
@@ -97,6 +125,54 @@ var (
 			return s.local.Cluster.Status(ctx)
 		})
 )
+
+type clusterEvictRequest struct {
+	Node   string `path:"node" json:"-"`
+	Reason string `json:"reason"`
+}
+
+type clusterAdmitRequest struct {
+	Node string `path:"node" json:"-"`
+}
+
+var (
+	opClusterEvict = jsonOp(endpoint{Name: "Evict a member", Method: "POST", Path: "/v1/cluster/members/{node}/evict", Timeout: quick,
+		Doc: "Takes node out of the cluster until it is admitted again: its membership ends at once (its lease is revoked), a release no longer waits for it, and it may not join again; it answers 503 on /v1/ready and keeps serving what it has. For a node that holds up releases."},
+		func(ctx context.Context, s *session, r clusterEvictRequest) (none, error) {
+			if s.local.Cluster == nil {
+				return none{}, fmt.Errorf("cluster evict: %w", ErrNoCluster)
+			}
+			err := s.local.Cluster.Evict(ctx, r.Node, r.Reason)
+			if err == nil {
+				s.log.Warn("cluster: member evicted", "node", r.Node, "reason", r.Reason, "uid", s.who.UID)
+			}
+			return none{}, err
+		})
+	opClusterAdmit = jsonOp(endpoint{Name: "Admit an evicted node", Method: "DELETE", Path: "/v1/cluster/evicted/{node}", Timeout: quick,
+		Doc: "Lets an evicted node join again; it then catches up by itself and becomes ready."},
+		func(ctx context.Context, s *session, r clusterAdmitRequest) (none, error) {
+			if s.local.Cluster == nil {
+				return none{}, fmt.Errorf("cluster admit: %w", ErrNoCluster)
+			}
+			err := s.local.Cluster.Admit(ctx, r.Node)
+			if err == nil {
+				s.log.Info("cluster: node admitted", "node", r.Node, "uid", s.who.UID)
+			}
+			return none{}, err
+		})
+)
+
+// ClusterEvict asks vfsd to take node out of its cluster.
+func (c *Client) ClusterEvict(ctx context.Context, node, reason string) error {
+	_, err := opClusterEvict.call(ctx, c, clusterEvictRequest{Node: node, Reason: reason})
+	return err
+}
+
+// ClusterAdmit asks vfsd to let an evicted node join again.
+func (c *Client) ClusterAdmit(ctx context.Context, node string) error {
+	_, err := opClusterAdmit.call(ctx, c, clusterAdmitRequest{Node: node})
+	return err
+}
 
 // ClusterActivate asks vfsd to switch ref on every member of its cluster.
 func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error) {

@@ -21,7 +21,7 @@ import (
 )
 
 // startEtcd runs an embedded etcd on loopback and returns its client URL.
-func startEtcd(t *testing.T) (string, *embed.Etcd) {
+func startEtcd(t testing.TB) (string, *embed.Etcd) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
@@ -58,7 +58,7 @@ func startEtcd(t *testing.T) (string, *embed.Etcd) {
 	return client.String(), e
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

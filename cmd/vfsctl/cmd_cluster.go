@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
 )
 
@@ -13,13 +14,9 @@ func clusterStatusCommand(e *env) *command {
 		name: "cluster status", nargs: [2]int{0, 0},
 		summary: "show vfsd's cluster: members, and each ref's generations",
 		run: func(e *env, _ []string) error {
-			api, err := e.store()
+			c, err := clusterClient(e, "cluster status")
 			if err != nil {
 				return err
-			}
-			c, ok := api.(*ctl.Client)
-			if !ok {
-				return usageError{"cluster status: talk to vfsd (--socket)"}
 			}
 			s, err := c.ClusterStatus(e.ctx)
 			if err != nil {
@@ -49,9 +46,71 @@ func clusterStatusCommand(e *env) *command {
 				}
 				fmt.Fprintf(e.stdout, "member %s (%s): %s\n", n, s.Members[n], strings.Join(parts, "; "))
 			}
+			var evicted []string
+			for n := range s.Evicted {
+				evicted = append(evicted, n)
+			}
+			sort.Strings(evicted)
+			for _, n := range evicted {
+				ev := s.Evicted[n]
+				fmt.Fprintf(e.stdout, "evicted %s by %s at %s: %s\n", n, ev.By, ev.Time.Format("2006-01-02 15:04:05"), ev.Reason)
+			}
 			if s.Error != "" {
 				fmt.Fprintf(e.stdout, "last error on %s: %s\n", s.Node, s.Error)
 			}
+			return nil
+		},
+	}
+}
+
+// clusterClient is the vfsd client a cluster command needs.
+func clusterClient(e *env, name string) (*ctl.Client, error) {
+	api, err := e.store()
+	if err != nil {
+		return nil, err
+	}
+	c, ok := api.(*ctl.Client)
+	if !ok {
+		return nil, usageError{name + ": talk to vfsd (--socket); a store opened directly is in no cluster"}
+	}
+	return c, nil
+}
+
+func clusterEvictCommand(e *env) *command {
+	var reason string
+	return &command{
+		name: "cluster evict", args: "NODE", nargs: [2]int{1, 1}, noJSON: true,
+		summary: "take a node out of vfsd's cluster until it is admitted again",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&reason, "reason", "", "why, shown by cluster status and in the node's log")
+		},
+		run: func(e *env, args []string) error {
+			c, err := clusterClient(e, "cluster evict")
+			if err != nil {
+				return err
+			}
+			if err := c.ClusterEvict(e.ctx, args[0], reason); err != nil {
+				return err
+			}
+			e.note("%s evicted: releases no longer wait for it; vfsctl cluster admit %s lets it back", args[0], args[0])
+			return nil
+		},
+	}
+}
+
+func clusterAdmitCommand(e *env) *command {
+	return &command{
+		name: "cluster admit", args: "NODE", nargs: [2]int{1, 1}, noJSON: true,
+		summary: "let an evicted node join vfsd's cluster again",
+		run: func(e *env, args []string) error {
+			c, err := clusterClient(e, "cluster admit")
+			if err != nil {
+				return err
+			}
+			if err := c.ClusterAdmit(e.ctx, args[0]); err != nil {
+				return err
+			}
+			e.note("%s may join again; it catches up by itself", args[0])
 			return nil
 		},
 	}

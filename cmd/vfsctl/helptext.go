@@ -133,6 +133,17 @@ withdrawn).`,
 desired and committed generation and what each member has staged and
 applied. --json prints it whole.`,
 
+	"cluster evict": `Takes NODE out of vfsd's cluster: its membership ends at once, so a
+release waiting for it (activate --cluster) goes on without it, and it may not
+join again. The evicted node answers 503 on /v1/ready, saying why, and keeps
+serving what it has. For a node that is alive but holds releases up (a dead
+one leaves by itself when its lease lapses). A node cannot evict itself.
+cluster status lists evicted nodes.`,
+
+	"cluster admit": `Lets an evicted NODE join vfsd's cluster again. It catches up to the
+committed releases by itself and is ready once it serves them. Exit 3 if
+NODE was not evicted.`,
+
 	"rollback": `Activates the last snapshot the ref served that differs from the one it
 serves now (from the activation log; not the previous import). A second
 rollback undoes the first. With no earlier activation: exit 1, "no earlier

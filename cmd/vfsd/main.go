@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -40,6 +41,7 @@ type config struct {
 	memoryLimit  int
 	pprof        string
 	peerListen   string
+	peerAddr     string
 	cluster      string
 	node         string
 	etcd         []string
@@ -77,6 +79,7 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	flagval.DurationVar(fs, &c.clusterLease, "cluster-lease", 10*time.Second, "with --cluster, the etcd lease of this node's membership: a node silent this long is no longer a member")
 	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
+	fs.StringVar(&c.peerAddr, "peer-advertise", "", "with --cluster, the host:port other members reach --peer-listen at (default: --peer-listen itself, which must then not be a wildcard such as 0.0.0.0)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 }
 
@@ -106,6 +109,12 @@ func parseFlags(args []string) (*config, error) {
 		}
 		if len(c.etcd) == 0 || c.peerListen == "" {
 			return nil, errors.New("--cluster needs --etcd and --peer-listen (other members pull objects from it)")
+		}
+		if c.peerAddr == "" {
+			c.peerAddr = c.peerListen
+		}
+		if host, _, err := net.SplitHostPort(c.peerAddr); err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+			return nil, fmt.Errorf("--peer-advertise %q: other members need a host:port they can reach (give --peer-advertise when --peer-listen is a wildcard)", c.peerAddr)
 		}
 	}
 	if c.mount == "" || fs.NArg() > 0 {

@@ -26,6 +26,8 @@ type metrics struct {
 	activations *prometheus.CounterVec
 	gcRuns      prometheus.Counter
 	gcReclaimed prometheus.Counter
+	// pullRejected counts sources whose objects failed their check.
+	pullRejected prometheus.Counter
 }
 
 func newMetrics(local *ctl.Local) *metrics {
@@ -43,12 +45,14 @@ func newMetrics(local *ctl.Local) *metrics {
 			Help: "Activations and rollbacks, by ref."}, []string{"ref"}),
 		gcRuns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_runs_total", Help: "Garbage collections completed."}),
 		gcReclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_reclaimed_bytes_total", Help: "Disk space given back by garbage collection."}),
+		pullRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_cluster_pull_rejected_total",
+			Help: "Pulls of a cluster release whose objects from a source failed their hash check (nothing of them was recorded; the next source was tried)."}),
 	}
 	store := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
 		func() float64 { return float64(local.Store().DiskSize()) })
 	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
 		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
-	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, store, snaps)
+	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, store, snaps)
 	return m
 }
 

@@ -126,7 +126,11 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
 	if c.cluster != "" {
-		node, err := cluster.Join(ctx, cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerListen, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log}, local)
+		cfg := cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log}
+		if m != nil {
+			cfg.Rejected = m.pullRejected.Inc
+		}
+		node, err := cluster.Join(ctx, cfg, local)
 		if err != nil {
 			l.Close()
 			return err

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkCluster measures releases going out to N nodes on loopback, for
+// N = 3 and N = 10 (make bench-cluster; skipped unless VFS_BENCH_CLUSTER is
+// set, since ten vfsd processes take a while): the time from activate to
+// every node applied, split into stage, decide and apply; the spread of
+// the nodes' flip times; and the bytes the other nodes received divided
+// by the bytes the release changed (each node should fetch the change
+// once). Each release changes the page and adds a 64 KiB asset to a site
+// of 200 files of 4 KiB.
+func BenchmarkCluster(b *testing.B) {
+	if os.Getenv("VFS_BENCH_CLUSTER") == "" {
+		b.Skip("set VFS_BENCH_CLUSTER=1 (make bench-cluster)")
+	}
+	const releases = 20
+	for i := 0; i < b.N; i++ {
+		for _, n := range []int{3, 10} {
+			benchClusterOf(b, n, releases)
+		}
+	}
+}
+
+// pulledBytes matches a node's log line for a pull of generation gen.
+func pulledBytes(log string, gen int) int64 {
+	re := regexp.MustCompile(`cluster: pulled .*gen=` + strconv.Itoa(gen) + ` .*bytes=(\d+)`)
+	var sum int64
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		sum += n
+	}
+	return sum
+}
+
+func benchClusterOf(b *testing.B, n, releases int) {
+	etcd, server := startEtcd(b)
+	defer server.Close()
+	var nodes []*daemon
+	for i := 1; i <= n; i++ {
+		d := startDaemon(b, "--cluster", "bench", "--node", fmt.Sprintf("n%02d", i), "--etcd", etcd, "--peer-listen", freeAddr(b), "--cluster-lease", "5s")
+		defer d.stop(b)
+		nodes = append(nodes, d)
+	}
+	origin := nodes[0]
+	files := map[string][]byte{"index.html": []byte("<h1>release 0</h1>")}
+	for f := 0; f < 200; f++ {
+		files[fmt.Sprintf("static/f%03d.css", f)] = noise(4 << 10)[:4<<10-f]
+	}
+	site := writeSite(b, files)
+	os.MkdirAll(filepath.Join(site, "assets"), 0o755)
+	origin.ctl(b, "-q", "activate", origin.importDir(b, site), "--cluster", "--wait", "2m")
+	var total, stage, decide, apply, spread []time.Duration
+	var received, changed int64
+	for r := 1; r <= releases; r++ {
+		os.WriteFile(filepath.Join(site, "index.html"), []byte(fmt.Sprintf("<h1>release %d</h1>", r)), 0o644)
+		os.WriteFile(filepath.Join(site, fmt.Sprintf("assets/app-%08d.js", r)), noise(64<<10), 0o644)
+		var imp struct {
+			Snapshot struct {
+				ID string `json:"id"`
+			} `json:"snapshot"`
+			Stats struct {
+				BytesNew int64 `json:"bytes_new"`
+			} `json:"stats"`
+		}
+		out := origin.ctl(b, "--json", "-q", "snapshot", "import", site)
+		if err := json.Unmarshal([]byte(out), &imp); err != nil {
+			b.Fatalf("import: %v %s", err, out)
+		}
+		start := time.Now()
+		out = origin.ctl(b, "--json", "activate", imp.Snapshot.ID, "--cluster", "--wait", "2m")
+		took := time.Since(start)
+		var res struct {
+			Gen     int      `json:"gen"`
+			Missing []string `json:"missing"`
+			Phases  struct {
+				Stage, Decide, Apply string
+				FlipSpread           string `json:"flip_spread"`
+			} `json:"phases"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Missing) > 0 {
+			b.Fatalf("activate: %v %s", err, out)
+		}
+		parse := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
+		total = append(total, took)
+		stage, decide, apply = append(stage, parse(res.Phases.Stage)), append(decide, parse(res.Phases.Decide)), append(apply, parse(res.Phases.Apply))
+		spread = append(spread, parse(res.Phases.FlipSpread))
+		changed += imp.Stats.BytesNew
+		for _, d := range nodes[1:] {
+			received += pulledBytes(d.log.String(), res.Gen)
+		}
+	}
+	ratio := float64(received) / float64(changed*int64(n-1))
+	fmt.Printf("\n%d nodes, %d releases (each: a page and a 64 KiB asset), loopback:\n", n, releases)
+	fmt.Printf("| | median | p95 | max |\n| --- | --- | --- | --- |\n")
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{{"activate to all applied (vfsctl)", total}, {"stage", stage}, {"decide", decide}, {"apply", apply}, {"flip spread (first to last node)", spread}} {
+		s := slices.Clone(row.d)
+		slices.Sort(s)
+		fmt.Printf("| %s | %s | %s | %s |\n", row.name, s[len(s)/2].Round(10*time.Microsecond), s[len(s)*95/100].Round(10*time.Microsecond), s[len(s)-1].Round(10*time.Microsecond))
+	}
+	fmt.Printf("bytes received by the other %d nodes / (%d x bytes changed): %.2f (%s received, %s changed)\n",
+		n-1, n-1, ratio, strconv.FormatInt(received, 10), strconv.FormatInt(changed, 10))
+	b.ReportMetric(ratio, fmt.Sprintf("received/changed-N%d", n))
+	b.ReportMetric(float64(spread[len(spread)-1].Microseconds())/1000, fmt.Sprintf("max-spread-ms-N%d", n))
+}
