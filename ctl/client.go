@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ type Client struct {
 	base string // scheme and host of every URL
 	ctx  context.Context
 	path string
+	// received counts response body bytes read (DialPeer's clients):
+	// what a pull cost on the wire.
+	received *atomic.Int64
 }
 
 // Dial connects to the daemon's socket. When ctx ends (vfsctl got SIGTERM
@@ -53,7 +57,42 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 // for the object endpoints.
 func DialPeer(ctx context.Context, addr string) *Client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: time.Minute, DisableCompression: true}
-	return &Client{hc: &http.Client{Transport: tr}, base: "http://" + addr, ctx: ctx, path: addr}
+	n := &atomic.Int64{}
+	return &Client{hc: &http.Client{Transport: countingTransport{tr, n}}, base: "http://" + addr, ctx: ctx, path: addr, received: n}
+}
+
+// BytesReceived returns how many bytes of response bodies a peer client
+// has read (0 for a socket client).
+func (c *Client) BytesReceived() int64 {
+	if c.received == nil {
+		return 0
+	}
+	return c.received.Load()
+}
+
+// countingTransport counts the body bytes read from each response.
+type countingTransport struct {
+	rt http.RoundTripper
+	n  *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countingBody{resp.Body, t.n}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // dialError names why the socket cannot be reached.

@@ -250,8 +250,6 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	}
 	var ans chunksAnswer
 	err := s.withImport(p.ID, func(wr *store.Writer) error {
-		before := wr.NewBytes()
-		defer func() { ans.NewBytes = wr.NewBytes() - before }()
 		br := bufio.NewReaderSize(r.Body, 1<<20)
 		bp := chunkBuf.Get().(*[]byte)
 		defer chunkBuf.Put(bp)
@@ -273,8 +271,12 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 				}
 				return fmt.Errorf("chunk %d: %v: %w", ans.Chunks, err, store.ErrInvalid)
 			}
-			if _, err := wr.PutChunk(buf); err != nil {
+			_, added, err := wr.AddChunk(buf)
+			if err != nil {
 				return err
+			}
+			if added {
+				ans.NewBytes += int64(n)
 			}
 			ans.Chunks++
 			ans.Bytes += int64(n)

@@ -34,7 +34,7 @@ func BenchmarkCluster(b *testing.B) {
 
 // pulledBytes matches a node's log line for a pull of generation gen.
 func pulledBytes(log string, gen int) int64 {
-	re := regexp.MustCompile(`cluster: pulled .*gen=` + strconv.Itoa(gen) + ` .*bytes=(\d+)`)
+	re := regexp.MustCompile(`cluster: pulled" .*gen=` + strconv.Itoa(gen) + ` .*received=(\d+)`)
 	var sum int64
 	for _, m := range re.FindAllStringSubmatch(log, -1) {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
@@ -64,7 +64,8 @@ func benchClusterOf(b *testing.B, n, releases int) {
 	var received, changed int64
 	for r := 1; r <= releases; r++ {
 		os.WriteFile(filepath.Join(site, "index.html"), []byte(fmt.Sprintf("<h1>release %d</h1>", r)), 0o644)
-		os.WriteFile(filepath.Join(site, fmt.Sprintf("assets/app-%08d.js", r)), noise(64<<10), 0o644)
+		asset := append([]byte(fmt.Sprintf("/* release %d */", r)), noise(64<<10)...)
+		os.WriteFile(filepath.Join(site, fmt.Sprintf("assets/app-%08d.js", r)), asset, 0o644)
 		var imp struct {
 			Snapshot struct {
 				ID string `json:"id"`
@@ -114,5 +115,5 @@ func benchClusterOf(b *testing.B, n, releases int) {
 	fmt.Printf("bytes received by the other %d nodes / (%d x bytes changed): %.2f (%s received, %s changed)\n",
 		n-1, n-1, ratio, strconv.FormatInt(received, 10), strconv.FormatInt(changed, 10))
 	b.ReportMetric(ratio, fmt.Sprintf("received/changed-N%d", n))
-	b.ReportMetric(float64(spread[len(spread)-1].Microseconds())/1000, fmt.Sprintf("max-spread-ms-N%d", n))
+	b.ReportMetric(float64(slices.Max(spread).Microseconds())/1000, fmt.Sprintf("max-spread-ms-N%d", n))
 }

@@ -31,6 +31,7 @@ const pullBatch = 1024
 // PullStats count a pull's work.
 type PullStats struct {
 	Trees        int64         `json:"trees"`
+	TreesHad     int64         `json:"trees_had"` // subtrees the target held whole: not fetched, nor anything below them
 	Files        int64         `json:"files"`
 	Chunks       int64         `json:"chunks"`        // fetched
 	ChunksHad    int64         `json:"chunks_had"`    // already in the target
@@ -44,6 +45,15 @@ type PullStats struct {
 // own node). dst must check file records against their chunks: vfsd's
 // import does, and a *store.Store does through store.Verifying. progress,
 // if set, is called after each batch.
+// TreeHaver is a Target that knows some trees it holds whole, with every
+// object below them: the trees of the snapshots it serves (an activation
+// checked them complete). Pull fetches neither those nor what is below
+// them: a release that changes one file fetches the trees on its path,
+// not a million file records.
+type TreeHaver interface {
+	HasTreeWhole(ref store.Ref) bool
+}
+
 func Pull(ctx context.Context, src Source, dst Target, id store.Ref, progress func(PullStats)) (store.SnapshotInfo, PullStats, error) {
 	start := time.Now()
 	var st PullStats
@@ -55,7 +65,8 @@ func Pull(ctx context.Context, src Source, dst Target, id store.Ref, progress fu
 	if err != nil {
 		return info, st, fmt.Errorf("pull %s: %w", id.Short(), err)
 	}
-	out, err := pull(ctx, src, w, info, &st, progress)
+	haver, _ := dst.(TreeHaver)
+	out, err := pull(ctx, src, w, haver, info, &st, progress)
 	st.Elapsed = time.Since(start)
 	if err != nil {
 		w.Abort()
@@ -64,7 +75,7 @@ func Pull(ctx context.Context, src Source, dst Target, id store.Ref, progress fu
 	return out, st, nil
 }
 
-func pull(ctx context.Context, src Source, w store.Batch, info store.SnapshotInfo, st *PullStats, progress func(PullStats)) (store.SnapshotInfo, error) {
+func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info store.SnapshotInfo, st *PullStats, progress func(PullStats)) (store.SnapshotInfo, error) {
 	report := func() {
 		if progress != nil {
 			progress(*st)
@@ -93,6 +104,10 @@ func pull(ctx context.Context, src Source, w store.Batch, info store.SnapshotInf
 					switch {
 					case e.Kind == store.KindDir && !seenTrees[e.Ref]:
 						seenTrees[e.Ref] = true
+						if haver != nil && haver.HasTreeWhole(e.Ref) {
+							st.TreesHad++
+							continue
+						}
 						next = append(next, e.Ref)
 					case e.Kind == store.KindFile && !seenFiles[e.Ref]:
 						seenFiles[e.Ref] = true

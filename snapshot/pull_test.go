@@ -96,3 +96,34 @@ func TestPull(t *testing.T) {
 		t.Fatal("a snapshot from a lying peer was recorded")
 	}
 }
+
+// haveTrees is a target that holds some trees whole.
+type haveTrees struct {
+	Target
+	whole map[store.Ref]bool
+}
+
+func (h haveTrees) HasTreeWhole(ref store.Ref) bool { return h.whole[ref] }
+
+// A target that holds a subtree whole (the snapshot it serves) is sent
+// neither that tree nor the records below it; the pulled snapshot is
+// whole all the same.
+func TestPullSkipsTreesHeldWhole(t *testing.T) {
+	src, dst := openStore(t), openStore(t)
+	files := map[string]string{"index.html": "v1", "lib/a.js": "a()", "lib/b.js": "b()", "lib/deep/c.js": "c()"}
+	v1 := importMap(t, src, files)
+	if _, _, err := Pull(context.Background(), memSource{st: src}, store.Verifying(dst), v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	files["index.html"] = "v2"
+	v2 := importMap(t, src, files)
+	lib, _ := Lookup(dst, v1, "lib")
+	dstWhole := haveTrees{store.Verifying(dst), map[store.Ref]bool{lib.Ref: true}}
+	_, st, err := Pull(context.Background(), memSource{st: src}, dstWhole, v2, nil)
+	if err != nil || st.Trees != 1 || st.TreesHad != 1 || st.Files != 1 {
+		t.Fatalf("pull with lib/ held whole: %+v %v (want 1 tree fetched, 1 held, 1 file record)", st, err)
+	}
+	if got := readPath(t, dst, v2, "lib/deep/c.js"); got != "c()" {
+		t.Errorf("lib/deep/c.js = %q", got)
+	}
+}

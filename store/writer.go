@@ -119,34 +119,42 @@ func (w *Writer) relyOn(check func() error, note func()) error {
 // PutChunk stores data as a chunk unless it is already stored, and returns
 // its ref. data may be reused by the caller once PutChunk returns.
 func (w *Writer) PutChunk(data []byte) (Ref, error) {
-	ref := Sum(data)
+	ref, _, err := w.AddChunk(data)
+	return ref, err
+}
+
+// AddChunk is PutChunk, also saying whether the bytes were new to the
+// store: what a request that sent them added, whatever other requests of
+// the import did meanwhile (NewBytes before and after is not).
+func (w *Writer) AddChunk(data []byte) (ref Ref, added bool, err error) {
+	ref = Sum(data)
 	w.mu.Lock()
 	_, seen := w.chunks[ref]
 	w.mu.Unlock()
 	if seen {
-		return ref, nil
+		return ref, false, nil
 	}
 	var stored bool
-	err := w.relyOn(func() (err error) {
+	err = w.relyOn(func() (err error) {
 		stored, err = w.s.has(chunkKey(ref))
 		return err
 	}, func() { w.chunks[ref] = int64(len(data)) })
 	if err != nil || stored {
-		return ref, err
+		return ref, false, err
 	}
 	if err := w.wb.set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
 		// Not stored: the commit must not count on it.
 		w.mu.Lock()
 		delete(w.chunks, ref)
 		w.mu.Unlock()
-		return ref, fmt.Errorf("put chunk %s: %w", ref, err)
+		return ref, false, fmt.Errorf("put chunk %s: %w", ref, err)
 	}
 	w.newBytes.Add(int64(len(data)))
 	released := w.s.imports.releases()
 	w.mu.Lock()
 	w.fresh[ref] = released
 	w.mu.Unlock()
-	return ref, nil
+	return ref, true, nil
 }
 
 // CachedRef is Store.CachedRef for this import: a hit is content the
