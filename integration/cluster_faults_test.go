@@ -17,6 +17,18 @@ import (
 	"time"
 )
 
+// startMembers starts n members of cluster web, n1 to nN, with 2 s leases,
+// and returns them with their peer addresses.
+func startMembers(t *testing.T, etcd string, n int) ([]*daemon, []string) {
+	var nodes []*daemon
+	var peers []string
+	for i := 1; i <= n; i++ {
+		peers = append(peers, freeAddr(t))
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
+	}
+	return nodes, peers
+}
+
 // corruptingProxy forwards to the peer listener at target and flips a byte
 // in every object it returns, as a damaged network path or a lying peer
 // would. It returns its address.
@@ -109,12 +121,7 @@ func TestClusterCorruptSource(t *testing.T) {
 // the new one.
 func TestClusterNodeStopped(t *testing.T) {
 	etcd, _ := startEtcd(t)
-	var nodes []*daemon
-	var peers []string
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, freeAddr(t))
-		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
-	}
+	nodes, peers := startMembers(t, etcd, 3)
 	origin, victim := nodes[0], nodes[2]
 	v1 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
 	origin.ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")
@@ -165,12 +172,7 @@ func TestClusterNodeStopped(t *testing.T) {
 // Admitted again, it catches up by itself and is ready.
 func TestClusterEvictAndAdmit(t *testing.T) {
 	etcd, _ := startEtcd(t)
-	var nodes []*daemon
-	var peers []string
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, freeAddr(t))
-		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
-	}
+	nodes, peers := startMembers(t, etcd, 3)
 	origin, slow := nodes[0], nodes[2]
 	v1 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
 	origin.ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")

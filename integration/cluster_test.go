@@ -234,12 +234,7 @@ func ready(t *testing.T, peer string) (int, string) {
 // has caught up, then it is, and serves the release.
 func TestClusterNodeKilled(t *testing.T) {
 	etcd, _ := startEtcd(t)
-	var nodes []*daemon
-	var peers []string
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, freeAddr(t))
-		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", peers[i-1], "--cluster-lease", "2s"))
-	}
+	nodes, peers := startMembers(t, etcd, 3)
 	origin, victim := nodes[0], nodes[2]
 	v1 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one")}))
 	origin.ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")
