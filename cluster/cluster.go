@@ -31,7 +31,8 @@
 // transactions, watches with prefixes.
 //
 // A node fences itself (Ready says no) when etcd has not answered for 2/3
-// of its lease; a staged release's assets are served before the flip
+// of its lease, unless every other member says the same (then nobody can
+// flip); a staged release's assets are served before the flip
 // (Local.Lookahead); an activation that a member does not stage in time
 // can be withdrawn (abort), or the member evicted; a node that joined
 // late activates the release before the committed one first, for its
@@ -102,6 +103,14 @@ type Node struct {
 	applied map[string]uint64 // ref -> generation applied here
 	lastErr string            // the last reconcile failure, for status
 	evicted string            // why this node may not join, or ""
+	peers   map[string]string // the other members, as last read: node -> peer address
+	seen    map[string]uint64 // ref -> the committed generation last read
+
+	// allCut caches whether every other member was cut off from etcd
+	// too (see fenced), for a second: ready probes come often.
+	allCutMu sync.Mutex
+	allCutAt time.Time
+	allCut   bool
 
 	wake chan struct{}
 	done chan struct{}
@@ -229,6 +238,11 @@ func (n *Node) leaseID() clientv3.LeaseID { return clientv3.LeaseID(n.lease.Load
 
 // fenced says why this node must not be trusted to serve what the cluster
 // committed, or "".
+//
+// The exception: when every other member it knows is cut off from etcd
+// too (each says so on its peer listener), nobody can switch a release,
+// and the node stays ready serving the committed one. A member it cannot
+// reach may be on etcd's side of a partition: then it fences.
 func (n *Node) fenced() string {
 	n.mu.Lock()
 	evicted := n.evicted
@@ -236,14 +250,53 @@ func (n *Node) fenced() string {
 	if evicted != "" {
 		return evicted + ": fenced"
 	}
-	if n.lease.Load() == 0 {
-		return "no membership lease (etcd out of reach or the lease lapsed): not a member, fenced"
+	why := ""
+	if c := n.Contact(); c.CutOff {
+		why = fmt.Sprintf("no answer from etcd for %s (the lease is %ds): fenced", c.Quiet, n.cfg.SessionTTL)
+	} else if n.lease.Load() == 0 {
+		why = "no membership lease (the lease lapsed; joining again): not a member, fenced"
 	}
-	quiet := time.Since(time.Unix(0, n.renewed.Load()))
-	if limit := time.Duration(n.cfg.SessionTTL) * time.Second * 2 / 3; quiet > limit {
-		return fmt.Sprintf("no answer from etcd for %s (the lease is %ds): fenced", quiet.Round(time.Millisecond), n.cfg.SessionTTL)
+	if why == "" || !n.nobodyCanFlip() {
+		return why
 	}
 	return ""
+}
+
+// Contact says whether etcd has answered this node within 2/3 of its
+// lease, from its own state alone.
+func (n *Node) Contact() ctl.ClusterContact {
+	quiet := time.Since(time.Unix(0, n.renewed.Load()))
+	limit := time.Duration(n.cfg.SessionTTL) * time.Second * 2 / 3
+	return ctl.ClusterContact{Node: n.cfg.Node, CutOff: quiet > limit, Quiet: quiet.Round(time.Millisecond).String()}
+}
+
+// nobodyCanFlip reports whether every other member this node last knew
+// of says it is cut off from etcd too (asked on their peer listeners, a
+// second at most). With no other member, nobody else can flip either.
+func (n *Node) nobodyCanFlip() bool {
+	n.allCutMu.Lock()
+	defer n.allCutMu.Unlock()
+	if time.Since(n.allCutAt) < time.Second {
+		return n.allCut
+	}
+	n.mu.Lock()
+	peers := maps.Clone(n.peers)
+	n.mu.Unlock()
+	all := true
+	for _, addr := range peers {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		c, err := ctl.DialPeer(ctx, addr).ClusterContact(ctx)
+		cancel()
+		if err != nil || !c.CutOff {
+			all = false
+			break
+		}
+	}
+	if all && !n.allCut {
+		n.cfg.Log.Warn("cluster: every member is cut off from etcd: nobody can switch a release, so this node stays ready", "members", len(peers)+1)
+	}
+	n.allCut, n.allCutAt = all, time.Now()
+	return all
 }
 
 // Close leaves the cluster (the membership lease is revoked).
@@ -291,15 +344,39 @@ func (n *Node) loop(ctx context.Context) {
 			return
 		case <-n.done:
 			return
-		case <-watch:
+		case w, ok := <-watch:
+			if !ok || w.Canceled {
+				// Closed (etcd lost its leader, or the stream ended): a
+				// closed channel would wake the loop at once forever.
+				// Watch again after a pause; the periodic read covers
+				// the gap.
+				time.Sleep(time.Second)
+				watch = n.cli.Watch(clientv3.WithRequireLeader(ctx), n.prefix, clientv3.WithPrefix())
+			}
 		case <-tick.C:
 		case <-n.wake:
 		}
 	}
 }
 
-// reconcile stages what is desired and applies what is committed.
+// reconcile stages what is desired and applies what is committed, and
+// remembers the other members (for fenced).
 func (n *Node) reconcile(ctx context.Context) error {
+	mresp, err := n.cli.Get(ctx, n.prefix+"members/", clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	peers := map[string]string{}
+	for _, kv := range mresp.Kvs {
+		var m member
+		node := strings.TrimPrefix(string(kv.Key), n.prefix+"members/")
+		if node != n.cfg.Node && json.Unmarshal(kv.Value, &m) == nil {
+			peers[node] = m.Peer
+		}
+	}
+	n.mu.Lock()
+	n.peers = peers
+	n.mu.Unlock()
 	resp, err := n.cli.Get(ctx, n.prefix+"desired/", clientv3.WithPrefix())
 	if err != nil {
 		return err
@@ -318,16 +395,21 @@ func (n *Node) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	seen := map[string]uint64{}
 	for _, kv := range resp.Kvs {
 		ref := strings.TrimPrefix(string(kv.Key), n.prefix+"committed/")
 		var c genValue
 		if err := json.Unmarshal(kv.Value, &c); err != nil {
 			return fmt.Errorf("committed/%s: %w", ref, err)
 		}
+		seen[ref] = c.Gen
 		if err := n.apply(ctx, ref, c); err != nil {
 			return fmt.Errorf("apply %s generation %d: %w", ref, c.Gen, err)
 		}
 	}
+	n.mu.Lock()
+	n.seen = seen
+	n.mu.Unlock()
 	return nil
 }
 
@@ -545,7 +627,7 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	key := n.prefix + "desired/" + ref
 	cur, err := n.cli.Get(ctx, key)
 	if err != nil {
-		return res, err
+		return res, etcdError(err, wait)
 	}
 	var old desired
 	var modRev int64
@@ -555,14 +637,14 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	}
 	prev, err := n.committed(ctx, ref)
 	if err != nil {
-		return res, err
+		return res, etcdError(err, wait)
 	}
 	d := desired{Gen: old.Gen + 1, Snapshot: id, Prev: prev.Snapshot, Origin: n.cfg.Peer, Node: n.cfg.Node, Reason: reason}
 	res.Gen = d.Gen
 	b, _ := json.Marshal(d)
 	put, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", modRev)).Then(clientv3.OpPut(key, string(b))).Commit()
 	if err != nil {
-		return res, err
+		return res, etcdError(err, wait)
 	}
 	if !put.Succeeded {
 		return res, fmt.Errorf("cluster activate %s: %w", ref, ctl.ErrConflict)
@@ -634,6 +716,15 @@ func (n *Node) flipSpread(ctx context.Context, ref string, gen uint64) (time.Dur
 		}
 	}
 	return last.Sub(first), nil
+}
+
+// etcdError says that etcd did not answer, as the unavailable kind (vfsctl
+// exit 1), rather than a bare deadline.
+func etcdError(err error, wait time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cluster activate: etcd did not answer within %s (is it running and reachable?): %w", wait, ctl.ErrUnavailable)
+	}
+	return fmt.Errorf("cluster activate: etcd: %w", err)
 }
 
 // committed reads ref's committed generation (zero if none).
@@ -850,19 +941,32 @@ func (n *Node) Ready(ctx context.Context) (bool, string) {
 	if why := n.fenced(); why != "" {
 		return false, why
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	resp, err := n.cli.Get(ctx, n.prefix+"committed/", clientv3.WithPrefix())
-	if err != nil {
-		return false, "etcd: " + err.Error()
+	committed := map[string]uint64{}
+	if n.Contact().CutOff || n.lease.Load() == 0 {
+		// Nobody can flip (fenced said so): what was last committed
+		// is what everyone serves.
+		n.mu.Lock()
+		committed = maps.Clone(n.seen)
+		n.mu.Unlock()
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		resp, err := n.cli.Get(ctx, n.prefix+"committed/", clientv3.WithPrefix())
+		if err != nil {
+			return false, "etcd: " + err.Error()
+		}
+		for _, kv := range resp.Kvs {
+			var c genValue
+			if json.Unmarshal(kv.Value, &c) == nil {
+				committed[strings.TrimPrefix(string(kv.Key), n.prefix+"committed/")] = c.Gen
+			}
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, kv := range resp.Kvs {
-		ref := strings.TrimPrefix(string(kv.Key), n.prefix+"committed/")
-		var c genValue
-		if json.Unmarshal(kv.Value, &c) == nil && n.applied[ref] < c.Gen {
-			return false, fmt.Sprintf("ref %s: generation %d committed, %d applied here", ref, c.Gen, n.applied[ref])
+	for ref, gen := range committed {
+		if n.applied[ref] < gen {
+			return false, fmt.Sprintf("ref %s: generation %d committed, %d applied here", ref, gen, n.applied[ref])
 		}
 	}
 	return true, ""

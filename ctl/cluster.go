@@ -26,6 +26,18 @@ type Cluster interface {
 	// Ready: a member whose etcd session is live and that serves every
 	// committed generation; otherwise why not.
 	Ready(ctx context.Context) (bool, string)
+	// Contact says whether this node hears from etcd, from its own
+	// state alone: other members ask it before they fence themselves.
+	Contact() ClusterContact
+}
+
+// ClusterContact is what a member says of its link to etcd.
+type ClusterContact struct {
+	Node string `json:"node"`
+	// CutOff: etcd has not answered this node for 2/3 of its lease.
+	CutOff bool `json:"cut_off"`
+	// Quiet is how long since etcd last answered ("1.5s").
+	Quiet string `json:"quiet"`
 }
 
 // ClusterActivation is a cluster activation's outcome.
@@ -116,6 +128,14 @@ var (
 		Resp: reflect.TypeFor[readiness](),
 		Doc:  "For load balancers: 200 while this node should get traffic (outside a cluster: while vfsd serves; in one: a member whose etcd session is live and that serves every committed release), else 503 with the reason."},
 		nil, serveReady)
+	opContact = jsonOp(endpoint{Name: "Etcd contact", Method: "GET", Path: "/v1/cluster/contact", Timeout: quick, Peer: true,
+		Doc: "Whether this member hears from etcd, from its own state alone. A member cut off from etcd asks every other member before it fences itself: if none hears from etcd either, nobody can switch a release, and it stays ready."},
+		func(ctx context.Context, s *session, _ none) (ClusterContact, error) {
+			if s.local.Cluster == nil {
+				return ClusterContact{}, fmt.Errorf("cluster contact: %w", ErrNoCluster)
+			}
+			return s.local.Cluster.Contact(), nil
+		})
 	opClusterStatus = jsonOp(endpoint{Name: "Cluster status", Method: "GET", Path: "/v1/cluster/status", Timeout: quick,
 		Doc: "Members, and per ref the desired and committed generation and what each member staged and applied."},
 		func(ctx context.Context, s *session, _ none) (ClusterStatus, error) {
@@ -177,6 +197,11 @@ func (c *Client) ClusterAdmit(ctx context.Context, node string) error {
 // ClusterActivate asks vfsd to switch ref on every member of its cluster.
 func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error) {
 	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String(), Abort: abort})
+}
+
+// ClusterContact asks a peer whether it hears from etcd.
+func (c *Client) ClusterContact(ctx context.Context) (ClusterContact, error) {
+	return opContact.call(ctx, c, none{})
 }
 
 // ClusterStatus asks vfsd what its cluster looks like.
