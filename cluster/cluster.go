@@ -42,6 +42,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,7 +66,12 @@ type Config struct {
 	Name      string   // the cluster's name: keys live under /vfs/<name>/
 	Node      string   // this node's name, unique in the cluster
 	Endpoints []string // etcd
-	Peer      string   // this node's peer listener, host:port, as others reach it
+	// TLS, if set, is how etcd is reached (https endpoints): its CA,
+	// and this node's client certificate when etcd asks for one.
+	TLS *tls.Config
+	// Username and Password, if set, authenticate to etcd (its RBAC).
+	Username, Password string
+	Peer               string // this node's peer listener, host:port, as others reach it
 	// SessionTTL is the etcd lease of this node's membership, in seconds
 	// (10 when zero).
 	SessionTTL int
@@ -149,7 +155,8 @@ func Join(ctx context.Context, cfg Config, local Local) (*Node, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 10
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: etcd: %w", cfg.Name, err)
 	}
@@ -166,12 +173,20 @@ func Join(ctx context.Context, cfg Config, local Local) (*Node, error) {
 // join takes a new lease, keeps it alive, and puts the membership key on
 // it. The staged and applied keys of an earlier lease went with it: they
 // are written again by the next reconcile.
-func (n *Node) join(ctx context.Context) error {
+func (n *Node) join(parent context.Context) error {
+	// Bounded: the client retries a refused handshake (a missing client
+	// certificate) or an unreachable etcd for ever, and vfsd's start
+	// must end with the reason instead.
+	ctx, cancel := context.WithTimeout(parent, joinTimeout)
+	defer cancel()
 	grant, err := n.cli.Grant(ctx, int64(n.cfg.SessionTTL))
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return fmt.Errorf("etcd at %s did not answer within %s (unreachable, or refusing this node's TLS or credentials): %w", strings.Join(n.cfg.Endpoints, ","), joinTimeout, err)
+		}
 		return err
 	}
-	alive, err := n.cli.KeepAlive(context.WithoutCancel(ctx), grant.ID)
+	alive, err := n.cli.KeepAlive(context.WithoutCancel(parent), grant.ID)
 	if err != nil {
 		return err
 	}
@@ -214,6 +229,9 @@ func (n *Node) join(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// joinTimeout bounds one attempt to join.
+const joinTimeout = 10 * time.Second
 
 // errEvicted: this node may not join (evicted/<node> exists).
 var errEvicted = errors.New("evicted")

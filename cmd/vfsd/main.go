@@ -46,6 +46,10 @@ type config struct {
 	node         string
 	etcd         []string
 	clusterLease time.Duration
+	etcdCA       string
+	etcdCert     string
+	etcdKey      string
+	etcdUser     string
 	version      bool
 }
 
@@ -77,7 +81,11 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.cluster, "cluster", "", "join this cluster (docs/cluster.md): refs switch on every member together; needs --node, --etcd and --peer-listen")
 	fs.StringVar(&c.node, "node", "", "this node's name in --cluster (default: the host name)")
 	flagval.DurationVar(fs, &c.clusterLease, "cluster-lease", 10*time.Second, "with --cluster, the etcd lease of this node's membership: a node silent this long is no longer a member")
-	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379")
+	fs.StringSliceVar(&c.etcd, "etcd", nil, "etcd endpoints for --cluster, e.g. https://10.0.0.1:2379,https://10.0.0.2:2379")
+	fs.StringVar(&c.etcdCA, "etcd-ca", "", "with --cluster, the CA certificate (PEM) that etcd's server certificate must chain to; https endpoints")
+	fs.StringVar(&c.etcdCert, "etcd-cert", "", "with --cluster, this node's client certificate (PEM) for etcd's client certificate authentication; needs --etcd-key")
+	fs.StringVar(&c.etcdKey, "etcd-key", "", "the private key (PEM) of --etcd-cert")
+	fs.StringVar(&c.etcdUser, "etcd-user", "", "with --cluster, the etcd user to authenticate as; its password is read from the environment variable VFS_ETCD_PASSWORD")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
 	fs.StringVar(&c.peerAddr, "peer-advertise", "", "with --cluster, the host:port other members reach --peer-listen at (default: --peer-listen itself, which must then not be a wildcard such as 0.0.0.0)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
@@ -112,6 +120,12 @@ func parseFlags(args []string) (*config, error) {
 		}
 		if c.peerAddr == "" {
 			c.peerAddr = c.peerListen
+		}
+		if (c.etcdCert == "") != (c.etcdKey == "") {
+			return nil, errors.New("--etcd-cert and --etcd-key go together")
+		}
+		if c.etcdUser != "" && os.Getenv("VFS_ETCD_PASSWORD") == "" {
+			return nil, errors.New("--etcd-user: set its password in the environment variable VFS_ETCD_PASSWORD")
 		}
 		if host, _, err := net.SplitHostPort(c.peerAddr); err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
 			return nil, fmt.Errorf("--peer-advertise %q: other members need a host:port they can reach (give --peer-advertise when --peer-listen is a wildcard)", c.peerAddr)

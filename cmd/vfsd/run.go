@@ -18,6 +18,7 @@ import (
 	vfs "github.com/vfs-project/vfs/fs"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 )
 
 // run serves until ctx is cancelled. Order matters: the socket opens only
@@ -126,7 +127,17 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
 	if c.cluster != "" {
-		cfg := cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log}
+		cfg := cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log,
+			Username: c.etcdUser, Password: os.Getenv("VFS_ETCD_PASSWORD")}
+		if c.etcdCA != "" || c.etcdCert != "" {
+			// etcd's own loader: the same checks its client tools make.
+			tc, err := transport.TLSInfo{TrustedCAFile: c.etcdCA, CertFile: c.etcdCert, KeyFile: c.etcdKey}.ClientConfig()
+			if err != nil {
+				l.Close()
+				return fmt.Errorf("--etcd-ca, --etcd-cert, --etcd-key: %w", err)
+			}
+			cfg.TLS = tc
+		}
 		if m != nil {
 			cfg.Rejected = m.pullRejected.Inc
 		}
