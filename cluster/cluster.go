@@ -686,12 +686,19 @@ func (n *Node) Activate(ctx context.Context, ref string, id store.Ref, reason st
 	// desired since, or if a member joined since the staging was read.
 	start = time.Now()
 	cb, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: id, Prev: d.Prev})
+	entry, err := n.nextEntry(ctx, ref, d)
+	if err != nil {
+		return res, etcdError(err, wait)
+	}
+	eb, _ := json.Marshal(entry)
+	hkey := n.historyKey(ref, d.Gen)
 	commit, err := n.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.ModRevision(key), "=", desiredRev),
 		clientv3.Compare(clientv3.CreateRevision(n.prefix+"members/").WithPrefix(), "<", membersRev+1),
-	).Then(clientv3.OpPut(n.prefix+"committed/"+ref, string(cb))).Commit()
+		clientv3.Compare(clientv3.CreateRevision(hkey), "=", 0),
+	).Then(clientv3.OpPut(n.prefix+"committed/"+ref, string(cb)), clientv3.OpPut(hkey, string(eb))).Commit()
 	if err != nil {
-		return res, err
+		return res, etcdError(err, wait)
 	}
 	if !commit.Succeeded {
 		return res, fmt.Errorf("cluster activate %s: desired or membership changed before the flip: %w", ref, ctl.ErrConflict)

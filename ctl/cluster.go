@@ -26,9 +26,33 @@ type Cluster interface {
 	// Ready: a member whose etcd session is live and that serves every
 	// committed generation; otherwise why not.
 	Ready(ctx context.Context) (bool, string)
+	// History is ref's committed generations, oldest first, with the
+	// first break in their hash chain, if any.
+	History(ctx context.Context, ref string) (ClusterHistory, error)
 	// Contact says whether this node hears from etcd, from its own
 	// state alone: other members ask it before they fence themselves.
 	Contact() ClusterContact
+}
+
+// HistoryEntry is one committed generation of a ref across the cluster:
+// written once, in the commit's transaction, and chained by hash.
+type HistoryEntry struct {
+	Gen      uint64    `json:"gen"`
+	Snapshot store.Ref `json:"snapshot"`
+	Prev     store.Ref `json:"prev"` // the snapshot committed before
+	Node     string    `json:"node"` // the origin
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+	PrevHash string    `json:"prev_hash"` // the hash of the entry before ("" for the first)
+	Hash     string    `json:"hash"`      // SHA-256 of this entry's JSON with hash empty
+}
+
+// ClusterHistory is a ref's history as read; Problem names the first
+// break in its chain ("" when whole), and Entries stop before it.
+type ClusterHistory struct {
+	Ref     string         `json:"ref"`
+	Entries []HistoryEntry `json:"entries"`
+	Problem string         `json:"problem"`
 }
 
 // ClusterContact is what a member says of its link to etcd.
@@ -128,6 +152,14 @@ var (
 		Resp: reflect.TypeFor[readiness](),
 		Doc:  "For load balancers: 200 while this node should get traffic (outside a cluster: while vfsd serves; in one: a member whose etcd session is live and that serves every committed release), else 503 with the reason."},
 		nil, serveReady)
+	opClusterHistory = jsonOp(endpoint{Name: "Cluster history", Method: "GET", Path: "/v1/cluster/refs/{ref}/history", Timeout: quick,
+		Doc: "Every committed generation of ref, oldest first, checked as a hash chain: problem names the first entry edited, removed or inserted since it was written (the entries stop before it)."},
+		func(ctx context.Context, s *session, r clusterHistoryRequest) (ClusterHistory, error) {
+			if s.local.Cluster == nil {
+				return ClusterHistory{}, fmt.Errorf("cluster history: %w", ErrNoCluster)
+			}
+			return s.local.Cluster.History(ctx, r.Ref)
+		})
 	opContact = jsonOp(endpoint{Name: "Etcd contact", Method: "GET", Path: "/v1/cluster/contact", Timeout: quick, Peer: true,
 		Doc: "Whether this member hears from etcd, from its own state alone. A member cut off from etcd asks every other member before it fences itself: if none hears from etcd either, nobody can switch a release, and it stays ready."},
 		func(ctx context.Context, s *session, _ none) (ClusterContact, error) {
@@ -145,6 +177,10 @@ var (
 			return s.local.Cluster.Status(ctx)
 		})
 )
+
+type clusterHistoryRequest struct {
+	Ref string `path:"ref" json:"-"`
+}
 
 type clusterEvictRequest struct {
 	Node   string `path:"node" json:"-"`
@@ -197,6 +233,11 @@ func (c *Client) ClusterAdmit(ctx context.Context, node string) error {
 // ClusterActivate asks vfsd to switch ref on every member of its cluster.
 func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error) {
 	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String(), Abort: abort})
+}
+
+// ClusterHistory asks vfsd for ref's history across its cluster.
+func (c *Client) ClusterHistory(ctx context.Context, ref string) (ClusterHistory, error) {
+	return opClusterHistory.call(ctx, c, clusterHistoryRequest{Ref: ref})
 }
 
 // ClusterContact asks a peer whether it hears from etcd.

@@ -198,6 +198,33 @@ func TestClusterActivation(t *testing.T) {
 	if got := strings.Count(nodes[2].log.String(), "cluster: pulled"); got != pulls {
 		t.Errorf("rollback --cluster pulled something (%d pulls, was %d)", got, pulls)
 	}
+	// The cluster's history: every committed generation, chained by
+	// hash; an entry edited in etcd afterwards breaks the chain.
+	var hist struct {
+		Entries []struct {
+			Gen    int    `json:"gen"`
+			Reason string `json:"reason"`
+		} `json:"entries"`
+		Problem string `json:"problem"`
+	}
+	json.Unmarshal([]byte(nodes[1].ctl(t, "--json", "cluster", "log")), &hist)
+	if len(hist.Entries) != 4 || hist.Entries[0].Gen != 1 || hist.Entries[3].Gen != 4 || hist.Entries[0].Reason != "release 1" || hist.Problem != "" {
+		t.Errorf("cluster log: %+v", hist)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	key := fmt.Sprintf("/vfs/web/history/current/%020d", 2)
+	got, err := cli.Get(context.Background(), key)
+	if err != nil || len(got.Kvs) != 1 {
+		t.Fatalf("history entry 2: %v %v", got, err)
+	}
+	cli.Put(context.Background(), key, strings.Replace(string(got.Kvs[0].Value), `"reason":""`, `"reason":"rewritten"`, 1))
+	if _, stderr, err := nodes[1].try("cluster", "log"); err == nil || !strings.Contains(stderr, "generation 2 does not match its hash") {
+		t.Errorf("cluster log of an edited history: %v %s", err, stderr)
+	}
 	// An empty node joining late catches up to the committed release by
 	// itself, and is then ready.
 	late := freeAddr(t)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/snapshot"
 )
 
 func clusterStatusCommand(e *env) *command {
@@ -111,6 +112,43 @@ func clusterAdmitCommand(e *env) *command {
 				return err
 			}
 			e.note("%s may join again; it catches up by itself", args[0])
+			return nil
+		},
+	}
+}
+
+func clusterLogCommand(e *env) *command {
+	return &command{
+		name: "cluster log", args: "[REF]", nargs: [2]int{0, 1},
+		summary: "show a ref's committed generations across vfsd's cluster, checked as a hash chain",
+		run: func(e *env, args []string) error {
+			c, err := clusterClient(e, "cluster log")
+			if err != nil {
+				return err
+			}
+			ref := snapshot.DefaultRef
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			h, err := c.ClusterHistory(e.ctx, ref)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				if err := e.printJSON(h); err != nil {
+					return err
+				}
+			} else {
+				for _, x := range h.Entries {
+					fmt.Fprintf(e.stdout, "%d  %s  %s -> %s  by %s  %s\n", x.Gen, x.Time.Local().Format("2006-01-02 15:04:05"),
+						shortOrNone(x.Prev), x.Snapshot.Short(), x.Node, x.Reason)
+				}
+			}
+			if h.Problem != "" {
+				fmt.Fprintf(e.stderr, "vfsctl: the history of %s is broken after %s: %s\n", ref, count(len(h.Entries), "entry", "entries"), h.Problem)
+				return errDamaged
+			}
+			e.note("%s: %s, chain intact", ref, count(len(h.Entries), "generation"))
 			return nil
 		},
 	}

@@ -140,6 +140,13 @@ serving what it has. For a node that is alive but holds releases up (a dead
 one leaves by itself when its lease lapses). A node cannot evict itself.
 cluster status lists evicted nodes.`,
 
+	"cluster log": `Every committed generation of REF (default current) across vfsd's cluster,
+oldest first: when, from which snapshot to which, by which node, and why.
+Each entry was written once, in the commit's own etcd transaction, and names
+the hash of the one before: an entry edited, removed or inserted since shows
+as a broken chain (exit 5, naming the first bad entry). --json prints the
+entries with their hashes.`,
+
 	"cluster admit": `Lets an evicted NODE join vfsd's cluster again. It catches up to the
 committed releases by itself and is ready once it serves them. Exit 3 if
 NODE was not evicted.`,

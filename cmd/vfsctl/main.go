@@ -49,7 +49,7 @@ func commands(e *env) []*command {
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
 		backupCommand(e), restoreCommand(e), clusterStatusCommand(e),
-		clusterEvictCommand(e), clusterAdmitCommand(e),
+		clusterEvictCommand(e), clusterAdmitCommand(e), clusterLogCommand(e),
 	}
 	for _, c := range cmds {
 		c.help = helpText[c.name]
