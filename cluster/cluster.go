@@ -36,8 +36,9 @@
 // (Local.Lookahead); an activation that a member does not stage in time
 // can be withdrawn (abort), or the member evicted; a node that joined
 // late activates the release before the committed one first, for its
-// assets (desired.Prev). Not built yet (docs/cluster.md): the hash-chained
-// history keys, a coordinator other than the origin.
+// assets (desired.Prev); each commit appends to a hash-chained history
+// (history.go). Not built (docs/cluster.md): a coordinator other than the
+// origin.
 package cluster
 
 import (
