@@ -304,7 +304,9 @@ func (n *Node) nobodyCanFlip() bool {
 	all := true
 	for _, addr := range peers {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		c, err := ctl.DialPeer(ctx, addr).ClusterContact(ctx)
+		peer := ctl.DialPeer(ctx, addr)
+		c, err := peer.ClusterContact(ctx)
+		peer.Close()
 		cancel()
 		if err != nil || !c.CutOff {
 			all = false

@@ -52,6 +52,9 @@ func newTreeCache(src Source, maxBytes int) *treeCache {
 // get returns the tree ref names, read from the source on a miss. A tree
 // heavier than the whole cache is read but not kept.
 func (c *treeCache) get(ref store.Ref) (*store.Tree, error) {
+	if t, ok := c.cache.GetIfPresent(ref); ok {
+		return t, nil // no loader closure on the hot path (every Lookup)
+	}
 	return c.cache.Get(context.Background(), ref, otter.LoaderFunc[store.Ref, *store.Tree](
 		func(context.Context, store.Ref) (*store.Tree, error) { return c.src.Tree(ref) }))
 }
