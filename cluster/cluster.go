@@ -460,13 +460,24 @@ func (n *Node) stage(ctx context.Context, ref string, d desired) error {
 		}
 	}
 	n.local.Lookahead(ref, d.Snapshot)
-	b, _ := json.Marshal(genValue{Gen: d.Gen, Snapshot: d.Snapshot})
-	if _, err := n.cli.Put(ctx, n.prefix+"staged/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
+	return n.report(ctx, "staged", ref, genValue{Gen: d.Gen, Snapshot: d.Snapshot})
+}
+
+// report writes state/<node>/<ref> (staged or applied) on this node's
+// lease, then remembers the generation (n.staged or n.applied; join may
+// have replaced either meanwhile, so the map is picked under n.mu).
+func (n *Node) report(ctx context.Context, state, ref string, g genValue) error {
+	b, _ := json.Marshal(g)
+	if _, err := n.cli.Put(ctx, n.prefix+state+"/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
 		return err
 	}
 	n.mu.Lock()
-	n.staged[ref] = d.Gen
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	if state == "staged" {
+		n.staged[ref] = g.Gen
+	} else {
+		n.applied[ref] = g.Gen
+	}
 	return nil
 }
 
@@ -621,14 +632,7 @@ func (n *Node) apply(ctx context.Context, ref string, c genValue) error {
 	if !a.Unchanged {
 		n.cfg.Log.Info("cluster: applied", "ref", ref, "gen", c.Gen, "snapshot", c.Snapshot.Short())
 	}
-	b, _ := json.Marshal(genValue{Gen: c.Gen, Snapshot: c.Snapshot, At: at})
-	if _, err := n.cli.Put(ctx, n.prefix+"applied/"+n.cfg.Node+"/"+ref, string(b), clientv3.WithLease(n.leaseID())); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.applied[ref] = c.Gen
-	n.mu.Unlock()
-	return nil
+	return n.report(ctx, "applied", ref, genValue{Gen: c.Gen, Snapshot: c.Snapshot, At: at})
 }
 
 // Activate asks the cluster to serve snapshot id under ref: it becomes the
