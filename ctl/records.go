@@ -62,7 +62,12 @@ func appendStatRecord(b []byte, path string, e store.StatEntry) []byte {
 // maxRecordLen bounds a tree's encoding or a path in the records stream.
 const maxRecordLen = 16 << 20
 
-// readRecords fills r from the binary records stream.
+// readRecords fills r from the binary records stream. Nothing is
+// allocated for a length the stream claims before the bytes arrive: a
+// record's chunk list and a tree's encoding grow as they are read, so a
+// request costs memory in proportion to what it sent (twelve 45-byte
+// records claiming 134 million chunks each once took the daemon to
+// 8 GiB).
 func (r *objectsRequest) readRecords(body io.Reader) error {
 	br := bufio.NewReaderSize(io.LimitReader(body, maxJSON), 1<<16)
 	n := 0
@@ -101,14 +106,16 @@ func (r *objectsRequest) readRecords(body io.Reader) error {
 				return bad("file mtime", err)
 			}
 			count, err := binary.ReadUvarint(br)
-			if err != nil || count > math.MaxUint32/store.RefSize || count != (f.Size+store.ChunkSize-1)/store.ChunkSize {
+			if err != nil || count > math.MaxUint32/store.RefSize || count != chunksFor(f.Size) {
 				return bad("chunk count", fmt.Errorf("%d chunks for %d bytes (%v)", count, f.Size, err))
 			}
-			f.Chunks = make([]store.Ref, count)
-			for i := range f.Chunks {
-				if f.Chunks[i], err = ref(); err != nil {
+			f.Chunks = make([]store.Ref, 0, min(count, 1024))
+			for range count {
+				c, err := ref()
+				if err != nil {
 					return bad("chunk hash", err)
 				}
+				f.Chunks = append(f.Chunks, c)
 			}
 			r.Files = append(r.Files, f)
 		case 't':
@@ -146,6 +153,16 @@ func (r *objectsRequest) readRecords(body io.Reader) error {
 	}
 }
 
+// chunksFor is how many chunks hold size bytes, without the overflow of
+// rounding up by addition.
+func chunksFor(size uint64) uint64 {
+	n := size / store.ChunkSize
+	if size%store.ChunkSize != 0 {
+		n++
+	}
+	return n
+}
+
 func readBytes(br *bufio.Reader) ([]byte, error) {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
@@ -154,7 +171,10 @@ func readBytes(br *bufio.Reader) ([]byte, error) {
 	if n > maxRecordLen {
 		return nil, fmt.Errorf("%d bytes; at most %d", n, maxRecordLen)
 	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(br, b)
+	// ReadAll grows the buffer as bytes come, not to the claimed length.
+	b, err := io.ReadAll(io.LimitReader(br, int64(n)))
+	if err == nil && uint64(len(b)) < n {
+		err = io.ErrUnexpectedEOF
+	}
 	return b, err
 }

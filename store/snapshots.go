@@ -44,15 +44,16 @@ var ErrLabelTaken = errors.New("label names another snapshot")
 // record and adds the new labels, so a retried import is idempotent. It
 // returns the record as stored.
 func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
-	for _, l := range info.Labels {
-		if err := CheckLabel(l); err != nil {
-			return info, fmt.Errorf("commit snapshot %s: label: %w", info.ID.Short(), err)
-		}
-	}
-	if err := CheckSnapshot(s, info.ID); err != nil {
+	if err := CheckInfo(info); err != nil {
 		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
-	err := s.update(func(txn *badger.Txn) error {
+	sum, err := CheckSnapshot(s, info.ID)
+	if err != nil {
+		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
+	// The store counts, whoever imported: a client's figures are claims.
+	info.Files, info.Dirs, info.Bytes = sum.Files, sum.Dirs, sum.Bytes
+	err = s.update(func(txn *badger.Txn) error {
 		stored, err := snapshotIn(txn, info.ID)
 		if err == nil {
 			stored.Labels = mergeLabels(stored.Labels, info.Labels)

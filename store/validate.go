@@ -27,6 +27,55 @@ const (
 	maxHops = 40
 )
 
+// Bounds on the free text the store keeps: a reason travels into every
+// log line and list, a message and a source into every listing.
+const (
+	MaxTextLen = 4096
+	MaxLabels  = 64
+)
+
+// CheckText checks a free-text field (a reason, a message, a source):
+// valid UTF-8 of at most MaxTextLen bytes. Control characters are kept
+// and quoted wherever text is printed.
+func CheckText(what, s string) error {
+	switch {
+	case len(s) > MaxTextLen:
+		return fmt.Errorf("%s of %d bytes, at most %d: %w", what, len(s), MaxTextLen, ErrInvalid)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s is not valid UTF-8: %w", what, ErrInvalid)
+	}
+	return nil
+}
+
+// CheckInfo checks what a snapshot record says besides its tree: its
+// labels, message and source.
+func CheckInfo(info SnapshotInfo) error {
+	if len(info.Labels) > MaxLabels {
+		return fmt.Errorf("%d labels, at most %d: %w", len(info.Labels), MaxLabels, ErrInvalid)
+	}
+	for _, l := range info.Labels {
+		if err := CheckLabel(l); err != nil {
+			return fmt.Errorf("label: %w", err)
+		}
+	}
+	if err := CheckText("message", info.Message); err != nil {
+		return err
+	}
+	return CheckText("source", info.Source)
+}
+
+// MaxStatPathLen bounds a stat cache path (Badger keys: 65,000 bytes at
+// most); Linux paths are at most 4,096.
+const MaxStatPathLen = 8192
+
+// CheckStatPath checks a source path a stat cache entry is kept under.
+func CheckStatPath(p string) error {
+	if len(p) > MaxStatPathLen {
+		return fmt.Errorf("stat cache path of %d bytes, at most %d: %w", len(p), MaxStatPathLen, ErrInvalid)
+	}
+	return nil
+}
+
 // CheckName checks one entry name: non-empty, not . or .., no slash or NUL,
 // at most MaxNameLen bytes, valid UTF-8 (names travel in JSON and URLs).
 func CheckName(name string) error {

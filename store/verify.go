@@ -74,7 +74,7 @@ func (s *Store) VerifyContext(ctx context.Context, root Ref, seen map[Ref]bool, 
 		seen = map[Ref]bool{}
 	}
 	var problems []Problem
-	err := Walk(s, root, func(path string, e Entry) error {
+	err := WalkDistinct(s, root, func(path string, e Entry) error {
 		if e.Kind != KindFile || seen[e.Ref] {
 			return nil
 		}
@@ -106,6 +106,37 @@ func damage(err error) bool { return errors.Is(err, ErrCorrupt) || errors.Is(err
 // to bad (which may return nil to go on) and not descended into.
 func Walk(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
 	return walk(r, "", root, fn, bad)
+}
+
+// WalkDistinct is Walk that enters each distinct tree once, at the first
+// path that reaches it: what holds of objects (presence, GC's marks,
+// hashes) is learned from each directory once, so a snapshot that names
+// one directory at 2^40 paths costs its trees, not its paths.
+func WalkDistinct(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
+	return walkOnce(r, "", root, map[Ref]bool{root: true}, fn, bad)
+}
+
+func walkOnce(r TreeReader, dir string, ref Ref, seen map[Ref]bool, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
+	t, err := r.Tree(ref)
+	if err != nil {
+		if damage(err) && bad != nil {
+			return bad(dir+"/", ref, err)
+		}
+		return err
+	}
+	for _, e := range t.Entries {
+		p := dir + "/" + e.Name
+		if err := fn(p, e); err != nil {
+			return err
+		}
+		if e.Kind == KindDir && !seen[e.Ref] {
+			seen[e.Ref] = true
+			if err := walkOnce(r, p, e.Ref, seen, fn, bad); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
@@ -162,8 +193,15 @@ func (s *Store) checkPresent(root Ref, locked bool, known func(Entry) (uint64, b
 		problems = append(problems, Problem{Path: path, Ref: ref, Err: err})
 		return nil
 	}
-	err := Walk(s, root, func(path string, e Entry) error {
+	sizes := map[Ref]uint64{} // file records already looked up
+	err := WalkDistinct(s, root, func(path string, e Entry) error {
 		if e.Kind != KindFile {
+			return nil
+		}
+		if size, ok := sizes[e.Ref]; ok {
+			if size != e.Size {
+				return bad(path, e.Ref, fmt.Errorf("the tree says %d bytes, the content has %d: %w", e.Size, size, ErrInvalid))
+			}
 			return nil
 		}
 		if known != nil {
@@ -181,6 +219,7 @@ func (s *Store) checkPresent(root Ref, locked bool, known func(Entry) (uint64, b
 		if err != nil {
 			return err
 		}
+		sizes[e.Ref] = f.Size
 		if f.Size != e.Size {
 			return bad(path, e.Ref, fmt.Errorf("the tree says %d bytes, the content has %d: %w", e.Size, f.Size, ErrInvalid))
 		}
