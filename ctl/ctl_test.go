@@ -165,7 +165,8 @@ func TestDaemonRefusesFalseClaims(t *testing.T) {
 		"files": []map[string]any{{"ref": victim, "size": 14, "mtime": 1, "chunks": []store.Ref{store.Sum(chunk)}}},
 		"trees": []store.Tree{tree},
 	}, &trees)
-	r.refused("POST", "/v1/imports/"+imp.ID+"/commit", map[string]any{"id": trees.Trees[0]}, http.StatusInternalServerError, "corrupt")
+	// The client lied, the store is sound: invalid, not corrupt.
+	r.refused("POST", "/v1/imports/"+imp.ID+"/commit", map[string]any{"id": trees.Trees[0]}, http.StatusBadRequest, "invalid")
 	if ok, _ := st.HasFile(victim); ok {
 		t.Fatal("the false file record was stored")
 	}

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 
 	"github.com/vfs-project/vfs/snapshot"
@@ -65,6 +66,21 @@ type (
 		Version string `json:"version"`
 	}
 )
+
+// check refuses an activation that names no snapshot (a body of {} or
+// null once read as the zero id, and failed as "damaged or missing").
+func (r activateRequest) check() error {
+	if r.ID.IsZero() {
+		return fmt.Errorf("activate: the body names no snapshot (id): %w", store.ErrInvalid)
+	}
+	return store.CheckText("reason", r.Reason)
+}
+
+// check refuses a reason over the store's bound before any work.
+func (r rollbackRequest) check() error { return store.CheckText("reason", r.Reason) }
+
+// check refuses a reason over the store's bound before any work.
+func (r purgeRequest) check() error { return store.CheckText("reason", r.Reason) }
 
 // APIVersion is the path prefix of every route.
 const APIVersion = "v1"

@@ -228,7 +228,8 @@ func parseRange(h string, size int64) (off, end int64, ranged bool, err error) {
 				return 0, 0, false, bad
 			}
 		}
-		return first, min(last+1, size), true, nil
+		// min before +1: last may be the largest int64.
+		return first, min(last, size-1) + 1, true, nil
 	}
 }
 

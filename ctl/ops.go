@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"bufio"
 	"context"
 	"encoding"
 	"encoding/json"
@@ -211,13 +212,11 @@ func decodeRequest(r *http.Request, req any) error {
 			return err
 		}
 	} else if hasBody(v.Type()) {
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxJSON))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(req); err != nil && err != io.EOF {
-			return fmt.Errorf("request body: %v: %w", err, store.ErrInvalid)
+		if err := decodeJSON(r.Body, req); err != nil {
+			return err
 		}
 	}
-	return eachParam(v, func(f reflect.Value, where, name string) error {
+	err := eachParam(v, func(f reflect.Value, where, name string) error {
 		var s string
 		var ok bool
 		if where == "path" {
@@ -237,6 +236,54 @@ func decodeRequest(r *http.Request, req any) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// A request type with rules of its own (a required field) says so.
+	if c, ok := req.(interface{ check() error }); ok {
+		return c.check()
+	}
+	return nil
+}
+
+// decodeJSON reads one JSON object into req: an empty body leaves req
+// as it is, and null, a value that is not an object, or anything after
+// the object is refused (a second object was once silently ignored, and
+// null decoded as an activation of the zero id).
+func decodeJSON(body io.Reader, req any) error {
+	br := bufio.NewReader(io.LimitReader(body, maxJSON))
+	first, err := firstByte(br)
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("request body: %v: %w", err, store.ErrInvalid)
+	}
+	if reflect.TypeOf(req).Elem().Kind() == reflect.Struct && first != '{' {
+		return fmt.Errorf("request body: a JSON object, not one starting %q: %w", first, store.ErrInvalid)
+	}
+	dec := json.NewDecoder(br)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return fmt.Errorf("request body: %v: %w", err, store.ErrInvalid)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("request body: data after the JSON value: %w", store.ErrInvalid)
+	}
+	return nil
+}
+
+// firstByte peeks at the first byte that is not JSON white space.
+func firstByte(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
+			return b, br.UnreadByte()
+		}
+	}
 }
 
 // hasBody reports whether a request type has fields sent as JSON.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/vfs-project/vfs/store"
 )
@@ -131,5 +132,34 @@ func TestReactivationIsANoOpAndRollbackSkipsIt(t *testing.T) {
 	e, err := Rollback(st, DefaultRef, Who{}, "")
 	if err != nil || e.To != v1 {
 		t.Fatalf("rollback after a re-activation: %+v %v", e, err)
+	}
+}
+
+// A clock that steps back between two activations does not reorder the
+// log: rollback goes back to what the ref served before, by the log's
+// sequence, and the log's times never go backwards.
+func TestRollbackFollowsTheLogNotTheClock(t *testing.T) {
+	st := openStore(t)
+	a := importMap(t, st, map[string]string{"i": "a"})
+	b := importMap(t, st, map[string]string{"i": "b"})
+	c := importMap(t, st, map[string]string{"i": "c"})
+	t0 := time.Now().Add(-10 * time.Hour)
+	for _, step := range []struct {
+		id store.Ref
+		at time.Time
+	}{{a, t0}, {b, t0.Add(time.Hour)}, {c, t0.Add(-time.Hour)}} {
+		if _, err := st.SetRef(DefaultRef, step.id, store.LogEntry{Time: step.at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := Rollback(st, DefaultRef, Who{}, "")
+	if err != nil || e.To != b {
+		t.Fatalf("rollback went to %s (%v), want %s", e.To.Short(), err, b.Short())
+	}
+	log, _ := st.Log()
+	for i := 1; i < len(log); i++ {
+		if log[i].Time.Before(log[i-1].Time) {
+			t.Errorf("log entry %d is earlier than entry %d", log[i].Seq, log[i-1].Seq)
+		}
 	}
 }

@@ -89,8 +89,8 @@ func TestPull(t *testing.T) {
 	liar.Chunks = []store.Ref{store.Sum([]byte("<h1>hi</h1>"))} // bytes dst has
 	fresh := openStore(t)
 	_, _, err = Pull(context.Background(), memSource{st: src, lie: map[store.Ref]*store.FileRecord{victim.Ref: &liar}}, store.Verifying(fresh), other, nil)
-	if !errors.Is(err, store.ErrCorrupt) {
-		t.Fatalf("pull from a lying peer: %v, want ErrCorrupt", err)
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("pull from a lying peer: %v, want ErrInvalid", err)
 	}
 	if _, err := fresh.Snapshot(other); err == nil {
 		t.Fatal("a snapshot from a lying peer was recorded")

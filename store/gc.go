@@ -83,9 +83,11 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 		return err
 	}
 	st.Snapshots = len(snaps)
+	survivors := make(map[Ref]bool, len(snaps))
 	for _, info := range snaps {
+		survivors[info.ID] = true
 		trees[info.ID] = true
-		err := Walk(s, info.ID, func(_ string, e Entry) error {
+		err := WalkDistinct(s, info.ID, func(_ string, e Entry) error {
 			switch e.Kind {
 			case KindDir:
 				trees[e.Ref] = true
@@ -115,12 +117,13 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 			chunks[c] = true
 		}
 	}
-	return s.sweep(trees, files, chunks, st)
+	return s.sweep(trees, files, chunks, survivors, st)
 }
 
 // sweep deletes unmarked objects, and the validators of deleted files so
-// that their (size, mtime) can be given again.
-func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
+// that their (size, mtime) can be given again. survivors are the
+// snapshots whose every object it marked.
+func (s *Store) sweep(trees, files, chunks, survivors map[Ref]bool, st *GCStats) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	var dead [][]byte
@@ -155,7 +158,12 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	// Bumped, durably, before the first delete: a presence check that
 	// overlaps the sweep is never trusted afterwards, and neither is a
 	// stat cache entry written before it (statcache.go). Presence
-	// markers go, durably, before any object does.
+	// markers of anything but a surviving snapshot go, durably, before
+	// any object does. A survivor's marker stays true: the marks hold
+	// every object it names, and a marker is only ever written for a
+	// check that no sweep overlapped (markPresent). Keeping them keeps
+	// activation and rollback O(1) after a gc.
+	old := s.gen.Load()
 	gen := s.gen.Add(1)
 	// Not s.update: its free-space reserve would stop the GC that
 	// frees space on a full disk; deletes, like this key, are tiny.
@@ -168,8 +176,13 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	if err != nil {
 		return fmt.Errorf("record sweep: %w", err)
 	}
-	if err := s.dropPresenceMarkers(); err != nil {
+	if err := s.dropPresenceMarkers(survivors); err != nil {
 		return err
+	}
+	for id := range survivors {
+		if g, ok := s.present.Load(id); ok && g.(uint64) == old {
+			s.present.Store(id, gen)
+		}
 	}
 	for _, k := range dead {
 		if err := wb.Delete(k); err != nil {
@@ -182,10 +195,14 @@ func (s *Store) sweep(trees, files, chunks map[Ref]bool, st *GCStats) error {
 	return s.Sync()
 }
 
-// dropPresenceMarkers deletes every presence marker and syncs.
-func (s *Store) dropPresenceMarkers() error {
+// dropPresenceMarkers deletes every presence marker but those of keep,
+// and syncs.
+func (s *Store) dropPresenceMarkers(keep map[Ref]bool) error {
 	var keys [][]byte
 	err := s.scan(prefixPresent, func(k, _ []byte) error {
+		if r, err := parseRefKey(prefixPresent, k); err == nil && keep[r] {
+			return nil
+		}
 		keys = append(keys, append([]byte(nil), k...))
 		return nil
 	})

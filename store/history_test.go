@@ -88,8 +88,8 @@ func TestConcurrentSetRef(t *testing.T) {
 }
 
 // A presence check's success outlives a restart (the first activation
-// after one does not walk the snapshot again) and dies with the next sweep
-// that deletes anything, after which a check walks again.
+// after one does not walk the snapshot again) and every sweep the
+// snapshot survives, and dies with the sweep that removes it.
 func TestPresenceMarker(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, Options{})
@@ -119,10 +119,22 @@ func TestPresenceMarker(t *testing.T) {
 	if st, err := s.GC(context.Background(), nil, nil); err != nil || st.Files != 1 {
 		t.Fatalf("gc: %+v %v", st, err)
 	}
-	if ok, _ := s.has(presentKey(root)); ok {
-		t.Fatal("the marker outlived a sweep that deleted objects")
+	if ok, _ := s.has(presentKey(root)); !ok {
+		t.Fatal("a sweep dropped the marker of a snapshot that survived it")
 	}
-	// With the marker gone, a check walks and sees damage.
+	// A snapshot that does not survive a sweep loses its marker; the
+	// same tree committed again is walked, and the check sees damage.
+	if err := s.DeleteSnapshot(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.has(presentKey(root)); ok {
+		t.Fatal("the marker outlived its snapshot's sweep")
+	}
+	rec = putFile(t, s, []byte("kept"), 1)
+	putTree(t, s, &Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
 	s.db.Update(func(txn *badger.Txn) error { return txn.Delete(chunkKey(rec.Chunks[0])) })
 	if p, err := s.CheckPresent(root); err != nil || len(p) != 1 {
 		t.Fatalf("check after the chunk went: %v %v", p, err)

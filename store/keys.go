@@ -41,8 +41,9 @@ const (
 	// and "what did it serve lately" are one seek, not a scan of the log.
 	prefixHistory byte = 'h'
 	// 'k' id[32] -> (empty): every object snapshot id names was present
-	// when it was last checked, and no sweep has deleted anything since
-	// (a sweep deletes these markers before it deletes an object).
+	// when it was last checked, and every sweep since kept the snapshot
+	// (a sweep deletes the markers of all else before it deletes an
+	// object).
 	prefixPresent byte = 'k'
 	// 'w' -> sweep count, uint64: how many GC sweeps have deleted objects
 	// from this store. Written and synced before a sweep's first delete,

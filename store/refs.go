@@ -38,6 +38,9 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 	if err := CheckLabel(name); err != nil {
 		return e, fmt.Errorf("ref name: %w", err)
 	}
+	if err := CheckText("reason", e.Reason); err != nil {
+		return e, err
+	}
 	s.refsMu.Lock()
 	defer s.refsMu.Unlock()
 	var next logTip
@@ -56,6 +59,12 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 		if err != nil {
 			return err
 		}
+		// The log's times never go back, whatever the clock did: the
+		// history index sorts by time, and rollback and /at/ read it
+		// in the log's order.
+		if e.Time.Before(tip.time) {
+			e.Time = tip.time
+		}
 		e.Seq, e.Ref, e.From, e.To, e.Prev = tip.seq+1, name, from, to, tip.hash
 		if err := txn.Set(namedRefKey(name), append([]byte(nil), to[:]...)); err != nil {
 			return err
@@ -67,7 +76,7 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 		if err != nil {
 			return err
 		}
-		next = logTip{seq: e.Seq, hash: Sum(data), known: true}
+		next = logTip{seq: e.Seq, hash: Sum(data), time: e.Time, known: true}
 		return txn.Set(logKey(e.Seq), data)
 	})
 	if err != nil {
@@ -85,6 +94,7 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 type logTip struct {
 	seq   uint64
 	hash  Ref
+	time  time.Time // the entry's; the next is never earlier
 	known bool
 }
 
@@ -101,6 +111,11 @@ func (s *Store) logTipIn(txn *badger.Txn) (logTip, error) {
 	t := logTip{seq: seq, known: true}
 	if last != nil {
 		t.hash = Sum(last)
+		var e LogEntry
+		if err := json.Unmarshal(last, &e); err != nil {
+			return logTip{}, fmt.Errorf("log entry %d: %v: %w", seq, err, ErrCorrupt)
+		}
+		t.time = e.Time
 	}
 	return t, nil
 }

@@ -39,6 +39,9 @@ type PurgeRecord struct {
 // Purge records that content ref must no longer be served through /a/ or
 // asset carry-over. Snapshots that contain it keep it (they are exact).
 func (s *Store) Purge(p PurgeRecord) error {
+	if err := CheckText("reason", p.Reason); err != nil {
+		return fmt.Errorf("purge %s: %w", p.Ref.Short(), err)
+	}
 	err := s.update(func(txn *badger.Txn) error { return putJSON(txn, purgeKey(p.Ref), p) })
 	if err != nil {
 		return fmt.Errorf("purge %s: %w", p.Ref.Short(), err)

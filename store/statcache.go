@@ -59,6 +59,11 @@ func (s *Store) CachedRef(path string, cur StatEntry) (Ref, bool, error) {
 // CachedRefs answers each query as CachedRef does, a zero Ref for a miss,
 // in one read transaction: a re-import asks about every file.
 func (s *Store) CachedRefs(q []StatQuery) ([]Ref, error) {
+	for _, x := range q {
+		if err := CheckStatPath(x.Path); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Ref, len(q))
 	sweeps := s.gen.Load()
 	err := s.db.View(func(txn *badger.Txn) error {

@@ -311,8 +311,8 @@ func TestVerifyingWriterRefusesFalseContent(t *testing.T) {
 			t.Fatal(err)
 		}
 		root, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "x", Kind: KindFile, Mode: 0o644, Ref: claimed, Size: 14}}})
-		if _, err := w.Commit(SnapshotInfo{ID: root}); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("commit with a false file record: %v, want ErrCorrupt", err)
+		if _, err := w.Commit(SnapshotInfo{ID: root}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("commit with a false file record: %v, want ErrInvalid", err)
 		}
 		if ok, _ := s.HasFile(claimed); ok {
 			t.Fatal("a false file record was stored")

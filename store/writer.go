@@ -61,6 +61,11 @@ type Writer struct {
 	// checks that everything the snapshot names is stored.
 	verify  bool
 	pending []*FileRecord
+	// stats are a verifying import's stat cache entries, held back with
+	// the records they vouch for: an entry that reached the store before
+	// its record did would, after a crash, vouch for content that is not
+	// there, and the next import of the same tree would fail.
+	stats []heldStat
 
 	newBytes atomic.Int64 // bytes of chunks the store did not hold
 }
@@ -344,9 +349,32 @@ func (w *Writer) PutTree(t *Tree) (Ref, error) {
 
 // PutStat records a stat cache entry with the import.
 func (w *Writer) PutStat(path string, e StatEntry) error {
-	// A file this import stored or relied on went into the batch before
-	// this entry, and a sweep keeps it: the content is stored at this
-	// count. Any other ref (a client's claim) is checked at every use.
+	if err := CheckStatPath(path); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.verify {
+		defer w.mu.Unlock()
+		if w.done {
+			return ErrImportEnded
+		}
+		w.stats = append(w.stats, heldStat{path, e})
+		return nil
+	}
+	w.mu.Unlock()
+	return w.putStat(w.wb, path, e)
+}
+
+type heldStat struct {
+	path string
+	e    StatEntry
+}
+
+// putStat sets a stat cache entry in wb. A file this import stored or
+// relied on went into the store before this entry, and a sweep keeps it:
+// the content is stored at this count. Any other ref (a client's claim)
+// is checked at every use.
+func (w *Writer) putStat(wb *batch, path string, e StatEntry) error {
 	w.mu.Lock()
 	_, known := w.files[e.Ref]
 	w.mu.Unlock()
@@ -354,7 +382,7 @@ func (w *Writer) PutStat(path string, e StatEntry) error {
 	if known {
 		v = e.encode(w.s.gen.Load())
 	}
-	if err := w.wb.set(statKey(path), v); err != nil {
+	if err := wb.set(statKey(path), v); err != nil {
 		return fmt.Errorf("stat cache %s: %w", path, err)
 	}
 	return nil
@@ -433,7 +461,7 @@ func (w *Writer) end() bool {
 // writePending checks each held-back file record against its chunks, now
 // readable, and writes the records if all are true.
 func (w *Writer) writePending() error {
-	if len(w.pending) == 0 {
+	if len(w.pending) == 0 && len(w.stats) == 0 {
 		return nil
 	}
 	// Checked on every core: this is the commit's longest step for an
@@ -445,7 +473,7 @@ func (w *Writer) writePending() error {
 			for j := i; j < len(w.pending); j += workers {
 				if rec := w.pending[j]; !w.proven(rec) {
 					if err := w.checkImported(rec); err != nil {
-						return fmt.Errorf("imported content does not match its hash: %w", err)
+						return fmt.Errorf("check imported content: %w", err)
 					}
 				}
 			}
@@ -455,9 +483,17 @@ func (w *Writer) writePending() error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	// Records first, then the stat entries that vouch for them, in one
+	// ordered stream of writes.
 	wb := newBatch(w.s)
 	for _, rec := range w.pending {
 		if err := putFileRecord(wb, rec); err != nil {
+			wb.cancel()
+			return err
+		}
+	}
+	for _, h := range w.stats {
+		if err := w.putStat(wb, h.path, h.e); err != nil {
 			wb.cancel()
 			return err
 		}
@@ -468,9 +504,12 @@ func (w *Writer) writePending() error {
 // checkImported is checkContent for a record this import was sent: a
 // chunk whose bytes this import hashed on arrival, moments ago, is read
 // without hashing it again, so that only the whole file's hash is computed.
+// A record that does not match its chunks is the sender's fault
+// (ErrInvalid); a chunk that does not match its own hash is the store's
+// (ErrCorrupt).
 func (w *Writer) checkImported(rec *FileRecord) error {
 	if uint64(len(rec.Chunks)) != (rec.Size+ChunkSize-1)/ChunkSize {
-		return fmt.Errorf("file %s: %d chunks for %d bytes: %w", rec.Ref, len(rec.Chunks), rec.Size, ErrCorrupt)
+		return fmt.Errorf("file %s: %d chunks for %d bytes: %w", rec.Ref, len(rec.Chunks), rec.Size, ErrInvalid)
 	}
 	h := blake3.New()
 	var size uint64
@@ -488,7 +527,7 @@ func (w *Writer) checkImported(rec *FileRecord) error {
 					return fmt.Errorf("chunk %s: hash mismatch: %w", c, ErrCorrupt)
 				}
 				if i < len(rec.Chunks)-1 && len(v) != ChunkSize {
-					return fmt.Errorf("file %s chunk %d: %d bytes, want %d: %w", rec.Ref, i, len(v), ChunkSize, ErrCorrupt)
+					return fmt.Errorf("file %s chunk %d: %d bytes, want %d: %w", rec.Ref, i, len(v), ChunkSize, ErrInvalid)
 				}
 				h.Write(v)
 				size += uint64(len(v))
@@ -504,7 +543,7 @@ func (w *Writer) checkImported(rec *FileRecord) error {
 		return err
 	}
 	if size != rec.Size || Ref(h.Sum(nil)) != rec.Ref {
-		return fmt.Errorf("file %s: content does not match its record: %w", rec.Ref, ErrCorrupt)
+		return fmt.Errorf("file %s: the content sent does not match its hash or size: %w", rec.Ref, ErrInvalid)
 	}
 	return nil
 }
