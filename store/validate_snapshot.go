@@ -87,8 +87,8 @@ type checker struct {
 // treeFacts describe the entries below one tree, over all their paths.
 // Counts saturate rather than wrap: past the limits, any figure refuses.
 type treeFacts struct {
-	depth   int // levels of entries: 0 for an empty tree
-	pathLen int // bytes of its longest entry path, relative
+	depth                     int // levels of entries: 0 for an empty tree
+	pathLen                   int // bytes of its longest entry path, relative
 	files, dirs, links, bytes uint64
 }
 
