@@ -242,48 +242,51 @@ func (s *session) withImportSerial(id string, fn func(*store.Writer) error) erro
 	return fn(imp.w)
 }
 
-// serveChunks reads the chunk stream into the import.
+// serveChunks reads the chunk stream into the import. The import is held
+// (its lease stopped) only while a chunk is stored, not while the next
+// one is awaited: a client that stops sending mid-body loses its import
+// when the lease runs out, as a silent one does, and its request ends at
+// the body's idle timeout (body.go).
 func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
 	var p importParam
 	if err := decodeRequest(r, &p); err != nil {
 		return err
 	}
-	var ans chunksAnswer
-	err := s.withImport(p.ID, func(wr *store.Writer) error {
-		br := bufio.NewReaderSize(r.Body, 1<<20)
-		bp := chunkBuf.Get().(*[]byte)
-		defer chunkBuf.Put(bp)
-		for {
-			n, err := binary.ReadUvarint(br)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("chunk %d: length: %v: %w", ans.Chunks, err, store.ErrInvalid)
-			}
-			if n > store.ChunkSize {
-				return fmt.Errorf("chunk %d of %d bytes: at most %d: %w", ans.Chunks, n, store.ChunkSize, store.ErrInvalid)
-			}
-			buf := (*bp)[:n]
-			if _, err := io.ReadFull(br, buf); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("chunk %d: %v: %w", ans.Chunks, err, store.ErrInvalid)
-			}
-			_, added, err := wr.AddChunk(buf)
-			if err != nil {
-				return err
-			}
-			if added {
-				ans.NewBytes += int64(n)
-			}
-			ans.Chunks++
-			ans.Bytes += int64(n)
-		}
-	})
-	if err != nil {
+	if _, err := s.srv.imports.check(p.ID, s.who.UID); err != nil {
 		return err
+	}
+	var ans chunksAnswer
+	br := bufio.NewReaderSize(r.Body, 1<<20)
+	bp := chunkBuf.Get().(*[]byte)
+	defer chunkBuf.Put(bp)
+	for {
+		n, err := binary.ReadUvarint(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return bodyError(r, fmt.Errorf("chunk %d: length: %v: %w", ans.Chunks, err, store.ErrInvalid))
+		}
+		if n > store.ChunkSize {
+			return fmt.Errorf("chunk %d of %d bytes: at most %d: %w", ans.Chunks, n, store.ChunkSize, store.ErrInvalid)
+		}
+		buf := (*bp)[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return bodyError(r, fmt.Errorf("chunk %d: %v: %w", ans.Chunks, err, store.ErrInvalid))
+		}
+		var added bool
+		err = s.withImport(p.ID, func(wr *store.Writer) (err error) {
+			_, added, err = wr.AddChunk(buf)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if added {
+			ans.NewBytes += int64(n)
+		}
+		ans.Chunks++
+		ans.Bytes += int64(n)
 	}
 	writeJSON(w, http.StatusOK, ans)
 	return nil
@@ -352,6 +355,13 @@ func (im *imports) lookup(id string, uid int) (*openImport, error) {
 		return nil, fmt.Errorf("import %s: %w", id, store.ErrNotFound)
 	}
 	return imp, nil
+}
+
+// check reports whether id is an open import of uid.
+func (im *imports) check(id string, uid int) (*openImport, error) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.lookup(id, uid)
 }
 
 // get returns the import for a request and stops its lease until release.

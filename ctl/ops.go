@@ -209,11 +209,11 @@ func decodeRequest(r *http.Request, req any) error {
 	}
 	if rb, ok := req.(interface{ readRecords(io.Reader) error }); ok && r.Header.Get("Content-Type") == RecordsType {
 		if err := rb.readRecords(r.Body); err != nil {
-			return err
+			return bodyError(r, err)
 		}
 	} else if hasBody(v.Type()) {
 		if err := decodeJSON(r.Body, req); err != nil {
-			return err
+			return bodyError(r, err)
 		}
 	}
 	err := eachParam(v, func(f reflect.Value, where, name string) error {

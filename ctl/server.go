@@ -32,6 +32,10 @@ type Server struct {
 	ctx    context.Context // ends every request at shutdown
 	cancel context.CancelFunc
 
+	// BodyIdle and JSONBodyTime bound the wait for a request's body
+	// (body.go); set before Serve.
+	BodyIdle, JSONBodyTime time.Duration
+
 	mu      sync.Mutex
 	closed  bool
 	servers []*http.Server
@@ -47,7 +51,8 @@ func (s *Server) Requests() int { return int(s.active.Load()) }
 // of the daemon's group may act; AllowGroup changes that.
 func NewServer(base *Local, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{base: base, log: log, group: os.Getgid(), imports: newImports(base.ImportLease, log), ctx: ctx, cancel: cancel}
+	return &Server{base: base, log: log, group: os.Getgid(), imports: newImports(base.ImportLease, log), ctx: ctx, cancel: cancel,
+		BodyIdle: DefaultBodyIdle, JSONBodyTime: DefaultJSONBodyTime}
 }
 
 // AllowGroup lets members of group gid act (the control socket's group);
@@ -201,6 +206,11 @@ func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.R
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(deadline)
 	rc.SetWriteDeadline(deadline)
+	body := &idleBody{ReadCloser: r.Body, rc: rc, idle: s.BodyIdle, deadline: deadline}
+	if e.ReqBody == "" { // JSON: small, and whole at once
+		body.end = time.Now().Add(s.JSONBodyTime)
+	}
+	r.Body = body
 	err := e.handle(ctx, sess, w, r)
 	if err == nil {
 		return
