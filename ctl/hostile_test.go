@@ -1,11 +1,15 @@
 package ctl_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/store"
@@ -157,4 +161,61 @@ func jsonUnmarshal(b []byte, v any) error {
 		return errors.New(string(b))
 	}
 	return nil
+}
+
+// treeRecords encodes trees as the binary records stream carries them.
+func treeRecords(trees ...*store.Tree) []byte {
+	var b []byte
+	for _, t := range trees {
+		data, err := store.EncodeTree(t)
+		if err != nil {
+			panic(err)
+		}
+		b = append(b, 't')
+		b = binary.AppendUvarint(b, uint64(len(data)))
+		b = append(b, data...)
+	}
+	return b
+}
+
+// A DAG of 41 trees that names 2^40 paths and a chain of 80,000
+// directories cost the daemon their bytes: each commit is refused as
+// invalid, and a gc started meanwhile finishes.
+func TestDaemonRefusesExplosiveTrees(t *testing.T) {
+	_, sock, st := daemon(t, nil)
+	r := &hostile{raw: rawClient(t, sock)}
+	leaf := &store.Tree{Entries: []store.Entry{{Name: "f", Kind: store.KindFile, Mode: 0o644, Ref: store.Sum([]byte("hello")), Size: 5}}}
+	dag := []*store.Tree{leaf}
+	chain := []*store.Tree{leaf}
+	for i := 0; i < 80000; i++ {
+		prev, _ := store.EncodeTree(chain[len(chain)-1])
+		chain = append(chain, &store.Tree{Entries: []store.Entry{dirEntry("d", store.Sum(prev))}})
+		if i < 40 {
+			prev, _ := store.EncodeTree(dag[len(dag)-1])
+			dag = append(dag, &store.Tree{Entries: []store.Entry{dirEntry("a", store.Sum(prev)), dirEntry("b", store.Sum(prev))}})
+		}
+	}
+	for name, trees := range map[string][]*store.Tree{"2^40 paths": dag, "80,000 levels": chain} {
+		r.begin()
+		for i := 0; i < len(trees); i += 8192 {
+			req, _ := http.NewRequest("POST", "http://vfs/v1/imports/"+r.id+"/objects", bytes.NewReader(treeRecords(trees[i:min(i+8192, len(trees))]...)))
+			req.Header.Set("Content-Type", ctl.RecordsType)
+			resp, err := r.hc.Do(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: sending trees: %v %v", name, err, resp.Status)
+			}
+			resp.Body.Close()
+		}
+		gcDone := make(chan error, 1)
+		go func() { _, err := st.GC(context.Background(), nil, nil); gcDone <- err }()
+		top, _ := store.EncodeTree(trees[len(trees)-1])
+		start := time.Now()
+		if kind := r.commit(map[string]any{"id": store.Sum(top)}); kind != "invalid" {
+			t.Errorf("%s: commit answered %q, want invalid", name, kind)
+		}
+		t.Logf("%s: refused in %s", name, time.Since(start).Round(time.Millisecond))
+		if err := <-gcDone; err != nil {
+			t.Errorf("%s: gc meanwhile: %v", name, err)
+		}
+	}
 }

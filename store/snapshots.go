@@ -44,16 +44,30 @@ var ErrLabelTaken = errors.New("label names another snapshot")
 // record and adds the new labels, so a retried import is idempotent. It
 // returns the record as stored.
 func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
+	sum, err := s.checkCommit(info)
+	if err != nil {
+		return info, err
+	}
+	return s.commitChecked(info, sum)
+}
+
+// checkCommit checks a snapshot record and its tree before a commit.
+func (s *Store) checkCommit(info SnapshotInfo) (Summary, error) {
 	if err := CheckInfo(info); err != nil {
-		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+		return Summary{}, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
 	sum, err := CheckSnapshot(s, info.ID)
 	if err != nil {
-		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+		return sum, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
+	return sum, nil
+}
+
+// commitChecked is CommitSnapshot once checkCommit passed.
+func (s *Store) commitChecked(info SnapshotInfo, sum Summary) (SnapshotInfo, error) {
 	// The store counts, whoever imported: a client's figures are claims.
 	info.Files, info.Dirs, info.Bytes = sum.Files, sum.Dirs, sum.Bytes
-	err = s.update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		stored, err := snapshotIn(txn, info.ID)
 		if err == nil {
 			stored.Labels = mergeLabels(stored.Labels, info.Labels)

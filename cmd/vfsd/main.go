@@ -73,7 +73,7 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
 	flagval.DurationVar(fs, &c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
 	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
-	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount")
+	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount; vfsd exits within twice this plus 30s whatever happens")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 1 KiB of RSS each); 0: no bound")
 	fs.IntVar(&c.memoryLimit, "memory-limit", -1, "soft limit on the daemon's Go memory, in MiB: the collector runs more often near it instead of letting RSS grow to twice what is live; default 64 plus 1 KiB per --max-nodes (162 at the default), none when --max-nodes is 0; 0: none (GOMEMLIMIT in the environment takes precedence)")
@@ -178,8 +178,39 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, c, log); err != nil {
+	finished := make(chan struct{})
+	go exitWithin(ctx, c.shutdownBound(), finished, log)
+	err = run(ctx, c, log)
+	close(finished)
+	if err != nil {
 		log.Error("vfsd failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownBound is how long vfsd may take to stop once asked: the wait
+// for requests, the wait for open files, and 30 s for the rest (the
+// cluster's goodbye, closing the store).
+func (c *config) shutdownBound() time.Duration { return 2*c.unmountWait + 30*time.Second }
+
+// exitWithin ends the process if run has not returned within bound of a
+// stop signal. Each step of the shutdown is bounded on its own; this is
+// the bound on all of them, whatever state requests left the daemon in
+// (once, a daemon that had answered crafted requests logged "unmounted"
+// and never exited). A store left open recovers at its next open, as
+// after a crash; a mount left behind is cleared at the next start.
+func exitWithin(ctx context.Context, bound time.Duration, finished <-chan struct{}, log *slog.Logger) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		log.Error("shutdown did not finish in time: exiting without closing the store (it recovers at the next start, as after a crash)", "bound", bound)
 		os.Exit(1)
 	}
 }
