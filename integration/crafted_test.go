@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,5 +114,29 @@ func TestCraftedRequestsThenSIGTERM(t *testing.T) {
 	d.cmd = nil
 	if mounted(d.mnt) {
 		t.Errorf("%s is still mounted after vfsd exited", d.mnt)
+	}
+}
+
+// vfsd makes the missing parents of --store and --mount 0755 (they were
+// 0700, and nginx's user then got 403 on every path while vfsd said
+// ready): user nobody reads the mount.
+func TestMissingParentsLetTheWebServerIn(t *testing.T) {
+	need(t, "runuser")
+	base := publicTempDir(t)
+	d := &daemon{dir: base, store: filepath.Join(base, "srv/vfs/store"), mnt: filepath.Join(base, "srv/vfs/mnt"), sock: filepath.Join(base, "vfsd.sock")}
+	if os.Getuid() != 0 {
+		missing(t, "vfsd mounts with mount(2): run as root")
+	}
+	d.start(t)
+	t.Cleanup(func() { d.stop(t) })
+	site := writeSite(t, map[string][]byte{"index.html": []byte("<h1>reachable</h1>")})
+	id := d.importDir(t, site)
+	d.ctl(t, "activate", id)
+	out, err := exec.Command("runuser", "-u", "nobody", "--", "cat", filepath.Join(d.mnt, "current", "index.html")).CombinedOutput()
+	if err != nil || string(out) != "<h1>reachable</h1>" {
+		t.Errorf("user nobody reading the mount: %v %s", err, out)
+	}
+	if strings.Contains(d.log.String(), "cannot reach the mount") {
+		t.Errorf("vfsd warned that the web server cannot reach a mount it can:\n%s", d.log)
 	}
 }

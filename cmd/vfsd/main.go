@@ -50,6 +50,7 @@ type config struct {
 	etcdCert     string
 	etcdKey      string
 	etcdUser     string
+	webUser      string
 	version      bool
 }
 
@@ -77,6 +78,7 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.pprof, "pprof-listen", "", "serve Go's profiles at http://ADDR/debug/pprof/, e.g. 127.0.0.1:6060 (off by default; they show the daemon's internals, keep it on loopback)")
 	fs.IntVar(&c.maxNodes, "max-nodes", 100000, "how many names below snapshots and /a/ the kernel may keep looked up at once; past it the oldest are invalidated, which bounds vfsd's memory (about 1 KiB of RSS each); 0: no bound")
 	fs.IntVar(&c.memoryLimit, "memory-limit", -1, "soft limit on the daemon's Go memory, in MiB: the collector runs more often near it instead of letting RSS grow to twice what is live; default 64 plus 1 KiB per --max-nodes (162 at the default), none when --max-nodes is 0; 0: none (GOMEMLIMIT in the environment takes precedence)")
+	fs.StringVar(&c.webUser, "web-user", "", "the user the web server reads the mount as, checked at start (a warning when it cannot reach the mount); default www-data, else nobody")
 	fs.BoolVar(&c.version, "version", false, "print vfsd's version and exit")
 	fs.StringVar(&c.cluster, "cluster", "", "join this cluster (docs/cluster.md): refs switch on every member together; needs --node, --etcd and --peer-listen")
 	fs.StringVar(&c.node, "node", "", "this node's name in --cluster (default: the host name)")

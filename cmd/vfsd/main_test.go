@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,4 +57,38 @@ func TestFlagsAreDocumented(t *testing.T) {
 			t.Errorf("docs/cli.md's vfsd synopsis lacks %s", name)
 		}
 	})
+}
+
+// Missing parents are made 0755 and the store 0700; a parent that keeps
+// the web server's user out is found.
+func TestMkdirsAndReach(t *testing.T) {
+	base := t.TempDir()
+	os.Chmod(base, 0o755)
+	store := filepath.Join(base, "srv", "vfs", "store")
+	mnt := filepath.Join(base, "srv", "vfs", "mnt")
+	if top, err := mkdirs(store, 0o700); err != nil || top != filepath.Join(base, "srv") {
+		t.Fatalf("mkdirs: %q %v", top, err)
+	}
+	if _, err := mkdirs(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{filepath.Join(base, "srv"): 0o755, filepath.Join(base, "srv", "vfs"): 0o755, store: 0o700, mnt: 0o755} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %04o", p, fi.Mode().Perm(), err, want)
+		}
+	}
+	nobody, ok := webUser("nobody")
+	if !ok {
+		t.Skip("no user nobody")
+	}
+	for p := filepath.Dir(base); p != "/"; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755) // t.TempDir's parents may be 0700
+	}
+	if err := reachable(mnt, nobody); err != nil {
+		t.Errorf("nobody cannot reach a mount below 0755 directories: %v", err)
+	}
+	os.Chmod(filepath.Join(base, "srv", "vfs"), 0o700)
+	if err := reachable(mnt, nobody); err == nil || !strings.Contains(err.Error(), "srv/vfs") {
+		t.Errorf("a 0700 parent: %v", err)
+	}
 }

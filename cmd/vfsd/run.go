@@ -171,6 +171,11 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify", "err", err)
 	}
+	if u, ok := webUser(c.webUser); !ok {
+		log.Warn("no web server user to check the mount against", "web_user", c.webUser)
+	} else if err := reachable(c.mount, u); err != nil {
+		log.Warn("the web server's user cannot reach the mount: it will answer 403 (make the directories on the way searchable, or name its user with --web-user)", "user", u.Username, "err", err)
+	}
 	ready = true
 	log.Info("ready", "mount", c.mount, "socket", c.socket, "store", c.store, "current", shortRef(refs[vfs.CurrentRef]), "grace", c.grace)
 	select {
@@ -209,7 +214,12 @@ func mkdirs(dir string, perm os.FileMode) (string, error) {
 	if top == "" {
 		return "", nil
 	}
-	if err := os.MkdirAll(abs, perm); err != nil {
+	// Parents are made 0755, whatever dir's own mode: a 0700 parent of
+	// the mount keeps the web server's user out of it.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", fmt.Errorf("make %s: %w", dir, err)
+	}
+	if err := os.Mkdir(abs, perm); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("make %s: %w", dir, err)
 	}
 	return top, nil
