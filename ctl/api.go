@@ -33,7 +33,9 @@ type API interface {
 	SetClasses(ctx context.Context, c snapshot.Classes) error
 	Policy(ctx context.Context) (snapshot.Policy, error)
 	SetPolicy(ctx context.Context, p snapshot.Policy) error
-	Prune(ctx context.Context, p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error)
+	// Prune applies p; with a daemon whose grace is longer than
+	// p.KeepWithin, only if forced (dry runs excepted).
+	Prune(ctx context.Context, p snapshot.Policy, dryRun, force bool) ([]snapshot.Decision, error)
 	CollectGarbage(ctx context.Context, progress func(GCProgress)) (store.GCStats, error)
 	PurgeContent(ctx context.Context, target, reason string) ([]store.PurgeRecord, error)
 	Backup(ctx context.Context, w io.Writer) error

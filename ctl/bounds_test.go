@@ -2,11 +2,15 @@ package ctl_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
@@ -67,5 +71,27 @@ func TestRequestsOutOfBounds(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got.Bytes(), data) {
 		t.Errorf("range to MaxInt64: %d %q", resp.StatusCode, got.Bytes())
+	}
+}
+
+// Prune through a daemon refuses, unless forced, a keep-within shorter
+// than the daemon's grace: it would remove assets that pages loaded within
+// the grace still ask for.
+func TestPruneRespectsTheGrace(t *testing.T) {
+	_, sock, _ := daemon(t, func(l *ctl.Local) { l.Grace = 7 * 24 * time.Hour })
+	c := dial(t, sock)
+	ctx := context.Background()
+	short := snapshot.Policy{KeepLast: 1, KeepWithin: time.Hour}
+	if _, err := c.Prune(ctx, short, false, false); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "--grace 1w") {
+		t.Errorf("a short keep-within: %v", err)
+	}
+	if _, err := c.Prune(ctx, short, true, false); err != nil {
+		t.Errorf("a dry run: %v", err)
+	}
+	if _, err := c.Prune(ctx, short, false, true); err != nil {
+		t.Errorf("forced: %v", err)
+	}
+	if _, err := c.Prune(ctx, snapshot.Policy{KeepWithin: 7 * 24 * time.Hour}, false, false); err != nil {
+		t.Errorf("a keep-within of the grace: %v", err)
 	}
 }

@@ -337,8 +337,8 @@ func (c *Client) SetPolicy(ctx context.Context, p snapshot.Policy) error {
 	return err
 }
 
-func (c *Client) Prune(ctx context.Context, p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
-	return opPrune.call(ctx, c, pruneRequest{Policy: p, DryRun: dryRun})
+func (c *Client) Prune(ctx context.Context, p snapshot.Policy, dryRun, force bool) ([]snapshot.Decision, error) {
+	return opPrune.call(ctx, c, pruneRequest{Policy: p, DryRun: dryRun, Force: force})
 }
 
 func (c *Client) CollectGarbage(ctx context.Context, progress func(GCProgress)) (store.GCStats, error) {

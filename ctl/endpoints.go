@@ -52,6 +52,7 @@ type (
 	pruneRequest struct {
 		Policy snapshot.Policy `json:"policy"`
 		DryRun bool            `json:"dry_run"`
+		Force  bool            `json:"force"` // prune with keep_within shorter than the daemon's grace
 	}
 	purgeRequest struct {
 		Target string `json:"target"` // a content hash, or a path in some snapshot
@@ -229,7 +230,10 @@ var (
 	opPrune = jsonOp(endpoint{Name: "Prune", Method: "POST", Path: "/v1/prune", Timeout: long,
 		Doc: "Applies a retention policy: every snapshot with the reasons it is kept; unless dry_run, removes the others."},
 		func(ctx context.Context, s *session, r pruneRequest) ([]snapshot.Decision, error) {
-			d, err := s.local.Prune(ctx, r.Policy, r.DryRun)
+			d, err := s.local.Prune(ctx, r.Policy, r.DryRun, r.Force)
+			if r.Force && s.local.Grace > r.Policy.KeepWithin {
+				s.log.Warn("prune forced with keep_within shorter than the grace", "keep_within", r.Policy.KeepWithin, "grace", s.local.Grace, "uid", s.who.UID)
+			}
 			if !r.DryRun {
 				for _, x := range d {
 					if !x.Keep {

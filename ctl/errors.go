@@ -44,6 +44,7 @@ const (
 // Kinds lists every error kind; the first whose Err matches an error
 // names it. The last, "error", matches what no other does.
 var Kinds = []Kind{
+	{"removed", store.ErrRemoved, http.StatusGone, ExitNotFound, "the snapshot was removed by prune or rm; the message says when and by whom"},
 	{"not_found", store.ErrNotFound, http.StatusNotFound, ExitNotFound, "no such snapshot, label, ref, object, import or route"},
 	{"ambiguous", snapshot.ErrAmbiguous, http.StatusBadRequest, ExitNotFound, "an id prefix matches several snapshots"},
 	{"corrupt", store.ErrCorrupt, http.StatusInternalServerError, ExitDamaged, "stored data does not match its hash; run verify, then restore"},

@@ -36,6 +36,9 @@ type Local struct {
 	Hooks *Hooks
 	// OnGC hears of every completed collection (metrics).
 	OnGC func(store.GCStats)
+	// Grace is the mount's asset carry-over window (vfsd --grace), which
+	// prune must not undercut unforced; zero: no daemon, no check.
+	Grace time.Duration
 	// ImportLease is how long an import through the socket may stay
 	// silent before it is aborted (DefaultImportLease when zero).
 	ImportLease time.Duration
@@ -138,7 +141,7 @@ func (l *Local) Lookahead(ref string, id store.Ref) {
 
 // RemoveSnapshot deletes a snapshot's record.
 func (l *Local) RemoveSnapshot(ctx context.Context, id store.Ref) error {
-	err := snapshot.Remove(l.st, id)
+	err := snapshot.Remove(l.st, id, l.Who)
 	if err == nil && l.OnRemove != nil {
 		l.OnRemove(id)
 	}
@@ -232,9 +235,19 @@ func (l *Local) SetPolicy(ctx context.Context, p snapshot.Policy) error {
 	return l.st.SetSetting(snapshot.RetentionSetting, p)
 }
 
-// Prune applies p and, unless dryRun, removes the snapshots it drops.
-func (l *Local) Prune(ctx context.Context, p snapshot.Policy, dryRun bool) ([]snapshot.Decision, error) {
-	d, err := snapshot.Prune(l.st, p, dryRun, time.Now(), l.OnRemove)
+// ErrShortRetention: a prune would keep snapshots for less than the
+// daemon's grace, removing assets that pages loaded within it still ask
+// for.
+var ErrShortRetention = fmt.Errorf("keep-within shorter than the grace: %w", store.ErrInvalid)
+
+// Prune applies p and, unless dryRun, removes the snapshots it drops. A
+// keep-within shorter than the daemon's grace is refused unless forced.
+func (l *Local) Prune(ctx context.Context, p snapshot.Policy, dryRun, force bool) ([]snapshot.Decision, error) {
+	if l.Grace > 0 && p.KeepWithin < l.Grace && !dryRun && !force {
+		return []snapshot.Decision{}, fmt.Errorf("prune: --keep-within %s is shorter than vfsd's --grace %s: assets of snapshots served within the grace, which pages loaded before a deploy still ask for, would go; give --keep-within %s or more, or --force: %w",
+			snapshot.FormatDuration(p.KeepWithin), snapshot.FormatDuration(l.Grace), snapshot.FormatDuration(l.Grace), ErrShortRetention)
+	}
+	d, err := snapshot.Prune(l.st, p, dryRun, time.Now(), l.Who, l.OnRemove)
 	if d == nil {
 		d = []snapshot.Decision{}
 	}

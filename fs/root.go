@@ -197,6 +197,12 @@ func (n *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if err != nil {
 		return nil, toErrno(n.fs.log, "history", err)
 	}
+	// A snapshot removed since is ENOENT, logged as removed: what gc
+	// left of it must not read as damage.
+	if _, err := n.fs.src.Snapshot(id); errors.Is(err, store.ErrRemoved) {
+		n.fs.log.Info("/at: the snapshot served then was removed", "time", name, "err", err)
+		return nil, syscall.ENOENT
+	}
 	return n.fs.exactDir(ctx, n.EmbeddedInode(), name, id, out)
 }
 

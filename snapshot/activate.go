@@ -25,6 +25,11 @@ func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string)
 	if err := store.CheckLabel(ref); err != nil {
 		return store.LogEntry{}, fmt.Errorf("activate: ref name: %w", err)
 	}
+	// A snapshot that prune or rm took is named as such, before the
+	// guard would call what gc left of it damage.
+	if _, err := st.Snapshot(id); err != nil {
+		return store.LogEntry{}, fmt.Errorf("activate %s on %s: %w", id.Short(), ref, err)
+	}
 	if err := Guard(st, id, false); err != nil {
 		return store.LogEntry{}, err
 	}
@@ -53,7 +58,11 @@ func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEnt
 	if reason == "" {
 		reason = "rollback"
 	}
-	return Activate(st, ref, back, who, reason)
+	e, err := Activate(st, ref, back, who, reason)
+	if errors.Is(err, store.ErrRemoved) {
+		return e, fmt.Errorf("rollback %s: the snapshot it served before cannot come back: %w", ref, err)
+	}
+	return e, err
 }
 
 // RollbackTarget is what a rollback of ref, which serves cur now, goes

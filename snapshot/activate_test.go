@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,11 +103,11 @@ func TestRemove(t *testing.T) {
 	st := openStore(t)
 	v1 := importMap(t, st, map[string]string{"i": "1"})
 	Activate(st, DefaultRef, v1, Who{}, "")
-	if err := Remove(st, v1); !errors.Is(err, store.ErrInUse) {
+	if err := Remove(st, v1, Who{}); !errors.Is(err, store.ErrInUse) {
 		t.Fatalf("remove of the active snapshot: %v", err)
 	}
 	v2 := importMap(t, st, map[string]string{"i": "2"})
-	if err := Remove(st, v2); err != nil {
+	if err := Remove(st, v2, Who{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Resolve(st, v2.String()); !errors.Is(err, store.ErrNotFound) {
@@ -161,5 +162,55 @@ func TestRollbackFollowsTheLogNotTheClock(t *testing.T) {
 		if log[i].Time.Before(log[i-1].Time) {
 			t.Errorf("log entry %d is earlier than entry %d", log[i].Seq, log[i-1].Seq)
 		}
+	}
+}
+
+// A snapshot removed by prune or rm is named as such by rollback, by
+// activation and by @TIME, with when and by whom; never as damage, also
+// after gc took its objects.
+func TestRemovedSnapshotIsNamedRemoved(t *testing.T) {
+	st := openStore(t)
+	v1 := importMap(t, st, map[string]string{"i": "v1"})
+	v2 := importMap(t, st, map[string]string{"i": "v2"})
+	var at time.Time // when v1 was served
+	for _, id := range []store.Ref{v1, v2} {
+		if _, err := Activate(st, DefaultRef, id, Who{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if id == v1 {
+			at = time.Now()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	decisions, err := Prune(st, Policy{KeepLast: 1}, false, time.Now(), Who{UID: 7, User: "ops"}, nil)
+	if err != nil || len(decisions) != 2 {
+		t.Fatalf("prune: %v %v", decisions, err)
+	}
+	if _, err := st.GC(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Rollback(st, DefaultRef, Who{}, "")
+	if !errors.Is(err, store.ErrRemoved) || !strings.Contains(err.Error(), "pruned") || !strings.Contains(err.Error(), "ops") || strings.Contains(err.Error(), "damaged") {
+		t.Errorf("rollback to a pruned snapshot: %v", err)
+	}
+	if _, err := Activate(st, "canary", v1, Who{}, ""); !errors.Is(err, store.ErrRemoved) {
+		t.Errorf("activate a pruned snapshot: %v", err)
+	}
+	if _, err := st.Snapshot(v1); !errors.Is(err, store.ErrRemoved) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the record of a pruned snapshot: %v", err)
+	}
+	id, err := At(st, DefaultRef, at, time.Now())
+	if err != nil || id != v1 {
+		t.Fatalf("at: %s %v", id.Short(), err)
+	}
+	if _, err := st.Snapshot(id); !errors.Is(err, store.ErrRemoved) {
+		t.Errorf("@TIME of a pruned snapshot: %v", err)
+	}
+	// Imported again, it is no longer removed.
+	if again := importMap(t, st, map[string]string{"i": "v1"}); again != v1 {
+		t.Fatal("the same tree has another id")
+	}
+	if _, err := Activate(st, DefaultRef, v1, Who{}, ""); err != nil {
+		t.Errorf("activate the re-imported snapshot: %v", err)
 	}
 }

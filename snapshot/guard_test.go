@@ -82,7 +82,7 @@ func TestGuardRefusesMissingChunk(t *testing.T) {
 	// its file record and tree: the chunks are gone.
 	other := importMap(t, st, map[string]string{"x": "y"})
 	Activate(st, DefaultRef, other, Who{}, "")
-	if err := st.DeleteSnapshot(id); err != nil {
+	if err := st.DeleteSnapshot(id, store.Removal{Why: "removed"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.GC(context.Background(), []store.Ref{}, nil); err != nil {

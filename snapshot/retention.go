@@ -145,7 +145,7 @@ func dedupe(list []string) []string {
 
 // Prune applies p to the store's snapshots and, unless dryRun, removes
 // those it drops, calling removed for each. It returns every decision.
-func Prune(st *store.Store, p Policy, dryRun bool, now time.Time, removed func(store.Ref)) ([]Decision, error) {
+func Prune(st *store.Store, p Policy, dryRun bool, now time.Time, who Who, removed func(store.Ref)) ([]Decision, error) {
 	snaps, err := st.Snapshots()
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func Prune(st *store.Store, p Policy, dryRun bool, now time.Time, removed func(s
 		if d.Keep {
 			continue
 		}
-		if err := st.DeleteSnapshot(d.Snapshot.ID); err != nil {
+		if err := st.DeleteSnapshot(d.Snapshot.ID, store.Removal{Why: "pruned", UID: who.UID, User: who.User}); err != nil {
 			return decisions, fmt.Errorf("prune: %w", err)
 		}
 		if removed != nil {

@@ -83,8 +83,8 @@ func Verify(ctx context.Context, st *store.Store, ids []store.Ref, progress func
 	return rep, nil
 }
 
-// Remove deletes snapshot id's record; it is refused while a ref points at
-// it. Its objects are reclaimed by gc.
-func Remove(st *store.Store, id store.Ref) error {
-	return st.DeleteSnapshot(id)
+// Remove deletes snapshot id's record, recording who removed it; it is
+// refused while a ref points at it. Its objects are reclaimed by gc.
+func Remove(st *store.Store, id store.Ref, who Who) error {
+	return st.DeleteSnapshot(id, store.Removal{Why: "removed", UID: who.UID, User: who.User})
 }

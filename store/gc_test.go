@@ -30,10 +30,10 @@ func TestGCReclaimsDiskAndKeepsWhatIsReferenced(t *testing.T) {
 	keep, _ := snapshotOf("keep.bin", 3<<20)
 	drop, dropFile := snapshotOf("drop.bin", 48<<20)
 	open, openFile := snapshotOf("open.bin", 1<<20)
-	if err := s.DeleteSnapshot(drop); err != nil {
+	if err := s.DeleteSnapshot(drop, Removal{Why: "removed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteSnapshot(open); err != nil {
+	if err := s.DeleteSnapshot(open, Removal{Why: "removed"}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.GC(context.Background(), []Ref{openFile}, nil)
@@ -114,7 +114,7 @@ func TestGCKeepsSurvivorsPresence(t *testing.T) {
 		}
 		keep, keepFile := snapshotOf("keep.html", "kept")
 		drop, _ := snapshotOf("drop.html", "dropped")
-		if err := s.DeleteSnapshot(drop); err != nil {
+		if err := s.DeleteSnapshot(drop, Removal{Why: "removed"}); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := s.GC(context.Background(), nil, nil); err != nil || st.Files != 1 {

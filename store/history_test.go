@@ -124,7 +124,7 @@ func TestPresenceMarker(t *testing.T) {
 	}
 	// A snapshot that does not survive a sweep loses its marker; the
 	// same tree committed again is walked, and the check sees damage.
-	if err := s.DeleteSnapshot(root); err != nil {
+	if err := s.DeleteSnapshot(root, Removal{Why: "removed"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GC(context.Background(), nil, nil); err != nil {

@@ -49,6 +49,10 @@ const (
 	// from this store. Written and synced before a sweep's first delete,
 	// so that "no sweep since" can be told across restarts.
 	prefixSweeps byte = 'w'
+	// 'q' id[32] -> removal record (JSON): when, how and by whom a
+	// snapshot's record was removed, so that a rollback to it says so.
+	// At most MaxRemovals are kept.
+	prefixRemoval byte = 'q'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -77,6 +81,7 @@ func fileKey(r Ref) []byte     { return refKey(prefixFile, r) }
 func treeKey(r Ref) []byte     { return refKey(prefixTree, r) }
 func snapshotKey(r Ref) []byte { return refKey(prefixSnapshot, r) }
 func presentKey(r Ref) []byte  { return refKey(prefixPresent, r) }
+func removalKey(r Ref) []byte  { return refKey(prefixRemoval, r) }
 
 func nameKey(prefix byte, name string) []byte {
 	return append([]byte{prefix}, name...)

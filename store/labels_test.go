@@ -59,11 +59,11 @@ func TestLabelsMoveAndPinsHold(t *testing.T) {
 	if err := s.SetPinned(a, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteSnapshot(a); !errors.Is(err, ErrInUse) {
+	if err := s.DeleteSnapshot(a, Removal{Why: "removed"}); !errors.Is(err, ErrInUse) {
 		t.Fatalf("delete of a pinned snapshot: %v", err)
 	}
 	s.SetPinned(a, false)
-	if err := s.DeleteSnapshot(a); err != nil {
+	if err := s.DeleteSnapshot(a, Removal{Why: "removed"}); err != nil {
 		t.Fatalf("delete after unpinning: %v", err)
 	}
 }

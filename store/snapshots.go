@@ -80,6 +80,10 @@ func (s *Store) commitChecked(info SnapshotInfo, sum Summary) (SnapshotInfo, err
 				return err
 			}
 		}
+		// Imported again: no longer removed.
+		if err := txn.Delete(removalKey(info.ID)); err != nil {
+			return err
+		}
 		return putJSON(txn, snapshotKey(info.ID), info)
 	})
 	if err != nil {
@@ -133,6 +137,11 @@ func (s *Store) Snapshot(id Ref) (SnapshotInfo, error) {
 func snapshotIn(txn *badger.Txn, id Ref) (SnapshotInfo, error) {
 	var info SnapshotInfo
 	err := getJSON(txn, snapshotKey(id), &info)
+	if errors.Is(err, ErrNotFound) {
+		if r, ok, rerr := removalIn(txn, id); rerr == nil && ok {
+			return info, removedError(r)
+		}
+	}
 	return info, err
 }
 
@@ -168,8 +177,10 @@ func (s *Store) Label(name string) (Ref, error) {
 var ErrInUse = errors.New("snapshot is in use")
 
 // DeleteSnapshot removes a snapshot's record and labels, refusing while a
-// named ref points at it. Its objects stay until GC.
-func (s *Store) DeleteSnapshot(id Ref) error {
+// named ref points at it, and records why (r's ID and Time are set here).
+// Its objects stay until GC.
+func (s *Store) DeleteSnapshot(id Ref, r Removal) error {
+	r.ID, r.Time = id, time.Now().UTC()
 	s.refsMu.Lock()
 	defer s.refsMu.Unlock()
 	err := s.update(func(txn *badger.Txn) error {
@@ -193,6 +204,9 @@ func (s *Store) DeleteSnapshot(id Ref) error {
 			if err := txn.Delete(labelKey(l)); err != nil {
 				return err
 			}
+		}
+		if err := putRemovalIn(txn, r); err != nil {
+			return err
 		}
 		return txn.Delete(snapshotKey(id))
 	})

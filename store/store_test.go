@@ -254,7 +254,7 @@ func TestRefsAndChainedLog(t *testing.T) {
 		if cur, _ := s.NamedRef("current"); cur != ids[2] {
 			t.Fatalf("current = %s", cur.Short())
 		}
-		if err := s.DeleteSnapshot(ids[2]); !errors.Is(err, ErrInUse) {
+		if err := s.DeleteSnapshot(ids[2], Removal{Why: "removed"}); !errors.Is(err, ErrInUse) {
 			t.Fatalf("deleting the active snapshot: %v, want ErrInUse", err)
 		}
 		if p, _ := s.VerifyLog(); len(p) != 0 {
@@ -293,7 +293,7 @@ func TestLabels(t *testing.T) {
 		if id, _ := s.Label("release"); id != a {
 			t.Fatal("label release")
 		}
-		if err := s.DeleteSnapshot(a); err != nil {
+		if err := s.DeleteSnapshot(a, Removal{Why: "removed"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Label("v1"); !errors.Is(err, ErrNotFound) {

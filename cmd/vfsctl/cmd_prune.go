@@ -15,6 +15,7 @@ type pruneOptions struct {
 	keepLast   int
 	keepWithin time.Duration
 	dryRun     bool
+	force      bool
 	save       bool
 }
 
@@ -23,6 +24,7 @@ func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.keepLast, "keep-last", 0, "keep the last N snapshots each ref pointed at (when not given: the store's policy, 10 if unset)")
 	fs.Var(flagval.Duration{D: &o.keepWithin}, "keep-within", "keep what was a ref's target, or was created, within this long, e.g. 36h, 7d, 2w (when not given: the store's policy, 7d if unset)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be kept and dropped, and why")
+	fs.BoolVar(&o.force, "force", false, "prune even when --keep-within is shorter than vfsd's --grace (pages loaded within the grace may then miss assets)")
 	fs.BoolVar(&o.save, "save", false, "store --keep-last and --keep-within as this store's policy")
 }
 
@@ -59,7 +61,7 @@ func runPrune(e *env, o *pruneOptions) error {
 			return err
 		}
 	}
-	decisions, err := api.Prune(e.ctx, p, o.dryRun)
+	decisions, err := api.Prune(e.ctx, p, o.dryRun, o.force)
 	if err != nil {
 		return err
 	}

@@ -126,6 +126,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	}
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
+	local.Grace = c.grace
 	if c.cluster != "" {
 		cfg := cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log,
 			Username: c.etcdUser, Password: os.Getenv("VFS_ETCD_PASSWORD")}

@@ -301,7 +301,7 @@ func testRemoveAndLabels(t *testing.T, api ctl.API) {
 		t.Errorf("not pinned: %+v", info)
 	}
 	wantKind(t, "remove a pinned snapshot", api.RemoveSnapshot(ctx, v2.Snapshot.ID), store.ErrInUse)
-	d, err := api.Prune(ctx, snapshot.Policy{}, true)
+	d, err := api.Prune(ctx, snapshot.Policy{}, true, false)
 	for _, x := range d {
 		if x.Snapshot.ID == v2.Snapshot.ID && (!x.Keep || x.Reasons[0] != "pinned") {
 			t.Errorf("prune of a pinned snapshot: %+v %v", x, err)
@@ -350,7 +350,7 @@ func testPruneVerifyGC(t *testing.T, api ctl.API) {
 	_, err := api.Activate(ctx, snapshot.DefaultRef, v2.Snapshot.ID, "", false)
 	must(t, err)
 	keepOne := snapshot.Policy{KeepLast: 1}
-	d, err := api.Prune(ctx, keepOne, true)
+	d, err := api.Prune(ctx, keepOne, true, false)
 	if err != nil || len(d) != 2 {
 		t.Fatalf("prune dry run: %+v, %v", d, err)
 	}
@@ -373,7 +373,7 @@ func testPruneVerifyGC(t *testing.T, api ctl.API) {
 	}
 	_, err = api.VerifySnapshots(ctx, []store.Ref{store.Sum([]byte("none"))}, nil)
 	wantKind(t, "verify of an unknown snapshot", err, store.ErrNotFound)
-	if _, err := api.Prune(ctx, keepOne, false); err != nil {
+	if _, err := api.Prune(ctx, keepOne, false, false); err != nil {
 		t.Fatal(err)
 	}
 	_, err = api.Snapshot(v1.Snapshot.ID)
