@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	iofs "io/fs"
 	"strings"
 	"syscall"
 	"time"
@@ -146,7 +147,13 @@ func (n *hashNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, syscall.ENOENT
 	}
 	n.fs.lru.touch(n.EmbeddedInode(), name)
-	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: 0o644, Ref: ref}, out)
+	// No more readable by hash than any snapshot makes it: a secret
+	// imported 0600 must not reach the web server's user here.
+	mode := iofs.FileMode(0o644)
+	if n.fs.src.Private(ref) {
+		mode = 0o600
+	}
+	return n.fs.fileInode(ctx, n.EmbeddedInode(), store.Entry{Name: name, Kind: store.KindFile, Mode: mode, Ref: ref}, out)
 }
 
 func (n *hashNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Errno) {

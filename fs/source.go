@@ -24,4 +24,7 @@ type Source interface {
 	RefHistory(name string, before time.Time, fn func(store.LogEntry) bool) error
 	Label(name string) (store.Ref, error)
 	Purged(ref store.Ref) (bool, error)
+	// Private reports whether no snapshot names content ref readable by
+	// others; /a/ then serves it to its owner (root) only.
+	Private(ref store.Ref) bool
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vfs-project/vfs/store"
 )
 
 // socketClient speaks HTTP to a daemon's socket, as a hostile local
@@ -138,5 +140,28 @@ func TestMissingParentsLetTheWebServerIn(t *testing.T) {
 	}
 	if strings.Contains(d.log.String(), "cannot reach the mount") {
 		t.Errorf("vfsd warned that the web server cannot reach a mount it can:\n%s", d.log)
+	}
+}
+
+// /a/<hash> serves a content no more readably than the snapshots do: a
+// secret imported 0600 is refused to user nobody there, as at /current,
+// while a public file is served.
+func TestPrivateContentNotServedByHash(t *testing.T) {
+	need(t, "runuser")
+	d := startDaemon(t)
+	site := writeSite(t, map[string][]byte{"index.html": []byte("<h1>public</h1>"), ".env": []byte("password=hunter2")})
+	os.Chmod(filepath.Join(site, ".env"), 0o600)
+	d.ctl(t, "activate", d.importDir(t, site))
+	read := func(p string) error {
+		return exec.Command("runuser", "-u", "nobody", "--", "cat", filepath.Join(d.mnt, p)).Run()
+	}
+	secret, public := store.Sum([]byte("password=hunter2")), store.Sum([]byte("<h1>public</h1>"))
+	if err := read("a/" + public.String() + ".html"); err != nil {
+		t.Errorf("nobody cannot read a public file by hash: %v", err)
+	}
+	for _, p := range []string{"current/.env", "a/" + secret.String(), "a/" + secret.String() + ".txt"} {
+		if err := read(p); err == nil {
+			t.Errorf("nobody read %s, a file imported 0600", p)
+		}
 	}
 }

@@ -78,6 +78,7 @@ func (s *Store) DiskSize() int64 {
 
 func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 	trees, files := map[Ref]bool{}, map[Ref]bool{}
+	readable := map[Ref]bool{} // contents some snapshot names readable by others
 	snaps, err := s.Snapshots()
 	if err != nil {
 		return err
@@ -93,12 +94,20 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 				trees[e.Ref] = true
 			case KindFile:
 				files[e.Ref] = true
+				if e.Mode&readableByOthers != 0 {
+					readable[e.Ref] = true
+				}
 			}
 			return nil
 		}, nil)
 		if err != nil {
 			return fmt.Errorf("mark snapshot %s: %w", info.ID.Short(), err)
 		}
+	}
+	// The index of private contents, recomputed from what the snapshots
+	// name (a commit only ever marks more).
+	if err := s.resetPrivate(files, readable); err != nil {
+		return err
 	}
 	for _, r := range live {
 		files[r] = true

@@ -53,6 +53,9 @@ const (
 	// snapshot's record was removed, so that a rollback to it says so.
 	// At most MaxRemovals are kept.
 	prefixRemoval byte = 'q'
+	// 'y' ref[32] -> (empty): a private content, which no snapshot names
+	// readable by others (private.go); /a/ serves it to its owner only.
+	prefixPrivate byte = 'y'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -82,6 +85,7 @@ func treeKey(r Ref) []byte     { return refKey(prefixTree, r) }
 func snapshotKey(r Ref) []byte { return refKey(prefixSnapshot, r) }
 func presentKey(r Ref) []byte  { return refKey(prefixPresent, r) }
 func removalKey(r Ref) []byte  { return refKey(prefixRemoval, r) }
+func privateKey(r Ref) []byte  { return refKey(prefixPrivate, r) }
 
 func nameKey(prefix byte, name string) []byte {
 	return append([]byte{prefix}, name...)

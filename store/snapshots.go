@@ -51,22 +51,36 @@ func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
 	return s.commitChecked(info, sum)
 }
 
-// checkCommit checks a snapshot record and its tree before a commit.
-func (s *Store) checkCommit(info SnapshotInfo) (Summary, error) {
-	if err := CheckInfo(info); err != nil {
-		return Summary{}, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
-	}
-	sum, err := CheckSnapshot(s, info.ID)
-	if err != nil {
-		return sum, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
-	}
-	return sum, nil
+// checked is what checkCommit learned of a snapshot.
+type checked struct {
+	sum  Summary
+	priv *privacy
 }
 
-// commitChecked is CommitSnapshot once checkCommit passed.
-func (s *Store) commitChecked(info SnapshotInfo, sum Summary) (SnapshotInfo, error) {
+// checkCommit checks a snapshot record and its tree before a commit.
+func (s *Store) checkCommit(info SnapshotInfo) (checked, error) {
+	if err := CheckInfo(info); err != nil {
+		return checked{}, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
+	c := checked{priv: newPrivacy(s)}
+	sum, err := checkSnapshot(s, info.ID, c.priv)
+	if err != nil {
+		return c, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
+	c.sum = sum
+	return c, nil
+}
+
+// commitChecked is CommitSnapshot once checkCommit passed. Contents it
+// names only privately are marked before the record is written, those it
+// names readable unmarked after: a failure between leaves an index that
+// errs on the side of private.
+func (s *Store) commitChecked(info SnapshotInfo, c checked) (SnapshotInfo, error) {
 	// The store counts, whoever imported: a client's figures are claims.
-	info.Files, info.Dirs, info.Bytes = sum.Files, sum.Dirs, sum.Bytes
+	info.Files, info.Dirs, info.Bytes = c.sum.Files, c.sum.Dirs, c.sum.Bytes
+	if err := c.priv.mark(s); err != nil {
+		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
 	err := s.update(func(txn *badger.Txn) error {
 		stored, err := snapshotIn(txn, info.ID)
 		if err == nil {
@@ -89,7 +103,13 @@ func (s *Store) commitChecked(info SnapshotInfo, sum Summary) (SnapshotInfo, err
 	if err != nil {
 		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
-	return info, s.Sync()
+	if err := s.Sync(); err != nil {
+		return info, err
+	}
+	if err := c.priv.unmark(s); err != nil {
+		return info, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
+	}
+	return info, nil
 }
 
 func mergeLabels(a, b []string) []string {

@@ -59,6 +59,8 @@ type Store struct {
 	// them in: valid only while no sweep has run since.
 	gen     atomic.Uint64
 	present sync.Map
+	// private is the index of private contents (private.go).
+	private privateSet
 }
 
 // Open opens or creates the store in dir.
@@ -124,6 +126,10 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	if err := s.loadSweeps(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if err := s.loadPrivate(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}

@@ -45,7 +45,12 @@ type Summary struct {
 // regular files, never symlinks), and assuming a directory is the most
 // permissive case for a ".." that follows.
 func CheckSnapshot(r TreeReader, root Ref) (Summary, error) {
-	c := &checker{r: r, dirs: map[string]*Tree{}, facts: map[Ref]*treeFacts{}}
+	return checkSnapshot(r, root, nil)
+}
+
+// checkSnapshot is CheckSnapshot, telling p (if set) of every file entry.
+func checkSnapshot(r TreeReader, root Ref, p *privacy) (Summary, error) {
+	c := &checker{r: r, dirs: map[string]*Tree{}, facts: map[Ref]*treeFacts{}, privacy: p}
 	f, err := c.check(root, 0)
 	if err != nil {
 		return Summary{}, err
@@ -82,6 +87,8 @@ type checker struct {
 	dirs map[string]*Tree
 	// facts are what each distinct tree was found to be.
 	facts map[Ref]*treeFacts
+	// privacy, if set, hears of every file entry (a commit's).
+	privacy *privacy
 }
 
 // treeFacts describe the entries below one tree, over all their paths.
@@ -146,6 +153,9 @@ func (c *checker) check(ref Ref, depth int) (*treeFacts, error) {
 		default:
 			f.files = sat(f.files, 1)
 			f.bytes = sat(f.bytes, e.Size)
+			if c.privacy != nil {
+				c.privacy.note(e)
+			}
 		}
 		f.depth, f.pathLen = max(f.depth, levels), max(f.pathLen, pathLen)
 	}

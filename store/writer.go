@@ -411,7 +411,7 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 	// the presence walk below builds a path for each directory it enters
 	// (a chain of 80,000 directories cost it 17 s before this one
 	// refused it at once). The trees are the import's own, kept by GC.
-	sum, err := w.s.checkCommit(info)
+	chk, err := w.s.checkCommit(info)
 	if err != nil {
 		return info, err
 	}
@@ -440,7 +440,7 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 		// refuse, as before.
 		return info, err
 	}
-	return w.s.commitChecked(info, sum)
+	return w.s.commitChecked(info, chk)
 }
 
 // directKnown vouches for a file a direct import wrote with every chunk it
