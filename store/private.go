@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"sync"
-
 )
 
 // Private contents. /a/<hash> serves a content by hash to whoever asks,
