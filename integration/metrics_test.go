@@ -61,4 +61,8 @@ func TestMetricsMoveWithTheWork(t *testing.T) {
 	if got := scrape(t, url, "vfs_gc_runs_total"); got != 1 {
 		t.Errorf("gc runs %v, want 1", got)
 	}
+	// Go's and the process's own, which every Prometheus user expects.
+	if scrape(t, url, "go_goroutines") <= 0 || scrape(t, url, "process_resident_memory_bytes") <= 0 || scrape(t, url, "process_open_fds") <= 0 {
+		t.Error("no go_* or process_* metrics")
+	}
 }

@@ -47,11 +47,11 @@ func runDiff(e *env, args []string) error {
 	for _, c := range changes {
 		switch c.Op {
 		case snapshot.Added:
-			fmt.Fprintf(e.stdout, "+ %s (%s)\n", c.Path, size(c.NewSize))
+			fmt.Fprintf(e.stdout, "+ %s (%s)\n", printable(c.Path), size(c.NewSize))
 		case snapshot.Removed:
-			fmt.Fprintf(e.stdout, "- %s (%s)\n", c.Path, size(c.OldSize))
+			fmt.Fprintf(e.stdout, "- %s (%s)\n", printable(c.Path), size(c.OldSize))
 		default:
-			fmt.Fprintf(e.stdout, "%s %s (%s -> %s)\n", sign[c.Op], c.Path, size(c.OldSize), size(c.NewSize))
+			fmt.Fprintf(e.stdout, "%s %s (%s -> %s)\n", sign[c.Op], printable(c.Path), size(c.OldSize), size(c.NewSize))
 		}
 	}
 	e.note("%s", map[bool]string{true: "1 path differs", false: fmt.Sprintf("%d paths differ", len(changes))}[len(changes) == 1])

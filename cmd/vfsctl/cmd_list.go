@@ -37,7 +37,7 @@ func runList(e *env, _ []string) error {
 	fmt.Fprintln(tw, "ID\tCREATED\tFILES\tSIZE\tREFS\tLABELS\tMESSAGE")
 	for _, s := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.ID.Short(), s.Created.Local().Format("2006-01-02 15:04:05"),
-			s.Files, humanize.IBytes(s.Bytes), refsTo(refs, s.ID), strings.Join(s.Labels, ","), s.Message)
+			s.Files, humanize.IBytes(s.Bytes), refsTo(refs, s.ID), strings.Join(s.Labels, ","), printable(s.Message))
 	}
 	return tw.Flush()
 }

@@ -55,7 +55,7 @@ func runShow(e *env, o *showOptions, args []string) error {
 	if e.json {
 		return e.printJSON(ent)
 	}
-	fmt.Fprintf(e.stdout, "symlink %s -> %s\n", p, ent.Target)
+	fmt.Fprintf(e.stdout, "symlink %s -> %s\n", printable(p), printable(ent.Target))
 	return nil
 }
 
@@ -81,18 +81,18 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 			fmt.Fprintf(e.stdout, "labels   %s\n", strings.Join(info.Labels, ", "))
 		}
 		if info.Message != "" {
-			fmt.Fprintf(e.stdout, "message  %s\n", info.Message)
+			fmt.Fprintf(e.stdout, "message  %s\n", printable(info.Message))
 		}
 		fmt.Fprintln(e.stdout)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	for _, c := range t.Entries {
-		name, hash := c.Name, ""
+		name, hash := printable(c.Name), ""
 		switch c.Kind {
 		case store.KindDir:
 			name += "/"
 		case store.KindSymlink:
-			name += " -> " + c.Target
+			name += " -> " + printable(c.Target)
 		case store.KindFile:
 			hash = c.Ref.Short()
 		}
@@ -165,7 +165,7 @@ func showClasses(e *env, st ctl.API, id store.Ref, p string) error {
 		return e.printJSON(rows)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(e.stdout, "%-5s  %s\n", r.Class, r.Path)
+		fmt.Fprintf(e.stdout, "%-5s  %s\n", r.Class, printable(r.Path))
 	}
 	return nil
 }

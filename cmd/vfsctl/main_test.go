@@ -477,3 +477,29 @@ func TestExampleConfigsAreCurrent(t *testing.T) {
 		t.Errorf("%s is not what 'vfsctl config %s' prints: run VFS_UPDATE_DOCS=1 go test ./cmd/vfsctl -run TestExampleConfigsAreCurrent", path, server)
 	}
 }
+
+// Names with terminal escapes are quoted wherever they are printed, as
+// vfsctl log quotes reasons: a file name cannot repaint the terminal.
+func TestNamesAreQuoted(t *testing.T) {
+	sd := t.TempDir()
+	evil := "x\x1b[2J\x1b[31mred.html"
+	dir := site(t, "v1")
+	os.WriteFile(filepath.Join(dir, evil), []byte("boo"), 0o644)
+	os.Symlink(evil, filepath.Join(dir, "link\x1b]0;title\x07"))
+	out, _, _ := vfsctl(t, sd, "-q", "snapshot", "import", dir, "--message", "deploy\x1b[2J")
+	id := lastLine(out)
+	other, _, _ := vfsctl(t, sd, "-q", "snapshot", "import", site(t, "v2"))
+	for _, args := range [][]string{
+		{"snapshot", "diff", strings.TrimSpace(other), id},
+		{"snapshot", "show", id},
+		{"snapshot", "list"},
+	} {
+		out, errOut, code := vfsctl(t, sd, args...)
+		if code != 0 || !strings.Contains(out, `\x1b`) {
+			t.Errorf("%v: exit %d, no quoted name in %q %s", args, code, out, errOut)
+		}
+		if strings.ContainsAny(out+errOut, "\x1b\x07") {
+			t.Errorf("%v printed a raw escape: %q", args, out)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/store"
@@ -52,7 +53,10 @@ func newMetrics(local *ctl.Local) *metrics {
 		func() float64 { return float64(local.Store().DiskSize()) })
 	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
 		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
-	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, store, snaps)
+	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, store, snaps,
+		// What every Prometheus user expects of a Go daemon: go_* (heap,
+		// goroutines, GC) and process_* (RSS, fds, CPU).
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
