@@ -16,6 +16,7 @@ import (
 type GCStats struct {
 	Snapshots     int   `json:"snapshots"`
 	Chunks        int   `json:"chunks_deleted"`
+	ChunkBytes    int64 `json:"chunk_bytes_deleted"` // content the deleted chunks held
 	Files         int   `json:"files_deleted"`
 	Trees         int   `json:"trees_deleted"`
 	BytesBefore   int64 `json:"bytes_before"`
@@ -143,6 +144,9 @@ func (s *Store) sweep(trees, files, chunks, survivors map[Ref]bool, st *GCStats)
 				return err
 			}
 			*count++
+			if prefix == prefixChunk {
+				st.ChunkBytes += int64(len(v))
+			}
 			dead = append(dead, append([]byte(nil), k...))
 			if prefix == prefixFile {
 				if f, err := decodeFile(r, v); err == nil {

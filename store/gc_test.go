@@ -117,7 +117,7 @@ func TestGCKeepsSurvivorsPresence(t *testing.T) {
 		if err := s.DeleteSnapshot(drop, Removal{Why: "removed"}); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := s.GC(context.Background(), nil, nil); err != nil || st.Files != 1 {
+		if st, err := s.GC(context.Background(), nil, nil); err != nil || st.Files != 1 || st.ChunkBytes != int64(len("dropped")) {
 			t.Fatalf("gc: %+v %v", st, err)
 		}
 		if restart {
