@@ -33,10 +33,10 @@ func testMount(t *testing.T, src Source) (string, *FS) {
 func mountFS(t *testing.T, f *FS) string {
 	t.Helper()
 	if os.Getuid() != 0 {
-		t.Skip("mounting needs root (DirectMount)")
+		missing(t, "mounting needs root (DirectMount)")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
+		missing(t, "no /dev/fuse")
 	}
 	dir := t.TempDir()
 	srv, err := Mount(dir, f, MountConfig{AllowOther: true, Timeout: time.Hour, Logger: f.log})
@@ -225,9 +225,19 @@ func TestCorruptionIsEIO(t *testing.T) {
 	}
 }
 
+// missing skips a test whose prerequisite is missing, or fails it when
+// VFS_REQUIRE_ALL is set (make test and CI set it), as integration/ does.
+func missing(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("VFS_REQUIRE_ALL") != "" {
+		t.Fatalf("prerequisite missing: %s (VFS_REQUIRE_ALL is set)", why)
+	}
+	t.Skip(why)
+}
+
 func TestMountPointChecks(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("needs root")
+		missing(t, "needs root")
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
