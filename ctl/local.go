@@ -17,25 +17,13 @@ type Local struct {
 	st *store.Store
 	// Who is recorded in the activation log.
 	Who snapshot.Who
-	// Hooks tell the daemon's file system what changed; nil in vfsctl.
-	// OnRetarget hears of every move of a ref, with its log sequence
-	// number, so that moves heard out of order settle on the last.
-	OnRetarget func(ref string, id store.Ref, seq uint64)
-	OnRemove   func(id store.Ref)
-	OnPurge    func(ref store.Ref)
-	OnClasses  func(snapshot.Classes)
-	// OnLabel hears of a label that moved or went (the mount's
-	// /labels/NAME must be looked up again).
-	OnLabel func(name string)
-	// OnLookahead hears of a snapshot staged to become ref's target (a
-	// cluster's next release): the mount serves its assets already.
-	OnLookahead func(ref string, id store.Ref)
-	// LiveFiles lists contents the mount still holds (GC keeps them).
-	LiveFiles func() []store.Ref
+	// FS is the daemon's file system, told of every change; nil in
+	// vfsctl.
+	FS Mount
+	// Events hears of activations and collections (metrics); may be nil.
+	Events Events
 	// Hooks run after each activation (vfsd only).
 	Hooks *Hooks
-	// OnGC hears of every completed collection (metrics).
-	OnGC func(store.GCStats)
 	// Grace is the mount's asset carry-over window (vfsd --grace), which
 	// prune must not undercut unforced; zero: no daemon, no check.
 	Grace time.Duration
@@ -47,6 +35,13 @@ type Local struct {
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int
+}
+
+// forget tells the mount a snapshot went, if there is one.
+func (l *Local) forget(id store.Ref) {
+	if l.FS != nil {
+		l.FS.Forget(id)
+	}
 }
 
 // NewLocal serves API from st.
@@ -122,8 +117,11 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 	if err != nil {
 		return Activation{LogEntry: e}, err
 	}
-	if l.OnRetarget != nil {
-		l.OnRetarget(e.Ref, e.To, e.Seq)
+	if l.FS != nil {
+		l.FS.Retarget(e.Ref, e.To, e.Seq)
+	}
+	if l.Events != nil {
+		l.Events.Activated(e.Ref)
 	}
 	a := Activation{LogEntry: e, HookFailures: []string{}}
 	if l.Hooks != nil {
@@ -134,16 +132,16 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 
 // Lookahead tells the mount that id is staged to become ref's target.
 func (l *Local) Lookahead(ref string, id store.Ref) {
-	if l.OnLookahead != nil {
-		l.OnLookahead(ref, id)
+	if l.FS != nil {
+		l.FS.Lookahead(ref, id)
 	}
 }
 
 // RemoveSnapshot deletes a snapshot's record.
 func (l *Local) RemoveSnapshot(ctx context.Context, id store.Ref) error {
 	err := snapshot.Remove(l.st, id, l.Who)
-	if err == nil && l.OnRemove != nil {
-		l.OnRemove(id)
+	if err == nil && l.FS != nil {
+		l.FS.Forget(id)
 	}
 	return err
 }
@@ -154,8 +152,8 @@ func (l *Local) SetLabel(ctx context.Context, id store.Ref, label string, move b
 		return store.Ref{}, l.st.AddLabel(id, label)
 	}
 	from, err := l.st.MoveLabel(id, label)
-	if err == nil && !from.IsZero() && l.OnLabel != nil {
-		l.OnLabel(label)
+	if err == nil && !from.IsZero() && l.FS != nil {
+		l.FS.LabelChanged(label)
 	}
 	return from, err
 }
@@ -163,8 +161,8 @@ func (l *Local) SetLabel(ctx context.Context, id store.Ref, label string, move b
 // RemoveLabel deletes a label.
 func (l *Local) RemoveLabel(ctx context.Context, label string) (store.Ref, error) {
 	from, err := l.st.RemoveLabel(label)
-	if err == nil && l.OnLabel != nil {
-		l.OnLabel(label)
+	if err == nil && l.FS != nil {
+		l.FS.LabelChanged(label)
 	}
 	return from, err
 }
@@ -211,8 +209,8 @@ func (l *Local) SetClasses(ctx context.Context, c snapshot.Classes) error {
 	if err := l.st.SetSetting(ClassesSetting, c); err != nil {
 		return err
 	}
-	if l.OnClasses != nil {
-		l.OnClasses(c)
+	if l.FS != nil {
+		l.FS.SetClasses(c)
 	}
 	return nil
 }
@@ -247,7 +245,7 @@ func (l *Local) Prune(ctx context.Context, p snapshot.Policy, dryRun, force bool
 		return []snapshot.Decision{}, fmt.Errorf("prune: --keep-within %s is shorter than vfsd's --grace %s: assets of snapshots served within the grace, which pages loaded before a deploy still ask for, would go; give --keep-within %s or more, or --force: %w",
 			snapshot.FormatDuration(p.KeepWithin), snapshot.FormatDuration(l.Grace), snapshot.FormatDuration(l.Grace), ErrShortRetention)
 	}
-	d, err := snapshot.Prune(l.st, p, dryRun, time.Now(), l.Who, l.OnRemove)
+	d, err := snapshot.Prune(l.st, p, dryRun, time.Now(), l.Who, l.forget)
 	if d == nil {
 		d = []snapshot.Decision{}
 	}
@@ -258,16 +256,16 @@ func (l *Local) Prune(ctx context.Context, p snapshot.Policy, dryRun, force bool
 // contents of files the mount still holds, and reclaims disk.
 func (l *Local) CollectGarbage(ctx context.Context, progress func(GCProgress)) (store.GCStats, error) {
 	var live []store.Ref
-	if l.LiveFiles != nil {
-		live = l.LiveFiles()
+	if l.FS != nil {
+		live = l.FS.LiveFiles()
 	}
 	var step func(string)
 	if progress != nil {
 		step = func(s string) { progress(GCProgress{Step: s}) }
 	}
 	st, err := l.st.GC(ctx, live, step)
-	if err == nil && l.OnGC != nil {
-		l.OnGC(st)
+	if err == nil && l.Events != nil {
+		l.Events.Collected(st)
 	}
 	return st, err
 }
@@ -289,8 +287,8 @@ func (l *Local) PurgeContent(ctx context.Context, target, reason string) ([]stor
 		if err := l.st.Purge(rec); err != nil {
 			return out, err
 		}
-		if l.OnPurge != nil {
-			l.OnPurge(r)
+		if l.FS != nil {
+			l.FS.Purged(r)
 		}
 		out = append(out, rec)
 	}

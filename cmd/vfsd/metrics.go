@@ -67,8 +67,8 @@ func (m *metrics) Op(op string, d time.Duration) {
 
 func (m *metrics) ReadBytes(n int)       { m.readBytes.Add(float64(n)) }
 func (m *metrics) CarriedOver(depth int) { m.carried.WithLabelValues(strconv.Itoa(depth)).Inc() }
-func (m *metrics) activated(ref string)  { m.activations.WithLabelValues(ref).Inc() }
-func (m *metrics) collected(st store.GCStats) {
+func (m *metrics) Activated(ref string)  { m.activations.WithLabelValues(ref).Inc() }
+func (m *metrics) Collected(st store.GCStats) {
 	m.gcRuns.Inc()
 	m.gcReclaimed.Add(float64(max(st.BytesBefore-st.BytesAfter, 0)))
 }
@@ -107,3 +107,5 @@ func servePprof(addr string, log *slog.Logger) (net.Listener, error) {
 	}()
 	return l, nil
 }
+
+var _ ctl.Events = (*metrics)(nil)

@@ -114,13 +114,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		return err
 	}
 	defer os.Remove(c.socket)
-	local.OnRetarget, local.OnRemove, local.OnPurge = fsys.Retarget, fsys.Forget, fsys.Purged
+	local.FS = fsys
 	if m != nil {
-		local.OnRetarget = func(ref string, id store.Ref, seq uint64) { fsys.Retarget(ref, id, seq); m.activated(ref) }
-		local.OnGC = m.collected
+		local.Events = m
 	}
-	local.OnClasses, local.LiveFiles, local.OnLabel = fsys.SetClasses, fsys.LiveFiles, fsys.LabelChanged
-	local.OnLookahead = fsys.Lookahead
 	if len(c.hooks) > 0 {
 		local.Hooks = &ctl.Hooks{Commands: c.hooks, Timeout: c.hookTimeout, Log: log}
 	}
@@ -225,6 +222,9 @@ func mkdirs(dir string, perm os.FileMode) (string, error) {
 	}
 	return top, nil
 }
+
+// The mount is the control plane's one view of the file system.
+var _ ctl.Mount = (*vfs.FS)(nil)
 
 func shortRef(r store.Ref) string {
 	if r.IsZero() {
