@@ -312,6 +312,9 @@ type openImport struct {
 	w     *store.Writer
 	timer *time.Timer
 	users int // requests using it now; the lease does not run meanwhile
+	// idle, once the import ended with requests still using it, is
+	// closed when the last of them is done.
+	idle chan struct{}
 	// serial orders the requests that file records.
 	serial sync.Mutex
 }
@@ -384,17 +387,33 @@ func (im *imports) release(imp *openImport) {
 	if imp.users == 0 && im.open[imp.id] == imp {
 		imp.timer.Reset(im.lease)
 	}
+	if imp.users == 0 && imp.idle != nil {
+		close(imp.idle)
+		imp.idle = nil
+	}
 }
 
-// take ends the import's registration, for commit and abort.
+// take ends the import's registration, for commit and abort, and waits
+// for the requests still using it: a commit must not flush the import's
+// batch while a chunk is on its way into it. They are short (one chunk,
+// one batch of records) and bounded by the body's idle timeout.
 func (im *imports) take(id string, uid int) (*store.Writer, error) {
 	im.mu.Lock()
-	defer im.mu.Unlock()
 	imp, err := im.lookup(id, uid)
 	if err != nil {
+		im.mu.Unlock()
 		return nil, err
 	}
 	im.end(imp, "already committed or aborted")
+	var idle chan struct{}
+	if imp.users > 0 {
+		idle = make(chan struct{})
+		imp.idle = idle
+	}
+	im.mu.Unlock()
+	if idle != nil {
+		<-idle
+	}
 	return imp.w, nil
 }
 

@@ -233,3 +233,33 @@ func TestStatEntriesWaitForTheirRecords(t *testing.T) {
 		t.Fatalf("after a crash the stat cache vouches for %s (%v), whose record is not stored", got.Short(), err)
 	}
 }
+
+// A chunk whose bytes are still on their way into the batch is kept by
+// GC but counted on by nothing: not by another request asking for it, not
+// by the commit's presence check.
+func TestPendingChunkIsNotCountedOn(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.NewVerifyingWriter()
+	defer w.Abort()
+	ref := Sum([]byte("on its way"))
+	w.chunks[ref] = chunkPending
+	if have, err := w.HaveChunks([]Ref{ref}); err != nil || have[0] {
+		t.Errorf("a pending chunk is reported held: %v %v", have, err)
+	}
+	rec := &FileRecord{Ref: ref, Size: 10, Chunks: []Ref{ref}}
+	if _, ok := w.knownFile(map[Ref]*FileRecord{ref: rec}, Entry{Ref: ref}); ok {
+		t.Error("the commit's presence check counts on a pending chunk")
+	}
+	trees, files, chunks := map[Ref]bool{}, map[Ref]bool{}, map[Ref]bool{}
+	w.live(trees, files, chunks)
+	if !chunks[ref] {
+		t.Error("GC would sweep a pending chunk")
+	}
+	if _, added, err := w.AddChunk([]byte("on its way")); err != nil || !added || w.chunks[ref] != int64(len("on its way")) {
+		t.Errorf("adding the pending chunk: added %v, %v, noted %d", added, err, w.chunks[ref])
+	}
+}

@@ -134,33 +134,49 @@ func (w *Writer) PutChunk(data []byte) (Ref, error) {
 func (w *Writer) AddChunk(data []byte) (ref Ref, added bool, err error) {
 	ref = Sum(data)
 	w.mu.Lock()
-	_, seen := w.chunks[ref]
+	n, seen := w.chunks[ref]
 	w.mu.Unlock()
-	if seen {
+	if seen && n != chunkPending {
 		return ref, false, nil
 	}
 	var stored bool
 	err = w.relyOn(func() (err error) {
 		stored, err = w.s.has(chunkKey(ref))
 		return err
-	}, func() { w.chunks[ref] = int64(len(data)) })
+	}, func() {
+		if stored {
+			w.chunks[ref] = int64(len(data))
+		} else if _, ok := w.chunks[ref]; !ok {
+			// GC keeps it from now on, and nothing counts on it yet.
+			w.chunks[ref] = chunkPending
+		}
+	})
 	if err != nil || stored {
 		return ref, false, err
 	}
 	if err := w.wb.set(chunkKey(ref), append([]byte(nil), data...)); err != nil {
 		// Not stored: the commit must not count on it.
 		w.mu.Lock()
-		delete(w.chunks, ref)
+		if w.chunks[ref] == chunkPending {
+			delete(w.chunks, ref)
+		}
 		w.mu.Unlock()
 		return ref, false, fmt.Errorf("put chunk %s: %w", ref, err)
 	}
 	w.newBytes.Add(int64(len(data)))
 	released := w.s.imports.releases()
 	w.mu.Lock()
+	w.chunks[ref] = int64(len(data))
 	w.fresh[ref] = released
 	w.mu.Unlock()
 	return ref, true, nil
 }
+
+// chunkPending marks a chunk whose bytes are on their way into the
+// import's batch: GC keeps it, but nothing may count on it yet (a
+// concurrent request asking about it, or the commit's presence check).
+// It was once noted as present before the bytes were in the batch.
+const chunkPending = -2
 
 // CachedRef is Store.CachedRef for this import: a hit is content the
 // import then relies on.
@@ -202,9 +218,9 @@ func (w *Writer) HaveChunks(refs []Ref) ([]bool, error) {
 	out := make([]bool, len(refs))
 	for i, ref := range refs {
 		w.mu.Lock()
-		_, seen := w.chunks[ref]
+		n, seen := w.chunks[ref]
 		w.mu.Unlock()
-		if seen {
+		if seen && n != chunkPending {
 			out[i] = true
 			continue
 		}
@@ -302,7 +318,7 @@ func (w *Writer) newFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (in
 	}
 	w.files[ref] = m
 	for _, c := range chunks {
-		if _, ok := w.chunks[c]; !ok {
+		if n, ok := w.chunks[c]; !ok || n == chunkPending {
 			w.incomplete[ref] = struct{}{}
 			break
 		}
@@ -583,7 +599,7 @@ func (w *Writer) knownFile(pending map[Ref]*FileRecord, e Entry) (size uint64, o
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, c := range rec.Chunks {
-		if _, has := w.chunks[c]; !has {
+		if n, has := w.chunks[c]; !has || n == chunkPending {
 			return 0, false
 		}
 	}
