@@ -10,7 +10,7 @@ EXAMPLE   ?= /tmp/vfs-example
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 
-.PHONY: all build install deb test testdeps vet bench bench-tree bench-browse bench-scale bench-cluster example example-stop clean help
+.PHONY: all build install deb test testdeps vet fuzz bench bench-tree bench-browse bench-scale bench-cluster example example-stop clean help
 
 all: build
 
@@ -18,7 +18,8 @@ help:
 	@echo "make build      build bin/vfsctl (and bin/vfsd)"
 	@echo "make install    install vfsd, vfsctl, the systemd unit, completions and man pages (PREFIX, DESTDIR)"
 	@echo "make deb        build bin/vfs_VERSION_amd64.deb with nfpm (VFS_VERSION, default from git)"
-	@echo "make test       gofmt check, go vet, and every test with -race"
+	@echo "make test       gofmt check, go vet, every test with -race, then make fuzz"
+	@echo "make fuzz       each fuzz test for FUZZTIME (4s)"
 	@echo "make example    start vfsd on docs/example-site under $(EXAMPLE) (root, fuse3)"
 	@echo "make example-stop  stop that vfsd"
 	@echo "make bench      benchmarks side by side with cp, ostree, restic (needs npm)"
@@ -57,6 +58,21 @@ testdeps:
 # skipping, so that "ok" means everything ran.
 test: vet testdeps
 	VFS_REQUIRE_ALL=1 $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# Every decoder of bytes from outside, and the tree checks, fuzzed
+# briefly (FUZZTIME each); their corpora are in testdata/fuzz, and plain
+# go test runs those. A failure writes the input to testdata/fuzz.
+FUZZTIME ?= 4s
+FUZZ     := ctl:FuzzRecords ctl:FuzzChunkStream ctl:FuzzJSONBody \
+	store:FuzzCheckSnapshot store:FuzzDecodeTree store:FuzzDecodeFile store:FuzzDecodeStat
+
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ >/tmp/vfs-fuzz.log 2>&1 || { cat /tmp/vfs-fuzz.log; exit 1; }; \
+		tail -n 1 /tmp/vfs-fuzz.log; \
+	done
 
 # The Debian package: make install into build/deb, then nfpm (a Go tool,
 # fetched by go run at the pinned version) packs it per docs/examples/nfpm.yaml.

@@ -260,20 +260,14 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	bp := chunkBuf.Get().(*[]byte)
 	defer chunkBuf.Put(bp)
 	for {
-		n, err := binary.ReadUvarint(br)
+		buf, err := readChunk(br, *bp, ans.Chunks)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return bodyError(r, fmt.Errorf("chunk %d: length: %v: %w", ans.Chunks, err, store.ErrInvalid))
+			return bodyError(r, err)
 		}
-		if n > store.ChunkSize {
-			return fmt.Errorf("chunk %d of %d bytes: at most %d: %w", ans.Chunks, n, store.ChunkSize, store.ErrInvalid)
-		}
-		buf := (*bp)[:n]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return bodyError(r, fmt.Errorf("chunk %d: %v: %w", ans.Chunks, err, store.ErrInvalid))
-		}
+		n := len(buf)
 		var added bool
 		err = s.withImport(p.ID, func(wr *store.Writer) (err error) {
 			_, added, err = wr.AddChunk(buf)
@@ -290,6 +284,25 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	}
 	writeJSON(w, http.StatusOK, ans)
 	return nil
+}
+
+// readChunk reads chunk i of a chunk stream into buf (store.ChunkSize
+// bytes) and returns it; io.EOF at the stream's clean end.
+func readChunk(br *bufio.Reader, buf []byte, i int) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chunk %d: length: %v: %w", i, err, store.ErrInvalid)
+	}
+	if n > store.ChunkSize {
+		return nil, fmt.Errorf("chunk %d of %d bytes: at most %d: %w", i, n, store.ChunkSize, store.ErrInvalid)
+	}
+	if _, err := io.ReadFull(br, buf[:n]); err != nil {
+		return nil, fmt.Errorf("chunk %d: %v: %w", i, err, store.ErrInvalid)
+	}
+	return buf[:n], nil
 }
 
 var chunkBuf = sync.Pool{New: func() any { b := make([]byte, store.ChunkSize); return &b }}

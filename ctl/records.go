@@ -106,7 +106,7 @@ func (r *objectsRequest) readRecords(body io.Reader) error {
 				return bad("file mtime", err)
 			}
 			count, err := binary.ReadUvarint(br)
-			if err != nil || count > math.MaxUint32/store.RefSize || count != chunksFor(f.Size) {
+			if err != nil || count > math.MaxUint32/store.RefSize || count != store.ChunksFor(f.Size) {
 				return bad("chunk count", fmt.Errorf("%d chunks for %d bytes (%v)", count, f.Size, err))
 			}
 			f.Chunks = make([]store.Ref, 0, min(count, 1024))
@@ -151,16 +151,6 @@ func (r *objectsRequest) readRecords(body io.Reader) error {
 			return bad("tag", fmt.Errorf("unknown tag %q", tag))
 		}
 	}
-}
-
-// chunksFor is how many chunks hold size bytes, without the overflow of
-// rounding up by addition.
-func chunksFor(size uint64) uint64 {
-	n := size / store.ChunkSize
-	if size%store.ChunkSize != 0 {
-		n++
-	}
-	return n
 }
 
 func readBytes(br *bufio.Reader) ([]byte, error) {

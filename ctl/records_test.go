@@ -1,9 +1,11 @@
 package ctl
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"runtime"
 	"testing"
 
@@ -70,6 +72,63 @@ func FuzzRecords(f *testing.F) {
 		var r2 objectsRequest
 		if err := r2.readRecords(bytes.NewReader(again)); err != nil || len(r2.Files) != len(r.Files) {
 			t.Fatalf("re-encoded files do not decode: %v", err)
+		}
+	})
+}
+
+// FuzzChunkStream: a chunk stream yields chunks of at most ChunkSize
+// bytes until a clean end, or fails as invalid; never panics, and never
+// reads past a claimed length it refused.
+func FuzzChunkStream(f *testing.F) {
+	frame := func(chunks ...string) []byte {
+		var b []byte
+		for _, c := range chunks {
+			b = binary.AppendUvarint(b, uint64(len(c)))
+			b = append(b, c...)
+		}
+		return b
+	}
+	f.Add(frame("hello", "world"))
+	f.Add(frame(""))
+	f.Add(binary.AppendUvarint(nil, store.ChunkSize+1))
+	f.Add(append(binary.AppendUvarint(nil, 10), "short"...))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		br := bufio.NewReader(bytes.NewReader(body))
+		buf := make([]byte, store.ChunkSize)
+		total := 0
+		for i := 0; ; i++ {
+			c, err := readChunk(br, buf, i)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				if !errors.Is(err, store.ErrInvalid) {
+					t.Fatalf("chunk %d: not invalid: %v", i, err)
+				}
+				return
+			}
+			if total += len(c); len(c) > store.ChunkSize || total > len(body) {
+				t.Fatalf("chunk %d of %d bytes from a %d-byte body", i, len(c), len(body))
+			}
+		}
+	})
+}
+
+// FuzzJSONBody: whatever the body, decodeJSON fills the request or fails
+// as invalid, and never takes more than one JSON object.
+func FuzzJSONBody(f *testing.F) {
+	f.Add([]byte(`{"id": "` + store.Sum([]byte("x")).String() + `", "reason": "r"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{} {}`))
+	f.Add([]byte(`{"id": 1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req activateRequest
+		err := decodeJSON(bytes.NewReader(body), &req)
+		if err != nil && !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("not invalid: %v", err)
+		}
+		if err == nil && len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] != '{' {
+			t.Fatalf("took a body that is not an object: %q", body)
 		}
 	})
 }

@@ -145,7 +145,15 @@ func DecodeTree(data []byte) (*Tree, error) {
 	}
 	t := &Tree{Entries: make([]Entry, 0, n)}
 	for i := uint32(0); i < n && d.err == nil; i++ {
-		e := Entry{Kind: Kind(d.u8()), Mode: fs.FileMode(d.u32()).Perm()}
+		e := Entry{Kind: Kind(d.u8())}
+		// Only permission bits are ever encoded: a mode with others is
+		// not the canonical encoding of any tree (it would decode to the
+		// tree of another hash).
+		if mode := d.u32(); mode&^0o777 != 0 {
+			d.fail()
+		} else {
+			e.Mode = fs.FileMode(mode)
+		}
 		e.Name = string(d.next(int(d.u16())))
 		switch e.Kind {
 		case KindFile:
@@ -190,7 +198,7 @@ func decodeFile(ref Ref, data []byte) (*FileRecord, error) {
 	}
 	f := &FileRecord{Ref: ref, Size: d.u64(), MTime: int64(d.u64()), ChunkSize: d.u32()}
 	n := d.u32()
-	if d.err != nil || f.ChunkSize == 0 || uint64(n) != (f.Size+uint64(f.ChunkSize)-1)/uint64(f.ChunkSize) || len(d.b) != int(n)*RefSize {
+	if d.err != nil || f.ChunkSize == 0 || uint64(n) != ceilDiv(f.Size, uint64(f.ChunkSize)) || len(d.b) != int(n)*RefSize {
 		return nil, fmt.Errorf("decode file %s: malformed: %w", ref, ErrCorrupt)
 	}
 	f.Chunks = make([]Ref, n)
@@ -198,6 +206,18 @@ func decodeFile(ref Ref, data []byte) (*FileRecord, error) {
 		copy(f.Chunks[i][:], d.next(RefSize))
 	}
 	return f, nil
+}
+
+// ChunksFor is how many chunks of ChunkSize hold size bytes.
+func ChunksFor(size uint64) uint64 { return ceilDiv(size, ChunkSize) }
+
+// ceilDiv is a/b rounded up, without the overflow of adding b-1 first.
+func ceilDiv(a, b uint64) uint64 {
+	n := a / b
+	if a%b != 0 {
+		n++
+	}
+	return n
 }
 
 // decoder reads big-endian fields and remembers the first short read.

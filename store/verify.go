@@ -37,7 +37,7 @@ func (s *Store) VerifyFile(ref Ref) error {
 // checkContent reads f's chunks and checks them against f's ref and size.
 func (s *Store) checkContent(f *FileRecord) error {
 	ref := f.Ref
-	if uint64(len(f.Chunks)) != (f.Size+ChunkSize-1)/ChunkSize {
+	if uint64(len(f.Chunks)) != ChunksFor(f.Size) {
 		return fmt.Errorf("file %s: %d chunks for %d bytes: %w", ref, len(f.Chunks), f.Size, ErrCorrupt)
 	}
 	h := blake3.New()

@@ -532,7 +532,7 @@ func (w *Writer) writePending() error {
 // (ErrInvalid); a chunk that does not match its own hash is the store's
 // (ErrCorrupt).
 func (w *Writer) checkImported(rec *FileRecord) error {
-	if uint64(len(rec.Chunks)) != (rec.Size+ChunkSize-1)/ChunkSize {
+	if uint64(len(rec.Chunks)) != ChunksFor(rec.Size) {
 		return fmt.Errorf("file %s: %d chunks for %d bytes: %w", rec.Ref, len(rec.Chunks), rec.Size, ErrInvalid)
 	}
 	h := blake3.New()
