@@ -198,8 +198,27 @@ func rawOp(e endpoint, req reflect.Type, handle func(ctx context.Context, s *ses
 	return register(&e)
 }
 
-// maxJSON bounds a JSON request body.
-const maxJSON = 64 << 20
+// maxJSON bounds a JSON or records request body: vfsctl sends at most
+// 16 MiB of records, plus the one record that passes the mark.
+const maxJSON = 32 << 20
+
+// decodeSlots bounds the request bodies decoded at once, daemon-wide: a
+// decoded body costs memory in proportion to its bytes (up to maxJSON,
+// and about as much again decoded), so a client that opens many
+// connections waits for a slot instead of multiplying that. A slot is
+// held only while the body is read and decoded, which JSONBodyTime and
+// BodyIdle bound.
+var decodeSlots = make(chan struct{}, 4)
+
+// decodeSlot takes a slot, or fails when the request ends first.
+func decodeSlot(r *http.Request) (release func(), err error) {
+	select {
+	case decodeSlots <- struct{}{}:
+		return func() { <-decodeSlots }, nil
+	case <-r.Context().Done():
+		return nil, fmt.Errorf("waiting to read the request body: %w", r.Context().Err())
+	}
+}
 
 // decodeRequest fills req from r's body (JSON) and URL.
 func decodeRequest(r *http.Request, req any) error {
@@ -208,11 +227,23 @@ func decodeRequest(r *http.Request, req any) error {
 		return nil
 	}
 	if rb, ok := req.(interface{ readRecords(io.Reader) error }); ok && r.Header.Get("Content-Type") == RecordsType {
-		if err := rb.readRecords(r.Body); err != nil {
+		release, err := decodeSlot(r)
+		if err != nil {
+			return err
+		}
+		err = rb.readRecords(r.Body)
+		release()
+		if err != nil {
 			return bodyError(r, err)
 		}
 	} else if hasBody(v.Type()) {
-		if err := decodeJSON(r.Body, req); err != nil {
+		release, err := decodeSlot(r)
+		if err != nil {
+			return err
+		}
+		err = decodeJSON(r.Body, req)
+		release()
+		if err != nil {
 			return bodyError(r, err)
 		}
 	}
