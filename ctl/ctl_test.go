@@ -39,6 +39,13 @@ func openStore(t *testing.T) *store.Store {
 // server, the socket's path and the store.
 func daemon(t *testing.T, setup func(*ctl.Local)) (*ctl.Server, string, *store.Store) {
 	t.Helper()
+	return daemonWith(t, setup, nil)
+}
+
+// daemonWith is daemon with the server's settings changed by setupServer
+// before it serves.
+func daemonWith(t *testing.T, setup func(*ctl.Local), setupServer func(*ctl.Server)) (*ctl.Server, string, *store.Store) {
+	t.Helper()
 	st := openStore(t)
 	sock := filepath.Join(t.TempDir(), "s")
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -50,6 +57,9 @@ func daemon(t *testing.T, setup func(*ctl.Local)) (*ctl.Server, string, *store.S
 		setup(local)
 	}
 	srv := ctl.NewServer(local, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if setupServer != nil {
+		setupServer(srv)
+	}
 	go srv.Serve(l)
 	t.Cleanup(func() { l.Close(); srv.Shutdown(5 * time.Second) })
 	return srv, sock, st

@@ -3,34 +3,20 @@ package ctl_test
 import (
 	"bufio"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vfs-project/vfs/ctl"
-	"github.com/vfs-project/vfs/snapshot"
 )
 
 // stallDaemon serves a fresh store with short body and lease bounds.
 func stallDaemon(t *testing.T, lease, idle, whole time.Duration) string {
 	t.Helper()
-	st := openStore(t)
-	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	local := ctl.NewLocal(st, snapshot.Who{})
-	local.ImportLease = lease
-	srv := ctl.NewServer(local, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv.BodyIdle, srv.JSONBodyTime = idle, whole
-	go srv.Serve(l)
-	t.Cleanup(func() { l.Close(); srv.Shutdown(5 * time.Second) })
+	_, sock, _ := daemonWith(t, func(l *ctl.Local) { l.ImportLease = lease }, func(s *ctl.Server) { s.BodyIdle, s.JSONBodyTime = idle, whole })
 	return sock
 }
 

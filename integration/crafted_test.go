@@ -15,9 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vfs-project/vfs/store"
 )
@@ -131,19 +129,7 @@ func TestCraftedRequestsThenSIGTERM(t *testing.T) {
 		t.Errorf("peak RSS %d MiB after sixteen 32 MiB bodies; the documented bound is 400", peak)
 	}
 	d.ctl(t, "status")
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("vfsd exited with %v:\n%s", err, d.log)
-		}
-	case <-time.After(45 * time.Second): // 2 x --unmount-wait + 30 s, and a margin
-		d.cmd.Process.Kill()
-		t.Fatalf("vfsd did not exit after SIGTERM:\n%s", d.log)
-	}
-	d.cmd = nil
+	d.stop(t) // SIGTERM; fails the test unless vfsd exits cleanly within 60 s
 	if mounted(d.mnt) {
 		t.Errorf("%s is still mounted after vfsd exited", d.mnt)
 	}

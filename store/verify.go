@@ -105,7 +105,7 @@ func damage(err error) bool { return errors.Is(err, ErrCorrupt) || errors.Is(err
 // with its slash-separated path. A tree that is missing or corrupt is passed
 // to bad (which may return nil to go on) and not descended into.
 func Walk(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
-	return walk(r, "", root, fn, bad)
+	return walk(r, "", root, nil, fn, bad)
 }
 
 // WalkDistinct is Walk that enters each distinct tree once, at the first
@@ -113,10 +113,12 @@ func Walk(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(
 // hashes) is learned from each directory once, so a snapshot that names
 // one directory at 2^40 paths costs its trees, not its paths.
 func WalkDistinct(r TreeReader, root Ref, fn func(path string, e Entry) error, bad func(path string, ref Ref, err error) error) error {
-	return walkOnce(r, "", root, map[Ref]bool{root: true}, fn, bad)
+	return walk(r, "", root, map[Ref]bool{root: true}, fn, bad)
 }
 
-func walkOnce(r TreeReader, dir string, ref Ref, seen map[Ref]bool, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
+// walk is Walk below dir; with seen, a tree already entered is not
+// entered again.
+func walk(r TreeReader, dir string, ref Ref, seen map[Ref]bool, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
 	t, err := r.Tree(ref)
 	if err != nil {
 		if damage(err) && bad != nil {
@@ -129,33 +131,14 @@ func walkOnce(r TreeReader, dir string, ref Ref, seen map[Ref]bool, fn func(stri
 		if err := fn(p, e); err != nil {
 			return err
 		}
-		if e.Kind == KindDir && !seen[e.Ref] {
+		if e.Kind != KindDir || (seen != nil && seen[e.Ref]) {
+			continue
+		}
+		if seen != nil {
 			seen[e.Ref] = true
-			if err := walkOnce(r, p, e.Ref, seen, fn, bad); err != nil {
-				return err
-			}
 		}
-	}
-	return nil
-}
-
-func walk(r TreeReader, dir string, ref Ref, fn func(string, Entry) error, bad func(string, Ref, error) error) error {
-	t, err := r.Tree(ref)
-	if err != nil {
-		if damage(err) && bad != nil {
-			return bad(dir+"/", ref, err)
-		}
-		return err
-	}
-	for _, e := range t.Entries {
-		p := dir + "/" + e.Name
-		if err := fn(p, e); err != nil {
+		if err := walk(r, p, e.Ref, seen, fn, bad); err != nil {
 			return err
-		}
-		if e.Kind == KindDir {
-			if err := walk(r, p, e.Ref, fn, bad); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
