@@ -252,7 +252,7 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	if err := decodeRequest(r, &p); err != nil {
 		return err
 	}
-	if _, err := s.srv.imports.check(p.ID, s.who.UID); err != nil {
+	if err := s.srv.imports.check(p.ID, s.who.UID); err != nil {
 		return err
 	}
 	var ans chunksAnswer
@@ -374,10 +374,11 @@ func (im *imports) lookup(id string, uid int) (*openImport, error) {
 }
 
 // check reports whether id is an open import of uid.
-func (im *imports) check(id string, uid int) (*openImport, error) {
+func (im *imports) check(id string, uid int) error {
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	return im.lookup(id, uid)
+	_, err := im.lookup(id, uid)
+	return err
 }
 
 // get returns the import for a request and stops its lease until release.
