@@ -171,6 +171,8 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	}
 	if u, ok := webUser(c.webUser); !ok {
 		log.Warn("no web server user to check the mount against", "web_user", c.webUser)
+	} else if !c.allowOther && u.Uid != strconv.Itoa(os.Getuid()) {
+		log.Warn("without --allow-other only vfsd's own user reads the mount: the web server's user will get 403", "user", u.Username)
 	} else if err := reachable(c.mount, u); err != nil {
 		log.Warn("the web server's user cannot reach the mount: it will answer 403 (make the directories on the way searchable, or name its user with --web-user)", "user", u.Username, "err", err)
 	}
