@@ -243,10 +243,12 @@ func (s *session) withImportSerial(id string, fn func(*store.Writer) error) erro
 }
 
 // serveChunks reads the chunk stream into the import. The import is held
-// (its lease stopped) only while a chunk is stored, not while the next
-// one is awaited: a client that stops sending mid-body loses its import
-// when the lease runs out, as a silent one does, and its request ends at
-// the body's idle timeout (body.go).
+// (its lease stopped) only while chunks already received are stored, not
+// while the next one is awaited: a client that stops sending mid-body
+// loses its import when the lease runs out, as a silent one does, and its
+// request ends at the body's idle timeout (body.go). Holding it once per
+// buffered run of chunks, not per chunk, keeps the cost of that off an
+// import of many small files.
 func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
 	var p importParam
 	if err := decodeRequest(r, &p); err != nil {
@@ -267,20 +269,28 @@ func serveChunks(ctx context.Context, s *session, w http.ResponseWriter, r *http
 		if err != nil {
 			return bodyError(r, err)
 		}
-		n := len(buf)
-		var added bool
-		err = s.withImport(p.ID, func(wr *store.Writer) (err error) {
-			_, added, err = wr.AddChunk(buf)
-			return err
+		err = s.withImport(p.ID, func(wr *store.Writer) error {
+			for {
+				_, added, err := wr.AddChunk(buf)
+				if err != nil {
+					return err
+				}
+				if added {
+					ans.NewBytes += int64(len(buf))
+				}
+				ans.Chunks++
+				ans.Bytes += int64(len(buf))
+				if !wholeChunkBuffered(br) {
+					return nil
+				}
+				if buf, err = readChunk(br, *bp, ans.Chunks); err != nil {
+					return err
+				}
+			}
 		})
 		if err != nil {
 			return err
 		}
-		if added {
-			ans.NewBytes += int64(n)
-		}
-		ans.Chunks++
-		ans.Bytes += int64(n)
 	}
 	writeJSON(w, http.StatusOK, ans)
 	return nil
@@ -303,6 +313,14 @@ func readChunk(br *bufio.Reader, buf []byte, i int) ([]byte, error) {
 		return nil, fmt.Errorf("chunk %d: %v: %w", i, err, store.ErrInvalid)
 	}
 	return buf[:n], nil
+}
+
+// wholeChunkBuffered reports whether br holds the next chunk whole, so
+// that reading it cannot wait on the client.
+func wholeChunkBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	n, k := binary.Uvarint(b)
+	return k > 0 && uint64(len(b)-k) >= n
 }
 
 var chunkBuf = sync.Pool{New: func() any { b := make([]byte, store.ChunkSize); return &b }}

@@ -161,10 +161,22 @@ func readBytes(br *bufio.Reader) ([]byte, error) {
 	if n > maxRecordLen {
 		return nil, fmt.Errorf("%d bytes; at most %d", n, maxRecordLen)
 	}
-	// ReadAll grows the buffer as bytes come, not to the claimed length.
+	// A claim up to 64 KiB (a path, most trees) gets its buffer at once;
+	// a larger one grows it as bytes come, not to the claimed length.
+	// ReadAll for every record cost a 100,000-file import a tenth more
+	// CPU: its first buffer is 512 bytes, whatever the path's length.
+	if n <= smallRecord {
+		b := make([]byte, n)
+		_, err := io.ReadFull(br, b)
+		return b, err
+	}
 	b, err := io.ReadAll(io.LimitReader(br, int64(n)))
 	if err == nil && uint64(len(b)) < n {
 		err = io.ErrUnexpectedEOF
 	}
 	return b, err
 }
+
+// smallRecord is the largest length readBytes allocates before the bytes
+// arrive.
+const smallRecord = 64 << 10

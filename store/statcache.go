@@ -59,57 +59,66 @@ func (s *Store) CachedRef(path string, cur StatEntry) (Ref, bool, error) {
 // CachedRefs answers each query as CachedRef does, a zero Ref for a miss,
 // in one read transaction: a re-import asks about every file.
 func (s *Store) CachedRefs(q []StatQuery) ([]Ref, error) {
+	out, _, err := s.cachedRefs(q)
+	return out, err
+}
+
+// cachedRefs is CachedRefs, also saying of each hit whether its content
+// had to be looked up (its entry was not written at this sweep count).
+func (s *Store) cachedRefs(q []StatQuery) ([]Ref, []bool, error) {
 	for _, x := range q {
 		if err := CheckStatPath(x.Path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	out := make([]Ref, len(q))
+	checked := make([]bool, len(q))
 	sweeps := s.gen.Load()
 	err := s.db.View(func(txn *badger.Txn) error {
 		for i, x := range q {
-			ref, err := cachedIn(txn, x, sweeps)
+			ref, looked, err := cachedIn(txn, x, sweeps)
 			if err != nil {
 				return fmt.Errorf("stat cache %s: %w", x.Path, err)
 			}
-			out[i] = ref
+			out[i], checked[i] = ref, looked
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, checked, nil
 }
 
 // cachedIn answers one query in txn; sweeps is the sweep count now.
-func cachedIn(txn *badger.Txn, q StatQuery, sweeps uint64) (Ref, error) {
+// looked says the content's record had to be looked up.
+func cachedIn(txn *badger.Txn, q StatQuery, sweeps uint64) (ref Ref, looked bool, err error) {
 	item, err := txn.Get(statKey(q.Path))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Ref{}, nil
+		return Ref{}, false, nil
 	}
 	if err != nil {
-		return Ref{}, err
+		return Ref{}, false, err
 	}
 	var e StatEntry
 	var at uint64
 	var swept bool
 	if err := item.Value(func(v []byte) (err error) { at, swept, err = decodeStat(v, &e); return err }); err != nil {
-		return Ref{}, err
+		return Ref{}, false, err
 	}
-	ref := e.Ref
+	ref = e.Ref
 	e.Ref = Ref{}
 	if e != q.Stat {
-		return Ref{}, nil
+		return Ref{}, false, nil
 	}
 	if swept && at == sweeps {
-		return ref, nil
+		return ref, false, nil
 	}
 	_, err = txn.Get(fileKey(ref))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Ref{}, nil
+		return Ref{}, true, nil
 	}
-	return ref, err
+	return ref, true, err
 }
 
 // decodeStat decodes an entry into e and returns the sweep count it was

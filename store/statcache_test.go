@@ -199,10 +199,12 @@ func TestDirectCommitMarksPresent(t *testing.T) {
 	}
 }
 
-// A verifying import's stat entries reach the store only with the
-// records they vouch for: a crash after some of its objects were written
-// (a batch commits every 16 MiB) leaves no entry that names content the
-// store lacks, so the next import of the same tree does not trust one.
+// A verifying import's stat entries for contents whose records it still
+// holds are checked at their use: a crash after some of its objects were
+// written (a batch commits every 16 MiB), or an abort, leaves no entry the
+// next import trusts for content the store lacks. Once the record is
+// stored, the first hit writes the entry again at the sweep count, and
+// later imports trust it without a lookup.
 func TestStatEntriesWaitForTheirRecords(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
@@ -231,6 +233,34 @@ func TestStatEntriesWaitForTheirRecords(t *testing.T) {
 	defer s.Close()
 	if got, ok, err := s.CachedRef("/src/a", stat); err != nil || ok {
 		t.Fatalf("after a crash the stat cache vouches for %s (%v), whose record is not stored", got.Short(), err)
+	}
+	// An abort likewise.
+	w = s.NewVerifyingWriter()
+	w.PutChunk(data)
+	w.PutFile(ref, uint64(len(data)), 1, []Ref{ref})
+	w.PutStat("/src/b", e)
+	w.wb.flush()
+	w.Abort()
+	if _, ok, err := s.CachedRef("/src/b", stat); err != nil || ok {
+		t.Fatal("after an abort the stat cache vouches for content whose record is not stored")
+	}
+	// A committed import: the entry is checked once, then trusted.
+	w = s.NewVerifyingWriter()
+	w.PutChunk(data)
+	w.PutFile(ref, uint64(len(data)), 1, []Ref{ref})
+	w.PutStat("/src/c", e)
+	root, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "c", Kind: KindFile, Mode: 0o644, Ref: ref, Size: uint64(len(data))}}})
+	if _, err := w.Commit(SnapshotInfo{ID: root}); err != nil {
+		t.Fatal(err)
+	}
+	q := []StatQuery{{Path: "/src/c", Stat: stat}}
+	for i, wantChecked := range []bool{true, false} {
+		w := s.NewVerifyingWriter()
+		_, checked, _ := s.cachedRefs(q)
+		if refs, err := w.CachedRefs(q); err != nil || refs[0] != ref || checked[0] != wantChecked {
+			t.Errorf("import %d after the commit: %v %v, checked %v", i+1, refs, err, checked[0])
+		}
+		w.Commit(SnapshotInfo{ID: root})
 	}
 }
 
