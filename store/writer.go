@@ -391,7 +391,6 @@ func (w *Writer) PutStat(path string, e StatEntry) error {
 	return w.putStat(w.wb, path, e)
 }
 
-
 // putStat sets a stat cache entry in wb. A file this import relied on, or
 // stored directly, went into the store before this entry, and a sweep
 // keeps it: the content is stored at this count. Any other ref (a record
