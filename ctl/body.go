@@ -32,6 +32,7 @@ type idleBody struct {
 	idle     time.Duration
 	end      time.Time // the body's own deadline (zero: none)
 	deadline time.Time // the request's
+	set      time.Time // the read deadline last set
 	done     bool
 	stalled  *stalledError // why the body ended early, if it stalled
 }
@@ -47,7 +48,12 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	if b.deadline.Before(next) {
 		next = b.deadline
 	}
-	b.rc.SetReadDeadline(next)
+	// Moved only when it would move by a second or more: setting it at
+	// every read of a large body showed in an import's CPU profile.
+	if d := next.Sub(b.set); d >= time.Second || d <= -time.Second {
+		b.rc.SetReadDeadline(next)
+		b.set = next
+	}
 	n, err := b.ReadCloser.Read(p)
 	switch {
 	case err == io.EOF:
