@@ -204,6 +204,9 @@ func TestRemovedSnapshotIsNamedRemoved(t *testing.T) {
 		t.Fatalf("at: %s %v", id.Short(), err)
 	}
 	if _, err := st.Snapshot(id); !errors.Is(err, store.ErrRemoved) {
+		t.Errorf("the record of what current served then: %v", err)
+	}
+	if _, err := Resolve(st, "@"+at.UTC().Format(time.RFC3339Nano)); !errors.Is(err, store.ErrRemoved) || !strings.Contains(err.Error(), "pruned") {
 		t.Errorf("@TIME of a pruned snapshot: %v", err)
 	}
 	// Imported again, it is no longer removed.

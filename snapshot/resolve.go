@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -37,7 +38,16 @@ func Resolve(st Resolver, s string) (store.Ref, error) {
 		if err != nil {
 			return store.Ref{}, err
 		}
-		return At(LogHistory(log), DefaultRef, at, time.Now())
+		id, err := At(LogHistory(log), DefaultRef, at, time.Now())
+		if err != nil {
+			return id, err
+		}
+		// What current served then may have been pruned since: say so,
+		// rather than fail later on a tree that gc took.
+		if _, err := st.Snapshot(id); errors.Is(err, store.ErrRemoved) {
+			return id, fmt.Errorf("%s at %s: %w", DefaultRef, at.Format(time.RFC3339), err)
+		}
+		return id, nil
 	}
 	if id, err := st.Label(s); err == nil {
 		return id, nil
