@@ -84,7 +84,7 @@ func TestKilledAtRandomPoints(t *testing.T) {
 			sites[id] = src
 			args = []string{"activate", id}
 		case 2:
-			args = []string{"snapshot", "prune", "--keep-last", "2", "--keep-within", "0s"}
+			args = []string{"snapshot", "prune", "--keep-last", "2", "--keep-within", "0s", "--force"}
 		case 3:
 			args = []string{"gc"}
 		}

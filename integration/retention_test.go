@@ -69,7 +69,8 @@ func TestPruneAndGCWhileServing(t *testing.T) {
 		}
 	}
 	before := dirBlocks(t, d.store)
-	out := d.ctl(t, "--json", "snapshot", "prune", "--keep-last", "2", "--keep-within", "0s")
+	// Shorter than vfsd's grace: forced (the open file keeps its content).
+	out := d.ctl(t, "--json", "snapshot", "prune", "--keep-last", "2", "--keep-within", "0s", "--force")
 	var res struct{ Decisions []struct{ Keep bool } }
 	json.Unmarshal([]byte(out), &res)
 	dropped := 0
