@@ -14,18 +14,13 @@ import (
 )
 
 // The cluster's history of a ref: history/<ref>/<gen, 20 digits> holds one
-// ctl.HistoryEntry per committed generation, written in the commit's own
+// HistoryEntry per committed generation, written in the commit's own
 // transaction and only if absent (write-once). Each names the hash of the
 // one before, so that an entry edited, removed or inserted later shows as
 // a broken chain when the history is read (History).
 
-// historyKey is the key of ref's entry for gen; keys sort by generation.
-func (n *Node) historyKey(ref string, gen uint64) string {
-	return fmt.Sprintf("%shistory/%s/%020d", n.prefix, ref, gen)
-}
-
 // entryHash is the SHA-256 of an entry's JSON with its own hash empty.
-func entryHash(e ctl.HistoryEntry) string {
+func entryHash(e HistoryEntry) string {
 	e.Hash = ""
 	b, _ := json.Marshal(e)
 	sum := sha256.Sum256(b)
@@ -34,17 +29,17 @@ func entryHash(e ctl.HistoryEntry) string {
 
 // nextEntry builds the history entry of a commit: it reads the latest
 // entry of ref for the chain.
-func (n *Node) nextEntry(ctx context.Context, ref string, d desired) (ctl.HistoryEntry, error) {
-	e := ctl.HistoryEntry{Gen: d.Gen, Snapshot: d.Snapshot, Prev: d.Prev, Node: n.cfg.Node, Reason: d.Reason, Time: time.Now().UTC()}
-	resp, err := n.cli.Get(ctx, n.prefix+"history/"+ref+"/", clientv3.WithPrefix(),
+func (n *Node) nextEntry(ctx context.Context, ref string, d release) (HistoryEntry, error) {
+	e := HistoryEntry{Gen: d.Gen, Snapshot: d.Snapshot, Prev: d.Prev, Node: d.Node, Reason: d.Reason, UID: d.UID, User: d.User, Time: time.Now().UTC()}
+	resp, err := n.cli.Get(ctx, n.keys.historyOf(ref), clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
 	if err != nil {
 		return e, err
 	}
 	if len(resp.Kvs) > 0 {
-		var last ctl.HistoryEntry
-		if err := json.Unmarshal(resp.Kvs[0].Value, &last); err != nil {
-			return e, fmt.Errorf("history of %s: %v: %w", ref, err, store.ErrCorrupt)
+		last, err := decodeValue[HistoryEntry](resp.Kvs[0].Key, resp.Kvs[0].Value)
+		if err != nil {
+			return e, fmt.Errorf("history of %s: %w", ref, err)
 		}
 		e.PrevHash = last.Hash
 	}
@@ -54,25 +49,23 @@ func (n *Node) nextEntry(ctx context.Context, ref string, d desired) (ctl.Histor
 
 // History reads ref's history, oldest first, and checks its chain: each
 // entry's hash, and that each names the one before it. The first problem
-// found is returned with the entries, as a damaged error.
+// found is returned with the entries before it.
 func (n *Node) History(ctx context.Context, ref string) (ctl.ClusterHistory, error) {
 	h := ctl.ClusterHistory{Ref: ref, Entries: []ctl.HistoryEntry{}}
 	if err := store.CheckLabel(ref); err != nil {
 		return h, err
 	}
-	resp, err := n.cli.Get(ctx, n.prefix+"history/"+ref+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	resp, err := n.cli.Get(ctx, n.keys.historyOf(ref), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return h, err
+		return h, n.etcdError(err, 0)
 	}
 	prev := ""
 	for _, kv := range resp.Kvs {
-		var e ctl.HistoryEntry
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			h.Problem = fmt.Sprintf("%s: not an entry: %v", kv.Key, err)
-			break
-		}
+		e, err := decodeValue[HistoryEntry](kv.Key, kv.Value)
 		switch {
-		case string(kv.Key) != n.historyKey(ref, e.Gen):
+		case err != nil:
+			h.Problem = fmt.Sprintf("not an entry: %v", err)
+		case string(kv.Key) != n.keys.history(ref, e.Gen):
 			h.Problem = fmt.Sprintf("%s holds generation %d", kv.Key, e.Gen)
 		case e.Hash != entryHash(e):
 			h.Problem = fmt.Sprintf("generation %d does not match its hash: edited", e.Gen)
@@ -82,7 +75,8 @@ func (n *Node) History(ctx context.Context, ref string) (ctl.ClusterHistory, err
 		if h.Problem != "" {
 			break
 		}
-		h.Entries = append(h.Entries, e)
+		h.Entries = append(h.Entries, ctl.HistoryEntry{Gen: e.Gen, Snapshot: e.Snapshot, Prev: e.Prev, Node: e.Node, Reason: e.Reason,
+			Time: e.Time, PrevHash: e.PrevHash, Hash: e.Hash, UID: e.UID, User: e.User})
 		prev = e.Hash
 	}
 	return h, nil

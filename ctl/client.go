@@ -30,6 +30,10 @@ type Client struct {
 	// received counts response body bytes read (DialPeer's clients):
 	// what a pull cost on the wire.
 	received *atomic.Int64
+	// Local: activate and rollback move a ref the cluster manages on this
+	// node alone (vfsctl --local): a deliberate exception, logged, after
+	// which the node is not ready until the cluster's next release.
+	Local bool
 }
 
 // Dial connects to the daemon's socket. When ctx ends (vfsctl got SIGTERM
@@ -286,11 +290,11 @@ func (c *Client) Log() ([]store.LogEntry, error)           { return opLog.call(c
 func (c *Client) Version(ctx context.Context) (Version, error) { return opVersion.call(ctx, c, none{}) }
 
 func (c *Client) Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (Activation, error) {
-	return opActivate.call(ctx, c, activateRequest{Ref: ref, ID: id, Reason: reason, Verify: verify})
+	return opActivate.call(ctx, c, activateRequest{Ref: ref, ID: id, Reason: reason, Verify: verify, Local: c.Local})
 }
 
 func (c *Client) Rollback(ctx context.Context, ref, reason string) (Activation, error) {
-	return opRollback.call(ctx, c, rollbackRequest{Ref: ref, Reason: reason})
+	return opRollback.call(ctx, c, rollbackRequest{Ref: ref, Reason: reason, Local: c.Local})
 }
 
 func (c *Client) RemoveSnapshot(ctx context.Context, id store.Ref) error {

@@ -2,21 +2,28 @@ package ctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"time"
 
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 // Cluster is the fleet this vfsd belongs to (cluster.Node), if any: a
 // ref switched on every member together (docs/cluster.md).
 type Cluster interface {
-	// Activate switches ref; with abort, a release not every member
-	// staged within wait is withdrawn instead of left desired.
-	Activate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error)
+	// Activate switches r.Ref; with r.Abort, a release not every member
+	// staged within r.Wait is withdrawn instead of left desired.
+	Activate(ctx context.Context, r ClusterRelease) (ClusterActivation, error)
+	// Manages says whether the cluster manages ref: it then moves on this
+	// node alone only when asked with local (a logged exception, after
+	// which the node is not ready until the next release).
+	Manages(ref string) bool
 	Status(ctx context.Context) (ClusterStatus, error)
 	// Evict takes node out of the cluster until Admit: its membership
 	// ends at once, it is not counted for staging, and it may not join
@@ -34,8 +41,19 @@ type Cluster interface {
 	Contact() ClusterContact
 }
 
-// HistoryEntry is one committed generation of a ref across the cluster:
-// written once, in the commit's transaction, and chained by hash.
+// ClusterRelease is what a cluster activation asks for.
+type ClusterRelease struct {
+	Ref    string
+	ID     store.Ref
+	Reason string
+	// Who asked: recorded in etcd and in every member's activation log.
+	Who   snapshot.Who
+	Wait  time.Duration
+	Abort bool
+}
+
+// HistoryEntry is one committed generation of a ref across the cluster,
+// as the API shows it (cluster.HistoryEntry is how it is stored).
 type HistoryEntry struct {
 	Gen      uint64    `json:"gen"`
 	Snapshot store.Ref `json:"snapshot"`
@@ -44,7 +62,9 @@ type HistoryEntry struct {
 	Reason   string    `json:"reason"`
 	Time     time.Time `json:"time"`
 	PrevHash string    `json:"prev_hash"` // the hash of the entry before ("" for the first)
-	Hash     string    `json:"hash"`      // SHA-256 of this entry's JSON with hash empty
+	Hash     string    `json:"hash"`      // SHA-256 of the stored entry's JSON with hash empty
+	UID      int       `json:"uid"`       // the operator who asked
+	User     string    `json:"user"`
 }
 
 // ClusterHistory is a ref's history as read; Problem names the first
@@ -76,6 +96,12 @@ type ClusterActivation struct {
 	// Missing are the members that had not staged (before the flip) or
 	// applied (after it) when the wait ended; none when all serve it.
 	Missing []string `json:"missing"`
+	// Left are the members that staged the release before this one and
+	// are members no longer (not evicted): they may still serve it.
+	Left []string `json:"left"`
+	// HookFailures are the cluster hooks (vfsd --cluster-hook) that
+	// failed, run once every member applied; the release stands.
+	HookFailures []string `json:"hook_failures"`
 	// Phases says where the time went.
 	Phases Phases `json:"phases"`
 }
@@ -93,17 +119,57 @@ type Phases struct {
 	FlipSpread string `json:"flip_spread"`
 }
 
-// ClusterStatus is what etcd says of the cluster, as one member reads it.
+// ClusterStatus is what etcd says of the cluster, as one member reads it,
+// with what each member says of itself.
 type ClusterStatus struct {
-	Cluster   string                       `json:"cluster"`
-	Node      string                       `json:"node"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	// Etcd is empty while etcd answers; else "unreachable since T ...",
+	// and the rest is the state this node last read (AsOf).
+	Etcd      string                       `json:"etcd"`
+	AsOf      time.Time                    `json:"as_of"`
 	Members   map[string]string            `json:"members"`   // node -> peer address
 	Desired   map[string]uint64            `json:"desired"`   // ref -> generation
 	Committed map[string]uint64            `json:"committed"` // ref -> generation
 	Staged    map[string]map[string]uint64 `json:"staged"`    // node -> ref -> generation
 	Applied   map[string]map[string]uint64 `json:"applied"`   // node -> ref -> generation
 	Evicted   map[string]Eviction          `json:"evicted"`   // node -> why it may not join
-	Error     string                       `json:"error"`     // this member's last reconcile failure
+	Refs      map[string]ClusterRef        `json:"refs"`      // ref -> its releases
+	Nodes     map[string]ClusterMember     `json:"nodes"`     // member -> what it says of itself
+	// Problems are keys under the cluster's prefix that cannot be read
+	// and concern no one ref.
+	Problems []string `json:"problems"`
+	Error    string   `json:"error"` // this member's last failures, per ref
+}
+
+// ClusterRef is one ref's releases.
+type ClusterRef struct {
+	Desired   store.Ref `json:"desired"`   // zero: none, or a withdrawal of a first release
+	Withdrawn bool      `json:"withdrawn"` // desired is an abort's withdrawal
+	DesiredBy string    `json:"desired_by"`
+	Committed store.Ref `json:"committed"`
+	Reason    string    `json:"reason"` // the committed release's
+	// Problem: a value of this ref in etcd cannot be read (the ref
+	// keeps what it serves).
+	Problem string `json:"problem"`
+	// Behind: etcd shows less than this node applied (a restore).
+	Behind string `json:"behind"`
+}
+
+// ClusterMember is a member as it reports itself.
+type ClusterMember struct {
+	Peer   string                      `json:"peer"`
+	Ready  bool                        `json:"ready"`
+	Reason string                      `json:"reason"` // why not ready
+	Refs   map[string]ClusterMemberRef `json:"refs"`
+}
+
+// ClusterMemberRef is what a member staged, applied and serves of a ref.
+type ClusterMemberRef struct {
+	Staged  store.Ref `json:"staged"`
+	Applied store.Ref `json:"applied"`
+	Serves  store.Ref `json:"serves"`
+	Drift   bool      `json:"drift"` // it serves another snapshot than committed
 }
 
 // Eviction says who took a node out of the cluster, when and why.
@@ -115,6 +181,12 @@ type Eviction struct {
 
 // ErrConflict: another activation of the ref came first.
 var ErrConflict = errors.New("another activation of the ref came first")
+
+// ErrEtcd: etcd did not answer, or refused.
+var ErrEtcd = errors.New("etcd unreachable")
+
+// ErrManaged: a ref the cluster manages was to move on this node alone.
+var ErrManaged = errors.New("the cluster manages this ref")
 
 // ErrNoCluster: the daemon is not in a cluster (vfsd --cluster).
 var ErrNoCluster = errors.New("vfsd is in no cluster (vfsd --cluster)")
@@ -142,14 +214,14 @@ var (
 				}
 				wait = d
 			}
-			a, err := s.local.Cluster.Activate(ctx, r.Ref, r.ID, r.Reason, wait, r.Abort)
+			a, err := s.local.Cluster.Activate(ctx, ClusterRelease{Ref: r.Ref, ID: r.ID, Reason: r.Reason, Who: s.who, Wait: wait, Abort: r.Abort})
 			if err == nil {
-				s.log.Info("cluster activation", "ref", r.Ref, "gen", a.Gen, "to", r.ID.Short(), "committed", a.Committed, "missing", a.Missing, "uid", s.who.UID)
+				s.log.Info("cluster activation", "ref", r.Ref, "gen", a.Gen, "to", r.ID.Short(), "committed", a.Committed, "missing", a.Missing, "left", a.Left, "uid", s.who.UID, "user", s.who.User)
 			}
 			return a, err
 		})
 	opReady = rawOp(endpoint{Name: "Ready", Method: "GET", Path: "/v1/ready", Timeout: quick, Peer: true,
-		Resp: reflect.TypeFor[readiness](),
+		Resp: reflect.TypeFor[Readiness](),
 		Doc:  "For load balancers: 200 while this node should get traffic (outside a cluster: while vfsd serves; in one: a member whose etcd session is live and that serves every committed release), else 503 with the reason."},
 		nil, serveReady)
 	opClusterHistory = jsonOp(endpoint{Name: "Cluster history", Method: "GET", Path: "/v1/cluster/refs/{ref}/history", Timeout: quick,
@@ -231,9 +303,24 @@ func (c *Client) ClusterAdmit(ctx context.Context, node string) error {
 }
 
 // ClusterActivate asks vfsd to switch ref on every member of its cluster.
+// The answer comes within wait and clusterMargin whatever etcd or the
+// coordinator do: past it, the release may still go out, and cluster
+// status tells.
 func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, reason string, wait time.Duration, abort bool) (ClusterActivation, error) {
-	return opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String(), Abort: abort})
+	ctx, cancel := context.WithTimeout(ctx, wait+clusterMargin)
+	defer cancel()
+	a, err := opClusterActivate.call(ctx, c, clusterActivateRequest{Ref: ref, ID: id, Reason: reason, Wait: wait.String(), Abort: abort})
+	if err != nil && ctx.Err() != nil {
+		return a, fmt.Errorf("no answer from vfsd within --wait %s and %s (the coordinator is stopped or etcd stalls); the release may still go out: vfsctl cluster status tells: %w",
+			wait, clusterMargin, context.DeadlineExceeded)
+	}
+	return a, err
 }
+
+// clusterMargin is how much longer than --wait a cluster activation's
+// client waits for the answer: the coordinator's withdrawal (abortTimeout,
+// 5 s) and the answer's way back.
+const clusterMargin = 10 * time.Second
 
 // ClusterHistory asks vfsd for ref's history across its cluster.
 func (c *Client) ClusterHistory(ctx context.Context, ref string) (ClusterHistory, error) {
@@ -250,9 +337,13 @@ func (c *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	return opClusterStatus.call(ctx, c, none{})
 }
 
-type readiness struct {
+// Readiness is /v1/ready's answer.
+type Readiness struct {
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason"`
+	// Refs is what this node serves under each ref (cluster status
+	// shows drift from it).
+	Refs map[string]store.Ref `json:"refs"`
 }
 
 func serveReady(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
@@ -260,10 +351,34 @@ func serveReady(ctx context.Context, s *session, w http.ResponseWriter, r *http.
 	if s.local.Cluster != nil {
 		ready, why = s.local.Cluster.Ready(ctx)
 	}
+	refs, err := s.local.NamedRefs()
+	if err != nil {
+		return err
+	}
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, readiness{Ready: ready, Reason: why})
+	writeJSON(w, status, Readiness{Ready: ready, Reason: why, Refs: refs})
 	return nil
+}
+
+// PeerReady asks a peer whether it is ready (200 or 503, both with a
+// Readiness).
+func (c *Client) PeerReady(ctx context.Context) (Readiness, error) {
+	var r Readiness
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+opReady.Path, nil)
+	if err != nil {
+		return r, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return r, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		return r, fmt.Errorf("%s answered %s", opReady.Path, resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r)
+	return r, err
 }

@@ -28,10 +28,12 @@ type (
 		ID     store.Ref `json:"id"`
 		Reason string    `json:"reason"`
 		Verify bool      `json:"verify"` // re-hash every chunk first
+		Local  bool      `json:"local"`  // move a ref the cluster manages on this node alone
 	}
 	rollbackRequest struct {
 		Ref    string `path:"ref" json:"-"`
 		Reason string `json:"reason"`
+		Local  bool   `json:"local"` // move a ref the cluster manages on this node alone
 	}
 	labelRequest struct {
 		ID    store.Ref `path:"id" json:"-"`
@@ -171,6 +173,9 @@ var (
 	opActivate = jsonOp(endpoint{Name: "Activate", Method: "POST", Path: "/v1/refs/{ref}/activate", Timeout: long,
 		Doc: "Points a ref at a snapshot (O(1)); with verify, every chunk is re-hashed first. Unchanged is true when the ref already pointed there."},
 		func(ctx context.Context, s *session, r activateRequest) (Activation, error) {
+			if err := s.alone("activate", r.Ref, r.Local); err != nil {
+				return Activation{}, err
+			}
 			a, err := s.local.Activate(ctx, r.Ref, r.ID, r.Reason, r.Verify)
 			if err == nil && !a.Unchanged {
 				s.log.Info("activated", "ref", a.Ref, "from", shortOrNone(a.From), "to", a.To.Short(), "uid", a.UID, "pid", a.PID, "reason", a.Reason)
@@ -180,6 +185,9 @@ var (
 	opRollback = jsonOp(endpoint{Name: "Rollback", Method: "POST", Path: "/v1/refs/{ref}/rollback", Timeout: quick,
 		Doc: "Points a ref back at the last different snapshot it served."},
 		func(ctx context.Context, s *session, r rollbackRequest) (Activation, error) {
+			if err := s.alone("rollback", r.Ref, r.Local); err != nil {
+				return Activation{}, err
+			}
 			a, err := s.local.Rollback(ctx, r.Ref, r.Reason)
 			if err == nil {
 				s.log.Info("rolled back", "ref", a.Ref, "from", shortOrNone(a.From), "to", a.To.Short(), "uid", a.UID, "pid", a.PID)

@@ -60,6 +60,8 @@ var Kinds = []Kind{
 	{"forbidden", ErrForbidden, http.StatusForbidden, ExitError, "the caller may not use the socket"},
 	{"timeout", context.DeadlineExceeded, http.StatusGatewayTimeout, ExitError, "the request's deadline passed before it finished"},
 	{"conflict", ErrConflict, http.StatusConflict, ExitError, "another cluster activation of the ref came first, or membership changed before the flip"},
+	{"etcd", ErrEtcd, http.StatusServiceUnavailable, ExitError, "etcd did not answer or refused: the cluster cannot decide anything until it does"},
+	{"managed", ErrManaged, http.StatusConflict, ExitError, "the cluster manages the ref: move it with --cluster (or --local, a logged exception that makes the node unready)"},
 	{"no_cluster", ErrNoCluster, http.StatusConflict, ExitError, "vfsd is in no cluster"},
 	{"unavailable", ErrUnavailable, http.StatusServiceUnavailable, ExitError, "vfsd is stopping"},
 	{"error", nil, http.StatusInternalServerError, ExitError, "anything else; the message says what"},

@@ -117,17 +117,46 @@ func (l *Local) activated(e store.LogEntry, err error) (Activation, error) {
 	if err != nil {
 		return Activation{LogEntry: e}, err
 	}
+	l.switched(e)
+	return Activation{LogEntry: e, HookFailures: l.RunHooks(e)}, nil
+}
+
+// switched tells the file system and the metrics of an activation.
+func (l *Local) switched(e store.LogEntry) {
 	if l.FS != nil {
 		l.FS.Retarget(e.Ref, e.To, e.Seq)
 	}
 	if l.Events != nil {
 		l.Events.Activated(e.Ref)
 	}
-	a := Activation{LogEntry: e, HookFailures: []string{}}
-	if l.Hooks != nil {
-		a.HookFailures = append(a.HookFailures, l.Hooks.Run(e)...)
+}
+
+// Switch is a cluster member's activation: logged as who (the operator
+// who asked the cluster), and without hooks, which the cluster runs with
+// RunHooks once the node has reported (never on its readiness path).
+// changed is false when ref already pointed at id.
+func (l *Local) Switch(ctx context.Context, ref string, id store.Ref, who snapshot.Who, reason string) (store.LogEntry, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return store.LogEntry{}, false, err
 	}
-	return a, nil
+	e, err := snapshot.Activate(l.st, ref, id, who, reason)
+	if errors.Is(err, store.ErrUnchanged) {
+		return store.LogEntry{Ref: ref, From: id, To: id}, false, nil
+	}
+	if err != nil {
+		return e, false, err
+	}
+	l.switched(e)
+	return e, true, nil
+}
+
+// RunHooks runs the post-activation hooks for e (none in vfsctl) and
+// returns one message per failure.
+func (l *Local) RunHooks(e store.LogEntry) []string {
+	if l.Hooks == nil {
+		return []string{}
+	}
+	return append([]string{}, l.Hooks.Run(e)...)
 }
 
 // Lookahead tells the mount that id is staged to become ref's target.

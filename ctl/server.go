@@ -67,6 +67,22 @@ type session struct {
 	log   *slog.Logger
 }
 
+// alone refuses to move a ref the cluster manages on this node alone,
+// unless the caller asked for it (local): then it is logged, and the node
+// reports the drift until the cluster's next release.
+func (s *session) alone(what, ref string, local bool) error {
+	c := s.local.Cluster
+	if c == nil || !c.Manages(ref) {
+		return nil
+	}
+	if !local {
+		return fmt.Errorf("%s %s: the cluster manages this ref, and moving it on this node alone would make it drift from the other members: use --cluster to move it on every member, or --local for a deliberate exception on this node (it then answers 503 on /v1/ready until the next release): %w",
+			what, ref, ErrManaged)
+	}
+	s.log.Warn("cluster: a ref the cluster manages moved on this node alone (--local); the node is not ready until the next release", "ref", ref, "uid", s.who.UID, "user", s.who.User)
+	return nil
+}
+
 // peerKey finds a connection's credentials in a request's context.
 type peerKey struct{}
 

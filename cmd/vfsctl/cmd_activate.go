@@ -21,6 +21,7 @@ type activateOptions struct {
 	cluster bool
 	wait    time.Duration
 	abort   bool
+	local   bool
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -32,9 +33,24 @@ func (o *activateOptions) addVerify(fs *pflag.FlagSet) {
 	o.AddFlags(fs)
 	fs.BoolVar(&o.verify, "verify", false, "re-hash every chunk of the snapshot first (default: check that every object is present)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only say what would change: the ref's move and the paths that differ")
-	fs.BoolVar(&o.cluster, "cluster", false, "switch the ref on every member of vfsd's cluster together (docs/cluster.md)")
-	flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member")
+	o.addCluster(fs, "switch")
+}
+
+// addCluster adds the flags of a move in a cluster: --cluster and its
+// --wait and --abort, and --local.
+func (o *activateOptions) addCluster(fs *pflag.FlagSet, verb string) {
+	fs.BoolVar(&o.cluster, "cluster", false, verb+" the ref on every member of vfsd's cluster together (docs/cluster.md)")
+	flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member: the answer comes within it and 10 s")
 	fs.BoolVar(&o.abort, "abort", false, "with --cluster, withdraw the release if not every member staged it within --wait (default: it stays desired)")
+	fs.BoolVar(&o.local, "local", false, "move a ref the cluster manages on this node alone: a logged exception, after which the node answers 503 on /v1/ready until the cluster's next release")
+}
+
+// setLocal makes a daemon client's activations and rollbacks move a ref
+// the cluster manages on this node alone (--local).
+func setLocal(api ctl.API, local bool) {
+	if c, ok := api.(*ctl.Client); ok {
+		c.Local = local
+	}
 }
 
 func activateCommand(e *env) *command {
@@ -54,6 +70,7 @@ func activateCommand(e *env) *command {
 			if o.cluster {
 				return clusterActivate(e, st, o, id)
 			}
+			setLocal(st, o.local)
 			le, err := st.Activate(e.ctx, o.ref, id, o.reason, o.verify)
 			return reportActivation(e, le, err)
 		},
@@ -68,7 +85,8 @@ func rollbackCommand(e *env) *command {
 		flags: func(fs *pflag.FlagSet) {
 			o.AddFlags(fs)
 			fs.BoolVar(&o.cluster, "cluster", false, "roll back on every member of vfsd's cluster together (the snapshot is on all of them: nothing is copied)")
-			flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member")
+			flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member: the answer comes within it and 10 s")
+			fs.BoolVar(&o.local, "local", false, "roll back a ref the cluster manages on this node alone: a logged exception, after which the node answers 503 on /v1/ready until the cluster's next release")
 		},
 		run: func(e *env, _ []string) error {
 			st, err := e.store()
@@ -82,6 +100,7 @@ func rollbackCommand(e *env) *command {
 				}
 				return clusterActivate(e, st, o, id)
 			}
+			setLocal(st, o.local)
 			le, err := st.Rollback(e.ctx, o.ref, o.reason)
 			return reportActivation(e, le, err)
 		},
@@ -157,6 +176,12 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 		}
 	}
 	switch {
+	case len(res.Missing) == 0 && len(res.Left) > 0:
+		return fmt.Errorf("%s generation %d, %s on all %s, but %s served the release before and left the cluster since: it may still serve the old one",
+			res.Ref, res.Gen, id.Short(), count(len(res.Members), "member"), strings.Join(res.Left, ", "))
+	case len(res.Missing) == 0 && len(res.HookFailures) > 0:
+		return fmt.Errorf("%s generation %d on all %s, but %s failed: %s", res.Ref, res.Gen, count(len(res.Members), "member"),
+			count(len(res.HookFailures), "cluster hook"), strings.Join(res.HookFailures, "; "))
 	case len(res.Missing) == 0:
 		e.note("%s: generation %d, %s on all %s", res.Ref, res.Gen, id.Short(), count(len(res.Members), "member"))
 		return nil
@@ -165,7 +190,11 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 	case !res.Committed:
 		return fmt.Errorf("%s generation %d not committed: %s did not stage %s within %s (the release stays desired; --abort withdraws it)", res.Ref, res.Gen, strings.Join(res.Missing, ", "), id.Short(), o.wait)
 	}
-	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait)
+	left := ""
+	if len(res.Left) > 0 {
+		left = fmt.Sprintf("; %s served the release before and left the cluster since", strings.Join(res.Left, ", "))
+	}
+	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s%s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait, left)
 }
 
 // previousTarget is what rollback goes back to, from the log read

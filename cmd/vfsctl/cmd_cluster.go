@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
@@ -13,7 +12,7 @@ import (
 func clusterStatusCommand(e *env) *command {
 	return &command{
 		name: "cluster status", nargs: [2]int{0, 0},
-		summary: "show vfsd's cluster: members, and each ref's generations",
+		summary: "show vfsd's cluster: each ref's release, and per member what it staged, applied and serves, and whether it is ready",
 		run: func(e *env, _ []string) error {
 			c, err := clusterClient(e, "cluster status")
 			if err != nil {
@@ -26,39 +25,7 @@ func clusterStatusCommand(e *env) *command {
 			if e.json {
 				return e.printJSON(s)
 			}
-			fmt.Fprintf(e.stdout, "cluster %s, seen from %s\n", s.Cluster, s.Node)
-			var nodes []string
-			for n := range s.Members {
-				nodes = append(nodes, n)
-			}
-			sort.Strings(nodes)
-			var refs []string
-			for r := range s.Desired {
-				refs = append(refs, r)
-			}
-			sort.Strings(refs)
-			for _, r := range refs {
-				fmt.Fprintf(e.stdout, "ref %s: desired generation %d, committed %d\n", r, s.Desired[r], s.Committed[r])
-			}
-			for _, n := range nodes {
-				var parts []string
-				for _, r := range refs {
-					parts = append(parts, fmt.Sprintf("%s staged %d applied %d", r, s.Staged[n][r], s.Applied[n][r]))
-				}
-				fmt.Fprintf(e.stdout, "member %s (%s): %s\n", n, s.Members[n], strings.Join(parts, "; "))
-			}
-			var evicted []string
-			for n := range s.Evicted {
-				evicted = append(evicted, n)
-			}
-			sort.Strings(evicted)
-			for _, n := range evicted {
-				ev := s.Evicted[n]
-				fmt.Fprintf(e.stdout, "evicted %s by %s at %s: %s\n", n, ev.By, ev.Time.Format("2006-01-02 15:04:05"), ev.Reason)
-			}
-			if s.Error != "" {
-				fmt.Fprintf(e.stdout, "last error on %s: %s\n", s.Node, s.Error)
-			}
+			printClusterStatus(e, s)
 			return nil
 		},
 	}
@@ -140,8 +107,12 @@ func clusterLogCommand(e *env) *command {
 				}
 			} else {
 				for _, x := range h.Entries {
-					fmt.Fprintf(e.stdout, "%d  %s  %s -> %s  by %s  %s\n", x.Gen, x.Time.Local().Format("2006-01-02 15:04:05"),
-						shortOrNone(x.Prev), x.Snapshot.Short(), x.Node, x.Reason)
+					user := x.User
+					if user == "" {
+						user = fmt.Sprintf("uid %d", x.UID)
+					}
+					fmt.Fprintf(e.stdout, "%d  %s  %s -> %s  by %s on %s  %s\n", x.Gen, x.Time.Local().Format("2006-01-02 15:04:05"),
+						shortOrNone(x.Prev), x.Snapshot.Short(), printable(user), x.Node, printable(x.Reason))
 				}
 			}
 			if h.Problem != "" {
@@ -152,4 +123,72 @@ func clusterLogCommand(e *env) *command {
 			return nil
 		},
 	}
+}
+
+// printClusterStatus prints a status for people: text from etcd is
+// quoted where it holds control characters, as vfsctl log does.
+func printClusterStatus(e *env, s ctl.ClusterStatus) {
+	w := e.stdout
+	fmt.Fprintf(w, "cluster %s, seen from %s\n", s.Cluster, s.Node)
+	if s.Etcd != "" {
+		fmt.Fprintf(w, "etcd %s\nthe last state %s read (%s):\n", printable(s.Etcd), s.Node, s.AsOf.Local().Format("2006-01-02 15:04:05"))
+	}
+	refs := sortedKeys(s.Refs)
+	for _, r := range refs {
+		x := s.Refs[r]
+		line := fmt.Sprintf("ref %s: committed generation %d (%s)", r, s.Committed[r], shortOrNone(x.Committed))
+		if s.Desired[r] > s.Committed[r] {
+			if x.Withdrawn {
+				line += fmt.Sprintf(", generation %d withdrew a release", s.Desired[r])
+			} else {
+				line += fmt.Sprintf(", generation %d (%s) desired by %s", s.Desired[r], shortOrNone(x.Desired), printable(x.DesiredBy))
+			}
+		}
+		if x.Reason != "" {
+			line += ": " + printable(x.Reason)
+		}
+		fmt.Fprintln(w, line)
+		if x.Problem != "" {
+			fmt.Fprintf(w, "  problem: %s\n", printable(x.Problem))
+		}
+		if x.Behind != "" {
+			fmt.Fprintf(w, "  %s\n", printable(x.Behind))
+		}
+	}
+	for _, n := range sortedKeys(s.Nodes) {
+		m := s.Nodes[n]
+		state := "ready"
+		if !m.Ready {
+			state = "not ready: " + printable(m.Reason)
+		}
+		fmt.Fprintf(w, "member %s (%s): %s\n", n, m.Peer, state)
+		for _, r := range refs {
+			mr := m.Refs[r]
+			drift := ""
+			if mr.Drift {
+				drift = ", drift"
+			}
+			fmt.Fprintf(w, "  %s: staged %d (%s), applied %d (%s), serves %s%s\n", r, s.Staged[n][r], shortOrNone(mr.Staged),
+				s.Applied[n][r], shortOrNone(mr.Applied), shortOrNone(mr.Serves), drift)
+		}
+	}
+	for _, n := range sortedKeys(s.Evicted) {
+		ev := s.Evicted[n]
+		fmt.Fprintf(w, "evicted %s by %s at %s: %s\n", n, ev.By, ev.Time.Local().Format("2006-01-02 15:04:05"), printable(ev.Reason))
+	}
+	for _, p := range s.Problems {
+		fmt.Fprintf(w, "unreadable in etcd: %s\n", printable(p))
+	}
+	if s.Error != "" {
+		fmt.Fprintf(w, "last errors on %s: %s\n", s.Node, printable(s.Error))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -19,6 +19,7 @@ type importOptions struct {
 	skip     bool
 	exclude  []string
 	deploy   bool // vfsctl deploy: activate, then say what changed
+	cluster  activateOptions
 }
 
 func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
@@ -29,6 +30,7 @@ func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.reason, "reason", "", "reason recorded in the activation log with --activate")
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out what this gitignore pattern matches (repeatable), after .git, .hg, .svn and the directory's .vfsignore")
 	fs.BoolVar(&o.skip, "skip-unsupported", false, "skip devices, fifos, sockets, escaping symlinks and unsafe tar paths with a warning instead of failing")
+	o.cluster.addCluster(fs, "activate")
 }
 
 func importCommand(e *env) *command {
@@ -83,7 +85,13 @@ func runImport(e *env, o *importOptions, src string) error {
 		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
 		size(s.BytesNew), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
 	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
-	if o.activate {
+	if o.activate && o.cluster.cluster {
+		o.cluster.ref, o.cluster.reason = o.ref, o.reason
+		if err := clusterActivate(e, st, &o.cluster, res.Snapshot.ID); err != nil {
+			return err
+		}
+	} else if o.activate {
+		setLocal(st, o.cluster.local)
 		a, err := st.Activate(e.ctx, o.ref, res.Snapshot.ID, o.reason, false)
 		if err != nil {
 			return err

@@ -44,7 +44,10 @@ filters, labels and message), activates it on --ref (default current) with
 "current: <from> -> <to>: N added, M removed, K changed". Prints the
 snapshot's id on the last line of standard output; --json prints
 {"snapshot", "stats", "activation", "changes"}. The common case in one step;
-use import, snapshot diff and activate to look before switching.`,
+use import, snapshot diff and activate to look before switching. On a member
+of a cluster, --cluster releases it on every member, as activate --cluster
+does (same output and exit codes); a ref the cluster manages is refused
+without it (--local moves it on this node alone).`,
 
 	"snapshot pull": `Copies snapshot ID from another vfsd, whose --peer-listen address PEER is
 (host:port): its trees and file records, and the chunks this store lacks,
@@ -127,11 +130,22 @@ next generation; every member pulls what it lacks from this one and stages
 it; once all have, this vfsd commits the flip and every member activates it.
 Exit 0 once every live member serves it; exit 1 naming the members that did
 not, when --wait ends (the release then stays desired, or with --abort is
-withdrawn).`,
+withdrawn), or the members that served the release before and left since.
+The answer comes within --wait and 10 s whatever etcd does; etcd out of
+reach is its own error kind (etcd). Without --cluster, a ref the cluster
+manages is refused (kind managed): --local moves it on this node alone, a
+logged exception after which the node answers 503 on /v1/ready (drift) until
+the cluster's next release.`,
 
-	"cluster status": `Members of vfsd's cluster with their peer addresses, and for each ref the
-desired and committed generation and what each member has staged and
-applied. --json prints it whole.`,
+	"cluster status": `For each ref: the committed release (generation, snapshot, reason), a
+release desired and not yet committed, a value in etcd that cannot be read,
+and whether etcd is behind this node (restored from a backup?). For each
+member: whether it is ready or why not (asked on its peer listener), and per
+ref what it staged, applied and serves, and "drift" when it serves another
+snapshot than committed. With etcd out of reach it answers within a few
+seconds all the same: "etcd unreachable since T", then the last state this
+node read. Text from etcd is quoted where it holds control characters.
+--json prints it whole.`,
 
 	"cluster evict": `Takes NODE out of vfsd's cluster: its membership ends at once, so a
 release waiting for it (activate --cluster) goes on without it, and it may not

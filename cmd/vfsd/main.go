@@ -34,6 +34,7 @@ type config struct {
 	unmountWait  time.Duration
 	grace        time.Duration
 	hooks        []string
+	clusterHooks []string
 	hookTimeout  time.Duration
 	metrics      string
 	importLease  time.Duration
@@ -71,7 +72,8 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.BoolVar(&c.debug, "debug", false, "log every FUSE request (very verbose)")
 	flagval.DurationVar(fs, &c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")
 	flagval.DurationVar(fs, &c.grace, "grace", 7*24*time.Hour, "how long after a snapshot stops being a ref's target its assets stay reachable under that ref (asset carry-over); 0 turns carry-over off")
-	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands")
+	fs.StringArrayVar(&c.hooks, "hook", nil, "command run with sh -c after each activation, with VFS_REF, VFS_FROM, VFS_TO set (repeatable); a failure is logged and reported to vfsctl, and the activation stands. In a cluster it runs on every node, after the node reported the release applied")
+	fs.StringArrayVar(&c.clusterHooks, "cluster-hook", nil, "with --cluster: command run once per release, on the node that coordinated it, after every member applied it (a CDN purge), with VFS_REF, VFS_FROM, VFS_TO set (repeatable)")
 	flagval.DurationVar(fs, &c.hookTimeout, "hook-timeout", 30*time.Second, "how long a hook may run before it is killed and reported as failed")
 	fs.StringVar(&c.metrics, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101 (off by default)")
 	flagval.DurationVar(fs, &c.unmountWait, "unmount-wait", 30*time.Second, "at shutdown, how long to wait for requests under way on the socket, then for files still open through the mount; vfsd exits within twice this plus 30s whatever happens")

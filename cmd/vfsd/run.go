@@ -139,6 +139,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		if m != nil {
 			cfg.Rejected = m.pullRejected.Inc
 		}
+		if len(c.clusterHooks) > 0 {
+			h := &ctl.Hooks{Commands: c.clusterHooks, Timeout: c.hookTimeout, Log: log}
+			cfg.ReleaseHooks = h.Run
+		}
 		node, err := cluster.Join(ctx, cfg, local)
 		if err != nil {
 			l.Close()
