@@ -116,6 +116,14 @@ func TestClusterEtcdOutage(t *testing.T) {
 	}
 	// etcd gone for everyone, longer than the lease: nobody can flip.
 	server.Close()
+	// cluster status answers all the same, naming etcd, with the last
+	// state the node read.
+	start := time.Now()
+	st, stderr, err := origin.try("cluster", "status")
+	if err != nil || !strings.Contains(st, "etcd unreachable since") || !strings.Contains(st, "member n1") {
+		t.Errorf("cluster status with etcd stopped: %v %s %s", err, st, stderr)
+	}
+	t.Logf("cluster status with etcd stopped answered in %s:\n%s", time.Since(start).Round(time.Millisecond), st)
 	time.Sleep(3 * time.Second)
 	for _, p := range peers {
 		waitStatus(t, p, 200, "")
@@ -129,7 +137,7 @@ func TestClusterEtcdOutage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
-	start := time.Now()
+	start = time.Now()
 	if _, stderr, err := origin.try("activate", v2, "--cluster", "--wait", "3s"); err == nil || !strings.Contains(stderr, "etcd") {
 		t.Errorf("activation with etcd down: %v %s", err, stderr)
 	} else if took := time.Since(start); took > 15*time.Second {
