@@ -577,3 +577,20 @@ func TestRacingActivations(t *testing.T) {
 		a, b = b, a
 	}
 }
+
+// A failing hook changes nothing of the release: a node hook's failure is
+// logged on its node, a cluster hook's is reported to the operator; every
+// node serves the release and is ready.
+func TestFailingHooks(t *testing.T) {
+	f := New(t, 2, Options{Hooks: []string{"exit 3"}, ReleaseHooks: []string{"echo purge failed >&2; exit 4"}})
+	n1, n2 := f.Node("n1"), f.Node("n2")
+	v1 := n1.Import(t, site("v1"))
+	a := release(t, n1, "current", v1)
+	if len(a.HookFailures) != 1 || !strings.Contains(a.HookFailures[0], "purge failed") {
+		t.Errorf("cluster hook failures: %v", a.HookFailures)
+	}
+	AllServe(t, 20*time.Second, "current", v1, n1, n2)
+	Eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(n2.Log.String(), "activation hook failed"), "n2 does not log its hook's failure"
+	})
+}

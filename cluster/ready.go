@@ -146,3 +146,33 @@ func (n *Node) Manages(ref string) bool {
 	rs := n.refs[ref]
 	return rs != nil && (rs.desired != nil || rs.committed != nil || rs.applied.Gen > 0)
 }
+
+// Health is what a node's metrics say of it in its cluster.
+type Health struct {
+	Ready bool
+	// EtcdUnreachable: etcd does not answer this node now.
+	EtcdUnreachable bool
+	// Behind counts the refs for which etcd shows less than this node
+	// applied (a restore); Unreadable the values under the cluster's
+	// prefix this node cannot read.
+	Behind, Unreadable int
+}
+
+// Health reports this node's health in its cluster, for metrics.
+func (n *Node) Health() Health {
+	ready, _ := n.Ready(n.ctx)
+	h := Health{Ready: ready}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h.EtcdUnreachable = !n.failing.IsZero()
+	h.Unreadable = len(n.problems)
+	for _, rs := range n.refs {
+		if rs.behind != "" {
+			h.Behind++
+		}
+		if rs.bad != "" {
+			h.Unreadable++
+		}
+	}
+	return h
+}

@@ -319,8 +319,8 @@ func (c *Client) ClusterActivate(ctx context.Context, ref string, id store.Ref, 
 
 // clusterMargin is how much longer than --wait a cluster activation's
 // client waits for the answer: the coordinator's withdrawal (abortTimeout,
-// 5 s) and the answer's way back.
-const clusterMargin = 10 * time.Second
+// 5 s) and the answer's way back. A variable for tests.
+var clusterMargin = 10 * time.Second
 
 // ClusterHistory asks vfsd for ref's history across its cluster.
 func (c *Client) ClusterHistory(ctx context.Context, ref string) (ClusterHistory, error) {

@@ -1,6 +1,9 @@
 package ctl
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // RoundTrip sends err through the wire's JSON form and back.
 func RoundTrip(err error) error {
@@ -10,4 +13,12 @@ func RoundTrip(err error) error {
 		return e
 	}
 	return a.err()
+}
+
+// SetClusterMargin shortens how long past --wait a cluster activation's
+// client waits, for the length of a test.
+func SetClusterMargin(d time.Duration) func() {
+	old := clusterMargin
+	clusterMargin = d
+	return func() { clusterMargin = old }
 }

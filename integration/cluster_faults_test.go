@@ -107,6 +107,14 @@ func TestClusterCorruptSource(t *testing.T) {
 	if v := metric(t, metrics3, "vfs_cluster_pull_rejected_total"); v == "" || v == "0" {
 		t.Errorf("vfs_cluster_pull_rejected_total = %q on n3", v)
 	}
+	// Applied everywhere: n3 is ready, hears from etcd, and finds etcd
+	// neither behind nor unreadable.
+	for name, want := range map[string]string{"vfs_cluster_ready": "1", "vfs_cluster_etcd_unreachable": "0",
+		"vfs_cluster_etcd_behind_refs": "0", "vfs_cluster_unreadable_values": "0"} {
+		if v := metric(t, metrics3, name); v != want {
+			t.Errorf("%s = %q on n3, want %s", name, v, want)
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(n3.mnt, "current", "index.html")); err != nil || string(b) != "<h1>v1</h1>" {
 		t.Errorf("n3 serves %q %v", b, err)
 	}
@@ -135,7 +143,9 @@ func TestClusterNodeStopped(t *testing.T) {
 		}
 	}()
 	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
+	start := time.Now()
 	out, stderr, err := origin.try("--json", "activate", v2, "--cluster", "--wait", "60s")
+	t.Logf("with a node stopped, the release went out on the others in %s (lease 2 s)", time.Since(start).Round(time.Millisecond))
 	var res struct {
 		Committed bool     `json:"committed"`
 		Members   []string `json:"members"`
@@ -150,10 +160,12 @@ func TestClusterNodeStopped(t *testing.T) {
 	}
 	victim.cmd.Process.Signal(syscall.SIGCONT)
 	stopped = false
+	continued := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		status, body := ready(t, peers[2])
 		if status == 200 {
+			t.Logf("the stopped node, continued, was ready serving the release %s later", time.Since(continued).Round(time.Millisecond))
 			b, err := os.ReadFile(filepath.Join(victim.mnt, "current", "index.html"))
 			if err != nil || string(b) != "two" {
 				t.Fatalf("the continued node said ready while serving %q %v", b, err)

@@ -276,7 +276,9 @@ func TestClusterNodeKilled(t *testing.T) {
 	v2 := origin.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
 	// It goes out on the two, and names the dead node as one that served
 	// the release before and left (exit 1): it may still serve the old one.
+	start := time.Now()
 	out, stderr, err := origin.try("--json", "activate", v2, "--cluster", "--wait", "60s")
+	t.Logf("with a node killed, the release went out on the others in %s (lease 2 s)", time.Since(start).Round(time.Millisecond))
 	var res struct {
 		Members []string `json:"members"`
 		Missing []string `json:"missing"`
@@ -287,9 +289,11 @@ func TestClusterNodeKilled(t *testing.T) {
 		t.Fatalf("activation with a dead node: %v %s %s", err, out, stderr)
 	}
 	victim.start(t)
+	restarted := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if status, _ := ready(t, peers[2]); status == 200 {
+			t.Logf("the killed node, restarted, was ready %s after its start returned", time.Since(restarted).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/store"
 )
@@ -58,6 +59,25 @@ func newMetrics(local *ctl.Local) *metrics {
 		// goroutines, GC) and process_* (RSS, fds, CPU).
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchCluster adds the gauges of a node's health in its cluster.
+func (m *metrics) watchCluster(node *cluster.Node) {
+	gauge := func(name, help string, f func(cluster.Health) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(node.Health()) })
+	}
+	bit := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	m.reg.MustRegister(
+		gauge("vfs_cluster_ready", "1 while this node answers 200 on /v1/ready, else 0.", func(h cluster.Health) float64 { return bit(h.Ready) }),
+		gauge("vfs_cluster_etcd_unreachable", "1 while etcd does not answer this node.", func(h cluster.Health) float64 { return bit(h.EtcdUnreachable) }),
+		gauge("vfs_cluster_etcd_behind_refs", "Refs for which etcd shows less than this node applied (etcd restored from a backup?).", func(h cluster.Health) float64 { return float64(h.Behind) }),
+		gauge("vfs_cluster_unreadable_values", "Values under the cluster's prefix in etcd that this node cannot read.", func(h cluster.Health) float64 { return float64(h.Unreadable) }),
+	)
 }
 
 func (m *metrics) Op(op string, d time.Duration) {

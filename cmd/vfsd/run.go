@@ -150,6 +150,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		}
 		defer node.Close()
 		local.Cluster = node
+		if m != nil {
+			m.watchCluster(node)
+		}
 		log.Info("joined cluster", "cluster", c.cluster, "node", c.node, "etcd", c.etcd)
 	}
 	srv := ctl.NewServer(local, log)
