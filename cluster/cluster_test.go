@@ -15,6 +15,7 @@ import (
 	. "github.com/vfs-project/vfs/cluster/clustertest"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/ctl/ctltest"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -234,24 +235,47 @@ func TestLocalMoveIsRefusedOrDrifts(t *testing.T) {
 }
 
 // Closing a node stops and waits for everything it runs: a pull or an
-// apply never reaches a closed store (it would panic in Badger).
+// apply never reaches a closed store (it would panic in Badger). Here n2's
+// switch is slow to finish once told to stop, as a commit under way is;
+// Close must not return before it has.
 func TestCloseWaitsForItsWork(t *testing.T) {
 	t.Parallel()
-	f := New(t, 2, Options{})
-	n1 := f.Node("n1")
-	files := map[string]string{}
-	for i := range 300 {
-		files[fmt.Sprintf("d%d/f%d.txt", i%10, i)] = strings.Repeat(fmt.Sprint(i), 500)
+	inSwitch := make(chan struct{}, 1)
+	var finished atomic.Bool
+	f := New(t, 2, Options{Wrap: func(name string, l cluster.Local) cluster.Local {
+		if name != "n2" {
+			return l
+		}
+		return slowSwitch{Local: l, in: inSwitch, finished: &finished}
+	}})
+	n1, n2 := f.Node("n1"), f.Node("n2")
+	v1 := n1.Import(t, site("v1"))
+	go n1.Activate("current", v1, 5*time.Second, false)
+	select {
+	case <-inSwitch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("n2 never switched")
 	}
-	for i := range 5 {
-		files["index.html"] = fmt.Sprint(i)
-		id := n1.Import(t, files)
-		go n1.Activate("current", id, 5*time.Second, false)
-		// Let n2 start pulling, then stop it under the pull.
-		time.Sleep(time.Duration(i*20) * time.Millisecond)
-		f.Node("n2").Stop()
-		f.Start("n2")
+	n2.Stop()
+	if !finished.Load() {
+		t.Error("Close returned while the node was still switching a ref")
 	}
+}
+
+// slowSwitch's Switch waits for its context to end, then takes a while
+// more before it returns, as a commit under way does.
+type slowSwitch struct {
+	cluster.Local
+	in       chan struct{}
+	finished *atomic.Bool
+}
+
+func (s slowSwitch) Switch(ctx context.Context, ref string, id store.Ref, who snapshot.Who, reason string) (store.LogEntry, bool, error) {
+	s.in <- struct{}{}
+	<-ctx.Done()
+	time.Sleep(300 * time.Millisecond)
+	s.finished.Store(true)
+	return store.LogEntry{}, false, ctx.Err()
 }
 
 // A node's reports live on its session's lease: when the lease goes (here

@@ -145,6 +145,9 @@ type Options struct {
 	// ReleaseHooks run once per release on its coordinator
 	// (vfsd --cluster-hook).
 	ReleaseHooks []string
+	// Wrap, if set, stands between node name's cluster protocol and its
+	// store (to slow or watch what the protocol does to it).
+	Wrap func(name string, l cluster.Local) cluster.Local
 }
 
 // Fleet is an etcd and the nodes of one cluster.
@@ -259,7 +262,11 @@ func (f *Fleet) TryStart(name string) (*Node, error) {
 		h := &ctl.Hooks{Commands: f.Opts.ReleaseHooks, Timeout: time.Minute, Log: log}
 		cfg.ReleaseHooks = h.Run
 	}
-	node, err := cluster.Join(context.Background(), cfg, local)
+	var cl cluster.Local = local
+	if f.Opts.Wrap != nil {
+		cl = f.Opts.Wrap(name, local)
+	}
+	node, err := cluster.Join(context.Background(), cfg, cl)
 	if err != nil {
 		ln.Close()
 		local.Close()
