@@ -618,3 +618,25 @@ func TestFailingHooks(t *testing.T) {
 		return strings.Contains(n2.Log.String(), "activation hook failed"), "n2 does not log its hook's failure"
 	})
 }
+
+// A node that joins late is never ready while it serves anything but the
+// committed release: from its first answer on.
+func TestLateJoinerIsNeverReadyEarly(t *testing.T) {
+	f := New(t, 1, Options{})
+	n1 := f.Node("n1")
+	v1 := n1.Import(t, site("v1"))
+	release(t, n1, "current", v1)
+	for i := range 3 {
+		n := f.Start(fmt.Sprintf("late%d", i))
+		for {
+			ok, why := n.Ready()
+			if got := n.Serves(t, "current"); ok && got != v1 {
+				t.Fatalf("%s ready while it serves %s (%s)", n.Name, got, why)
+			}
+			if ok {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}

@@ -83,6 +83,10 @@ type Node struct {
 	session *concurrency.Session
 	evicted string    // why this node may not join, or ""
 	heard   time.Time // when etcd last answered this node
+	// readAt is when the last reconcile read etcd: what Ready judges by
+	// must be fresh (a node stopped with SIGSTOP, or just started, has
+	// an old view or none).
+	readAt time.Time
 	// failing is when etcd stopped answering (zero while it answers),
 	// and etcdErr the last error.
 	failing time.Time

@@ -81,6 +81,18 @@ func (n *Node) Ready(ctx context.Context) (bool, string) {
 	if why := n.fenced(); why != "" {
 		return false, why
 	}
+	// What this node last read of etcd must be fresh, unless nobody can
+	// read etcd now (fenced let that pass: nobody can flip either).
+	n.mu.Lock()
+	age, never := time.Since(n.readAt), n.readAt.IsZero()
+	n.mu.Unlock()
+	if limit := time.Duration(n.cfg.SessionTTL) * time.Second; age > limit && !n.Contact().CutOff {
+		n.nudge()
+		if never {
+			return false, "this node has not read the cluster's releases from etcd yet"
+		}
+		return false, fmt.Sprintf("this node last read the cluster's releases %s ago (the lease is %ds): catching up", age.Round(time.Millisecond), n.cfg.SessionTTL)
+	}
 	serves, err := n.local.Store().NamedRefs()
 	if err != nil {
 		return false, "this node's refs: " + err.Error()

@@ -18,19 +18,23 @@ import (
 // ref has a worker of its own that stages and applies it, so a ref whose
 // pull is slow or fails holds no other.
 
-// reconcileEvery bounds how long a missed watch event can go unnoticed.
-const reconcileEvery = 2 * time.Second
+// reconcileEvery bounds how long a missed watch event can go unnoticed:
+// 2 s, or a third of the lease when that is shorter, so that a node's view
+// is never older than a lease while etcd answers (Ready's freshness).
+func (n *Node) reconcileEvery() time.Duration {
+	return min(2*time.Second, time.Duration(n.cfg.SessionTTL)*time.Second/3)
+}
 
 // readTimeout bounds one read of etcd.
 const readTimeout = 5 * time.Second
 
 // run keeps this node a member and reads etcd at each change of a release
 // (a watch from the revision of the read before it, so nothing falls
-// between), each nudge, and every reconcileEvery (etcd does not bound
+// between), each nudge, and every reconcileEvery() (etcd does not bound
 // watch delivery).
 func (n *Node) run() {
 	defer n.wg.Done()
-	tick := time.NewTicker(reconcileEvery)
+	tick := time.NewTicker(n.reconcileEvery())
 	defer tick.Stop()
 	var watch clientv3.WatchChan
 	stopWatch := func() {}
@@ -175,6 +179,7 @@ func (n *Node) reconcile() (int64, error) {
 	}
 
 	n.mu.Lock()
+	n.readAt = time.Now()
 	for key, p := range problems {
 		if n.problems[key] != p {
 			n.cfg.Log.Warn("cluster: unreadable key", "err", p)
