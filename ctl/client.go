@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,6 +58,45 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	return &Client{hc: &http.Client{Transport: tr}, base: "http://vfs", ctx: ctx, path: path}, nil
 }
 
+// DialWith returns a client whose connections come from dial (vfsctl
+// --host: one ssh process each). The first is opened now, so that a
+// failure to reach vfsd is told at once, and is the first the client
+// uses. name says where the daemon is, in messages.
+func DialWith(ctx context.Context, name string, dial func(context.Context) (net.Conn, error)) (*Client, error) {
+	first, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			mu.Lock()
+			c := first
+			first = nil
+			mu.Unlock()
+			if c != nil {
+				return c, nil
+			}
+			return dial(ctx)
+		},
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &Client{hc: &http.Client{Transport: tr}, base: "http://vfs", ctx: ctx, path: name}, nil
+}
+
+// KindError is the sentinel of the error kind called name (nil for an
+// unknown name or "error").
+func KindError(name string) error {
+	for _, k := range Kinds {
+		if k.Name == name {
+			return k.Err
+		}
+	}
+	return nil
+}
+
 // DialPeer returns a client of another node's peer listener (host:port),
 // for the object endpoints.
 func DialPeer(ctx context.Context, addr string) *Client {
@@ -98,6 +138,10 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.n.Add(int64(n))
 	return n, err
 }
+
+// DialError names why the socket at path cannot be reached, with the
+// error's kind (vfsctl dial-stdio tells the far side).
+func DialError(path string, err error) error { return dialError(path, err) }
 
 // dialError names why the socket cannot be reached.
 func dialError(path string, err error) error {

@@ -38,6 +38,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	closed  bool
+	access  *Access // nil: the socket's group decides
 	servers []*http.Server
 	running sync.WaitGroup // requests being handled
 	active  atomic.Int64   // how many
@@ -198,7 +199,7 @@ func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.R
 	sess := &session{srv: s, log: s.log}
 	if !peer {
 		cred, _ := r.Context().Value(peerKey{}).(peerCred)
-		if err := s.allowed(cred); err != nil {
+		if err := s.allowed(cred, e, r); err != nil {
 			s.log.Warn("control socket: request refused", "uid", cred.who.UID, "pid", cred.who.PID, "route", e.Method+" "+e.Path, "err", err)
 			writeError(w, err)
 			return
@@ -243,15 +244,34 @@ func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.R
 	writeError(w, err)
 }
 
-// allowed decides who may act: root, the daemon's own user, and members
-// of the socket's group. The socket's mode (0660) already keeps others
-// out; this holds even if someone loosens it.
-func (s *Server) allowed(c peerCred) error {
+// SetAccess makes a's rules decide who may do what (vfsd --access), in
+// place of the socket's group.
+func (s *Server) SetAccess(a *Access) { s.access = a }
+
+// allowed decides who may act: root and the daemon's own user always;
+// then, with access rules, the rules, per endpoint and per ref; without,
+// members of the socket's group. The socket's mode (0660) already keeps
+// others out; this holds even if someone loosens it.
+func (s *Server) allowed(c peerCred, e *endpoint, r *http.Request) error {
 	if c.err != nil {
 		return fmt.Errorf("no peer credentials: %v: %w", c.err, ErrForbidden)
 	}
 	uid := c.who.UID
-	if uid == 0 || uid == os.Getuid() || (s.group >= 0 && (c.gid == s.group || inGroup(c.who.PID, s.group))) {
+	if uid == 0 || uid == os.Getuid() {
+		return nil
+	}
+	if s.access != nil {
+		ref := ""
+		if movesRef(e) {
+			ref = r.PathValue("ref")
+		}
+		name := c.who.User
+		if name == "" {
+			name = strconv.Itoa(uid)
+		}
+		return s.access.check(uid, groupsOf(c.who.PID, c.gid), name, e, ref)
+	}
+	if s.group >= 0 && (c.gid == s.group || inGroup(c.who.PID, s.group)) {
 		return nil
 	}
 	name := strconv.Itoa(s.group)
@@ -259,6 +279,28 @@ func (s *Server) allowed(c peerCred) error {
 		name = g.Name
 	}
 	return fmt.Errorf("uid %d is not root and not in group %s: ask an administrator to add you (usermod -aG %s USER; then log in again): %w", uid, name, name, ErrForbidden)
+}
+
+// groupsOf is a process's groups: its gid (from SO_PEERCRED) and its
+// supplementary groups (from /proc).
+func groupsOf(pid, gid int) []int {
+	out := []int{gid}
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Groups:"); ok {
+			for _, g := range strings.Fields(rest) {
+				if n, err := strconv.Atoi(g); err == nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // inGroup reads a process's supplementary groups, which SO_PEERCRED does

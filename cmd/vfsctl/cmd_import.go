@@ -36,7 +36,7 @@ func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
 func importCommand(e *env) *command {
 	o := &importOptions{}
 	return &command{
-		name: "snapshot import", args: "DIR|FILE.tar[.gz]", nargs: [2]int{1, 1},
+		name: "snapshot import", args: "DIR|FILE.tar[.gz]|-", nargs: [2]int{1, 1},
 		summary: "import a directory or tar archive as a snapshot",
 		flags:   o.AddFlags,
 		run:     func(e *env, args []string) error { return runImport(e, o, args[0]) },
@@ -64,7 +64,13 @@ func runImport(e *env, o *importOptions, src string) error {
 		bar = newProgress(e.stderr)
 		opts.Progress = bar.update
 	}
-	res, err := snapshot.Import(e.ctx, st, src, opts)
+	var res snapshot.Result
+	if src == "-" {
+		// A tar (gzip or not) on standard input: tar -C dist -c . | vfsctl deploy -
+		res, err = snapshot.ImportTar(e.ctx, st, e.stdin, "standard input", opts)
+	} else {
+		res, err = snapshot.Import(e.ctx, st, src, opts)
+	}
 	if bar != nil {
 		bar.done()
 	}
@@ -81,8 +87,12 @@ func runImport(e *env, o *importOptions, src string) error {
 	if s.Excluded > 0 {
 		left = fmt.Sprintf(", %d left out by .vfsignore or --exclude", s.Excluded)
 	}
+	shown := src
+	if src == "-" {
+		shown = "standard input"
+	}
 	e.note("imported %s: %s (%d unchanged since the last import), %s, %s (%s of it new to the store), %s read in %s%s",
-		src, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
+		shown, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
 		size(s.BytesNew), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
 	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
 	if o.activate && o.cluster.cluster {
@@ -123,7 +133,7 @@ func runImport(e *env, o *importOptions, src string) error {
 func deployCommand(e *env) *command {
 	o := &importOptions{}
 	return &command{
-		name: "deploy", args: "DIR|FILE.tar[.gz]", nargs: [2]int{1, 1},
+		name: "deploy", args: "DIR|FILE.tar[.gz]|-", nargs: [2]int{1, 1},
 		summary: "import and activate in one step, and say what changed",
 		flags: func(fs *pflag.FlagSet) {
 			o.AddFlags(fs)

@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dustin/go-humanize"
 	"io"
+	"net"
 	"os"
 	"os/user"
 	"strconv"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/remote"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -39,6 +41,10 @@ type env struct {
 	json   bool
 	quiet  bool
 	api    ctl.API
+	// host is --host (or VFS_HOST): a vfsd reached over ssh.
+	host    string
+	hostSet bool
+	stdin   io.Reader
 }
 
 // addGlobalFlags binds the global flags (cobra's persistent flags: they
@@ -46,6 +52,7 @@ type env struct {
 func (e *env) addGlobalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&e.storeDir, "store", e.storeDir, "open this store directory directly (environment VFS_STORE; default "+defaultStore+")")
 	fs.StringVar(&e.socket, "socket", e.socket, "talk to vfsd through this control socket (environment VFS_SOCKET; default "+defaultSocket+" when it exists)")
+	fs.StringVar(&e.host, "host", e.host, "talk to the vfsd of another machine over ssh: ssh://[user@]host[:port] (environment VFS_HOST; VFS_SSH_COMMAND replaces the ssh command); --socket is then that machine's socket")
 	fs.BoolVar(&e.json, "json", e.json, "print machine-readable JSON on standard output")
 	fs.BoolVarP(&e.quiet, "quiet", "q", e.quiet, "print no progress or summaries on standard error")
 }
@@ -54,6 +61,30 @@ func (e *env) addGlobalFlags(fs *pflag.FlagSet) {
 func (e *env) noteFlags(fs *pflag.FlagSet) {
 	e.storeSet = e.storeSet || fs.Changed("store")
 	e.socketSet = e.socketSet || fs.Changed("socket")
+	e.hostSet = e.hostSet || fs.Changed("host")
+}
+
+// remoteHost is the host vfsctl talks to over ssh: --host, else VFS_HOST
+// (unless --socket or --store was given); ok is false for a local one.
+func (e *env) remoteHost() (h remote.Host, ok bool, err error) {
+	s := e.host
+	if !e.hostSet {
+		if e.socketSet || e.storeSet {
+			return h, false, nil
+		}
+		s = os.Getenv("VFS_HOST")
+	}
+	if s == "" {
+		return h, false, nil
+	}
+	if e.storeSet {
+		return h, false, usageError{"--host and --store: a store directory is opened on this machine; give one"}
+	}
+	h, err = remote.ParseHost(s)
+	if err != nil {
+		return h, false, usageError{err.Error()}
+	}
+	return h, true, nil
 }
 
 // target decides where to connect: a flag on the command line, else the
@@ -100,6 +131,23 @@ func (e *env) runningMount() string {
 func (e *env) store() (ctl.API, error) {
 	if e.api != nil {
 		return e.api, nil
+	}
+	if h, ok, err := e.remoteHost(); err != nil {
+		return nil, err
+	} else if ok {
+		socket := ""
+		if e.socketSet {
+			socket = e.socket
+		}
+		argv := h.Command(os.Getenv("VFS_SSH_COMMAND"), socket)
+		c, err := ctl.DialWith(e.ctx, h.String(), func(ctx context.Context) (net.Conn, error) {
+			return remote.Dial(ctx, h, argv, ctl.KindError)
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.api = c
+		return c, nil
 	}
 	socket, dir, err := e.target()
 	if err != nil {

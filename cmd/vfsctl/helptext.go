@@ -3,7 +3,8 @@ package main
 // helpText is each command's long help, shown by --help and man pages and
 // generated into docs/cli.md: the manual lives here, once.
 var helpText = map[string]string{
-	"snapshot import": `Imports a directory, or a tar archive (gzip detected by content), as a
+	"snapshot import": `Imports a directory, or a tar archive (gzip detected by content; - reads
+it from standard input: tar -C dist -c . | vfsctl snapshot import -), as a
 snapshot, and prints its full id alone on the last line of standard output;
 progress and a summary go to standard error. Importing the same content
 again gives the same id and changes nothing. Files of a directory whose

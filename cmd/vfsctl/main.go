@@ -49,7 +49,7 @@ func commands(e *env) []*command {
 		statusCommand(e), logCommand(e), verifyCommand(e),
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
 		backupCommand(e), restoreCommand(e), clusterStatusCommand(e),
-		clusterEvictCommand(e), clusterAdmitCommand(e), clusterLogCommand(e),
+		clusterEvictCommand(e), clusterAdmitCommand(e), clusterLogCommand(e), dialStdioCommand(e),
 	}
 	for _, c := range cmds {
 		c.help = helpText[c.name]
@@ -66,7 +66,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile := startProfile(os.Getenv("VFS_CPUPROFILE"))
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runIn(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stopProfile()
 	os.Exit(code)
 }
@@ -89,7 +89,12 @@ func startProfile(path string) func() {
 }
 
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	return runIn(ctx, argv, strings.NewReader(""), stdout, stderr)
+}
+
+// runIn runs vfsctl with argv and its standard streams.
+func runIn(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := rootCommand(e)
 	root.SetArgs(argv)
 	_, err := root.ExecuteC()

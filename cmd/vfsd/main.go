@@ -28,6 +28,7 @@ type config struct {
 	mount        string
 	socket       string
 	socketGroup  string
+	access       string
 	allowOther   bool
 	debug        bool
 	cacheTimeout time.Duration
@@ -68,6 +69,7 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.mount, "mount", envOr("VFS_MOUNT", ""), "mount point, an empty directory (environment VFS_MOUNT; required)")
 	fs.StringVar(&c.socket, "socket", envOr("VFS_SOCKET", "/run/vfs/vfsd.sock"), "control socket for vfsctl --socket (environment VFS_SOCKET)")
 	fs.StringVar(&c.socketGroup, "socket-group", "", "group that may use the control socket (mode 0660); default: the daemon's group")
+	fs.StringVar(&c.access, "access", "", "rules of who may do what on the control socket, one a line: WHO ROLE [REF...] (user:NAME or group:NAME; read, deploy or admin; docs/security.md); default: the socket's group is admin")
 	fs.BoolVar(&c.allowOther, "allow-other", os.Getuid() == 0, "let other users (the web server's worker user) read the mount; default on when run as root")
 	fs.BoolVar(&c.debug, "debug", false, "log every FUSE request (very verbose)")
 	flagval.DurationVar(fs, &c.cacheTimeout, "cache-timeout", time.Hour, "how long the kernel caches entries and attributes (snapshots never change; /current is invalidated on activation)")

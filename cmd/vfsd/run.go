@@ -27,6 +27,21 @@ import (
 // wait for the FUSE server, close the store. No request can then reach a
 // closed notifier or store.
 func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
+	var access *ctl.Access
+	if c.access != "" {
+		// Read first: a rule file with a mistake stops vfsd before it
+		// mounts anything, naming the line.
+		f, err := os.Open(c.access)
+		if err != nil {
+			return fmt.Errorf("--access: %w", err)
+		}
+		access, err = ctl.ParseAccess(f, c.access, func(w string) { log.Warn("--access: " + w) })
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--access: %w", err)
+		}
+		log.Info("control socket rules", "file", c.access, "rules", len(access.Rules))
+	}
 	// A start that fails leaves nothing it made behind: not a new store
 	// (a typo would otherwise leave an empty one to find later), not a
 	// mount point. Registered first, so it runs after the store is closed.
@@ -157,6 +172,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	}
 	srv := ctl.NewServer(local, log)
 	srv.AllowGroup(gid)
+	if access != nil {
+		srv.SetAccess(access)
+	}
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
 	if c.peerListen != "" {
