@@ -36,9 +36,11 @@ vfsd is serving $EXAMPLE/mnt (log: $EXAMPLE/vfsd.log). Try:
   cat $EXAMPLE/mnt/current/index.html
   $BIN/vfsctl snapshot list
 
-Point nginx at it (docs/examples/nginx.conf has the full server block):
-  root $EXAMPLE/mnt/current;
-  location /a/ { root $EXAMPLE/mnt; add_header Cache-Control "public, max-age=31536000, immutable"; }
+Point nginx at it: vfsctl writes the server block for this mount (validators,
+cache headers, /a/ by hash):
+  $BIN/vfsctl config nginx --server-name example.test > /etc/nginx/sites-enabled/vfs-example
+  nginx -t && nginx -s reload
+(vfsctl config apache does the same for Apache.)
 
 Stop it with: make example-stop
 MSG

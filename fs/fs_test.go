@@ -340,8 +340,22 @@ func TestLabelsTimeTravelAndPrefixes(t *testing.T) {
 	activate(t, st, f, v2)
 	log, _ = st.Log()
 	t2 := log[1].Time
+	// Another ref: canary served v2, then v1.
+	for _, id := range []store.Ref{v2, v1} {
+		e, err := snapshot.Activate(st, "canary", id, snapshot.Who{}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Retarget("canary", id, e.Seq)
+		time.Sleep(10 * time.Millisecond)
+	}
+	log, _ = st.Log()
+	c1, c2 := log[2].Time, log[3].Time
 
 	want := map[string]string{
+		"at/" + c1.Format(time.RFC3339Nano) + "@canary/index.html":                "v2",
+		"at/" + c2.Format(time.RFC3339Nano) + "@canary/index.html":                "v1",
+		"at/" + c2.Format(time.RFC3339Nano) + "/index.html":                       "v2", // current, meanwhile
 		"labels/release-1/index.html":                                             "v1",
 		"snapshots/" + v2.Short() + "/index.html":                                 "v2",
 		"at/" + t1.Format(time.RFC3339Nano) + "/index.html":                       "v1",
@@ -357,6 +371,8 @@ func TestLabelsTimeTravelAndPrefixes(t *testing.T) {
 		"at/" + before.Format(time.RFC3339Nano),                      // before the first activation
 		"at/" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), // the future
 		"at/yesterday",
+		"at/" + t2.Format(time.RFC3339Nano) + "@canary", // before canary's first activation
+		"at/" + t2.Format(time.RFC3339Nano) + "@no ref", // not a ref's name
 		"labels/nope",
 		"snapshots/" + v2.String()[:11],
 	} {

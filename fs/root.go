@@ -186,17 +186,27 @@ func (n *labelsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Err
 }
 
 // atNode is /at: /at/<RFC 3339 time>/ is the snapshot current served at
-// that instant, from the activation log. An unparseable, future or
-// pre-history time is ENOENT with a log line, never a guess.
+// that instant, from the activation log, and /at/<time>@<ref>/ the one
+// ref served (a path component of its own: a ref's name cannot shadow a
+// directory of the site). An unparseable, future or pre-history time, or
+// a name that cannot be a ref, is ENOENT with a log line, never a guess.
 type atNode struct{ staticDir }
 
 func (n *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	t, err := snapshot.ParseAt(name)
+	when, ref := name, CurrentRef
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
+		when, ref = name[:i], name[i+1:]
+		if store.CheckLabel(ref) != nil {
+			n.fs.log.Info("/at: not a ref", "name", name)
+			return nil, syscall.ENOENT
+		}
+	}
+	t, err := snapshot.ParseAt(when)
 	if err != nil {
 		n.fs.log.Info("/at: not a time", "name", name)
 		return nil, syscall.ENOENT
 	}
-	id, err := snapshot.At(n.fs.src, CurrentRef, t, time.Now())
+	id, err := snapshot.At(n.fs.src, ref, t, time.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		n.fs.log.Info("/at: nothing served then", "time", name, "err", err)
 		return nil, syscall.ENOENT

@@ -25,6 +25,7 @@ type Change struct {
 
 // Diff lists the paths that differ from snapshot a to snapshot b, in path
 // order. Subtrees with the same ref are skipped without being read.
+// A zero ref is the empty tree: a ref's first activation adds every path.
 func Diff(st store.TreeReader, a, b store.Ref) ([]Change, error) {
 	var out []Change
 	if err := diffTrees(st, "", a, b, &out); err != nil {
@@ -37,11 +38,11 @@ func diffTrees(st store.TreeReader, dir string, a, b store.Ref, out *[]Change) e
 	if a == b {
 		return nil
 	}
-	ta, err := st.Tree(a)
+	ta, err := treeOrEmpty(st, a)
 	if err != nil {
 		return err
 	}
-	tb, err := st.Tree(b)
+	tb, err := treeOrEmpty(st, b)
 	if err != nil {
 		return err
 	}
@@ -103,4 +104,12 @@ func expand(st store.TreeReader, dir string, e store.Entry, op string, out *[]Ch
 		}
 		return nil
 	}, nil)
+}
+
+// treeOrEmpty reads tree ref; the zero ref is the empty tree.
+func treeOrEmpty(st store.TreeReader, ref store.Ref) (*store.Tree, error) {
+	if ref.IsZero() {
+		return &store.Tree{}, nil
+	}
+	return st.Tree(ref)
 }

@@ -44,13 +44,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatDuration writes d the way ParseDuration reads it, in days or weeks
+// FormatDuration writes d the way ParseDuration reads it, in days
 // when it is a whole number of them.
 func FormatDuration(d time.Duration) string {
-	switch {
-	case d > 0 && d%(7*24*time.Hour) == 0:
-		return fmt.Sprintf("%dw", d/(7*24*time.Hour))
-	case d > 0 && d%(24*time.Hour) == 0:
+	// Days, not weeks: the documented defaults read "7d" everywhere.
+	if d > 0 && d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
 	return d.String()

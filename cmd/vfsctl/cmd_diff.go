@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,6 +19,14 @@ func diffCommand(e *env) *command {
 
 func runDiff(e *env, args []string) error {
 	st, a, err := e.resolve(args[0])
+	if errors.Is(err, store.ErrNotFound) && st != nil && store.CheckLabel(args[0]) == nil {
+		// A ref not activated yet (current before the first deploy):
+		// it serves nothing, so every path of B is added.
+		if refs, rerr := st.NamedRefs(); rerr == nil && refs[args[0]].IsZero() {
+			e.note("%s: no such snapshot or label, and no ref of that name serves anything yet: comparing with an empty tree", args[0])
+			a, err = store.Ref{}, nil
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -22,12 +22,21 @@ type importOptions struct {
 	cluster  activateOptions
 }
 
-func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
+func (o *importOptions) AddFlags(fs *pflag.FlagSet) { o.addFlags(fs, false) }
+
+// addFlags binds the flags of snapshot import, or of deploy (which always
+// activates, so has no --activate).
+func (o *importOptions) addFlags(fs *pflag.FlagSet, deploy bool) {
 	fs.StringArrayVar(&o.labels, "label", nil, "name the snapshot (repeatable); usable wherever an id is")
 	fs.StringVar(&o.message, "message", "", "free text kept with the snapshot")
-	fs.BoolVar(&o.activate, "activate", false, "activate the snapshot on --ref once it is imported")
-	fs.StringVar(&o.ref, "ref", snapshot.DefaultRef, "ref that --activate moves")
-	fs.StringVar(&o.reason, "reason", "", "reason recorded in the activation log with --activate")
+	if deploy {
+		fs.StringVar(&o.ref, "ref", snapshot.DefaultRef, "ref to move; the mount serves 'current' at /current")
+		fs.StringVar(&o.reason, "reason", "", "why, recorded in the activation log")
+	} else {
+		fs.BoolVar(&o.activate, "activate", false, "activate the snapshot on --ref once it is imported")
+		fs.StringVar(&o.ref, "ref", snapshot.DefaultRef, "ref that --activate moves")
+		fs.StringVar(&o.reason, "reason", "", "reason recorded in the activation log with --activate")
+	}
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out what this gitignore pattern matches (repeatable), after .git, .hg, .svn and the directory's .vfsignore")
 	fs.BoolVar(&o.skip, "skip-unsupported", false, "skip devices, fifos, sockets, escaping symlinks and unsafe tar paths with a warning instead of failing")
 	o.cluster.addCluster(fs, "activate")
@@ -109,7 +118,7 @@ func runImport(e *env, o *importOptions, src string) error {
 		out["activation"] = a
 		if o.deploy {
 			changes := []snapshot.Change{}
-			if !a.From.IsZero() && !a.Unchanged {
+			if !a.Unchanged { // from nothing, a ref's first: every path is added
 				if changes, err = snapshot.Diff(st, a.From, a.To); err != nil {
 					return err
 				}
@@ -135,10 +144,7 @@ func deployCommand(e *env) *command {
 	return &command{
 		name: "deploy", args: "DIR|FILE.tar[.gz]|-", nargs: [2]int{1, 1},
 		summary: "import and activate in one step, and say what changed",
-		flags: func(fs *pflag.FlagSet) {
-			o.AddFlags(fs)
-			fs.MarkHidden("activate")
-		},
+		flags:   func(fs *pflag.FlagSet) { o.addFlags(fs, true) },
 		run: func(e *env, args []string) error {
 			o.activate, o.deploy = true, true
 			return runImport(e, o, args[0])

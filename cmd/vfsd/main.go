@@ -106,6 +106,9 @@ func parseFlags(args []string) (*config, error) {
 			"  DIR/current/          the snapshot ref current points at (vfsctl activate)\n"+
 			"  DIR/refs/<name>/      the snapshot any other ref points at\n"+
 			"  DIR/snapshots/<id>/   every snapshot by full id\n"+
+			"  DIR/labels/<label>/   every labelled snapshot\n"+
+			"  DIR/at/<time>/        what current served at an RFC 3339 instant\n"+
+			"  DIR/at/<time>@<ref>/  what another ref served then\n"+
 			"  DIR/a/<hash>[.ext]    any stored file by content hash\n\n"+
 			"It runs in the foreground and logs to standard error. It is ready when the\n"+
 			"control socket answers (vfsctl --socket PATH status). SIGTERM or SIGINT\n"+

@@ -18,6 +18,12 @@ func (v Duration) String() string {
 	if v.D == nil {
 		return ""
 	}
+	if *v.D == 0 {
+		// pflag shows no "(default ...)" for "0": a flag whose zero
+		// means "not given" (prune's --keep-within) says its default
+		// in its own words, once.
+		return "0"
+	}
 	return snapshot.FormatDuration(*v.D)
 }
 
