@@ -241,6 +241,7 @@ var roles = map[string]Role{
 	"POST /v1/snapshots/{id}/labels":       RoleDeploy,
 	"POST /v1/refs/{ref}/activate":         RoleDeploy,
 	"POST /v1/refs/{ref}/rollback":         RoleDeploy,
+	"DELETE /v1/refs/{ref}":                RoleDeploy,
 	"POST /v1/cluster/refs/{ref}/activate": RoleDeploy,
 
 	"DELETE /v1/snapshots/{id}":             RoleAdmin,

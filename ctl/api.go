@@ -18,6 +18,8 @@ type API interface {
 	snapshot.Target
 	Activate(ctx context.Context, ref string, id store.Ref, reason string, verify bool) (Activation, error)
 	Rollback(ctx context.Context, ref, reason string) (Activation, error)
+	// RemoveRef deletes a ref other than current; the log records it.
+	RemoveRef(ctx context.Context, ref, reason string) (store.LogEntry, error)
 	RemoveSnapshot(ctx context.Context, id store.Ref) error
 	// SetLabel gives snapshot id a label; with move, a label that names
 	// another snapshot moves (from is where it was), else that is

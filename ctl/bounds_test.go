@@ -82,7 +82,7 @@ func TestPruneRespectsTheGrace(t *testing.T) {
 	c := dial(t, sock)
 	ctx := context.Background()
 	short := snapshot.Policy{KeepLast: 1, KeepWithin: time.Hour}
-	if _, err := c.Prune(ctx, short, false, false); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "--grace 1w") {
+	if _, err := c.Prune(ctx, short, false, false); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "--grace 7d") {
 		t.Errorf("a short keep-within: %v", err)
 	}
 	if _, err := c.Prune(ctx, short, true, false); err != nil {

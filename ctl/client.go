@@ -341,6 +341,10 @@ func (c *Client) Rollback(ctx context.Context, ref, reason string) (Activation, 
 	return opRollback.call(ctx, c, rollbackRequest{Ref: ref, Reason: reason, Local: c.Local})
 }
 
+func (c *Client) RemoveRef(ctx context.Context, ref, reason string) (store.LogEntry, error) {
+	return opRemoveRef.call(ctx, c, removeRefRequest{Ref: ref, Reason: reason, Local: c.Local})
+}
+
 func (c *Client) RemoveSnapshot(ctx context.Context, id store.Ref) error {
 	_, err := opRemove.call(ctx, c, idParam{id})
 	return err

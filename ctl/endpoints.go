@@ -30,6 +30,11 @@ type (
 		Verify bool      `json:"verify"` // re-hash every chunk first
 		Local  bool      `json:"local"`  // move a ref the cluster manages on this node alone
 	}
+	removeRefRequest struct {
+		Ref    string `path:"ref" json:"-"`
+		Reason string `json:"reason"`
+		Local  bool   `json:"local"` // a ref the cluster manages, on this node alone
+	}
 	rollbackRequest struct {
 		Ref    string `path:"ref" json:"-"`
 		Reason string `json:"reason"`
@@ -193,6 +198,18 @@ var (
 				s.log.Info("rolled back", "ref", a.Ref, "from", shortOrNone(a.From), "to", a.To.Short(), "uid", a.UID, "pid", a.PID)
 			}
 			return a, err
+		})
+	opRemoveRef = jsonOp(endpoint{Name: "Remove a ref", Method: "DELETE", Path: "/v1/refs/{ref}", Timeout: quick,
+		Doc: "Deletes a ref (not current), logged like an activation to nothing: /refs/<name>/ goes, and what it served stays until retention lets it go."},
+		func(ctx context.Context, s *session, r removeRefRequest) (store.LogEntry, error) {
+			if err := s.alone("remove ref", r.Ref, r.Local); err != nil {
+				return store.LogEntry{}, err
+			}
+			e, err := s.local.RemoveRef(ctx, r.Ref, r.Reason)
+			if err == nil {
+				s.log.Info("ref removed", "ref", r.Ref, "was", shortOrNone(e.From), "uid", e.UID, "pid", e.PID, "reason", e.Reason)
+			}
+			return e, err
 		})
 	opTree = jsonOp(endpoint{Name: "Tree", Method: "GET", Path: "/v1/trees/{ref}", Timeout: quick,
 		Doc: "One directory of a snapshot, by its hash (a snapshot's id is its root tree's)."},

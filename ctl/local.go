@@ -166,6 +166,18 @@ func (l *Local) Lookahead(ref string, id store.Ref) {
 	}
 }
 
+// RemoveRef deletes a ref (not current) and tells the file system.
+func (l *Local) RemoveRef(ctx context.Context, ref, reason string) (store.LogEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return store.LogEntry{}, err
+	}
+	e, err := snapshot.RemoveRef(l.st, ref, l.Who, reason)
+	if err == nil && l.FS != nil {
+		l.FS.Retarget(ref, store.Ref{}, e.Seq)
+	}
+	return e, err
+}
+
 // RemoveSnapshot deletes a snapshot's record.
 func (l *Local) RemoveSnapshot(ctx context.Context, id store.Ref) error {
 	err := snapshot.Remove(l.st, id, l.Who)

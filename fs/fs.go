@@ -248,6 +248,7 @@ func (f *FS) refInode(slot refSlot, t target, out *fuse.EntryOut) *fusefs.Inode 
 // It returns once the kernel has dropped them, so every path walk that
 // starts after it resolves the new target. It must not be called from a
 // FUSE request handler (see notifier).
+// A zero id means the ref was removed.
 func (f *FS) Retarget(name string, id store.Ref, seq uint64) {
 	f.refMu.Lock()
 	old := *f.refs.Load()
@@ -264,6 +265,9 @@ func (f *FS) Retarget(name string, id store.Ref, seq uint64) {
 		t.ahead, t.aheadGen = cur.ahead, cur.aheadGen // still to come
 	}
 	m[name] = t
+	if id.IsZero() {
+		delete(m, name) // the ref was removed (vfsctl ref rm)
+	}
 	f.refs.Store(&m)
 	f.refMu.Unlock()
 	f.invalidateRef(name)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vfs-project/vfs/store"
@@ -85,6 +86,47 @@ func RollbackTarget(h History, ref string, cur store.Ref) (store.Ref, error) {
 		return back, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
 	}
 	return back, nil
+}
+
+// RemoveRef deletes ref (not current, which the mount serves at /current)
+// and logs who removed it and why. What it served stays, like any
+// snapshot, until retention lets it go.
+func RemoveRef(st *store.Store, ref string, who Who, reason string) (store.LogEntry, error) {
+	if ref == DefaultRef {
+		return store.LogEntry{}, fmt.Errorf("remove ref %s: it is what the mount serves at /%s; activate another snapshot instead: %w", ref, ref, store.ErrInvalid)
+	}
+	if reason == "" {
+		reason = "ref removed"
+	}
+	e, err := st.RemoveRef(ref, store.LogEntry{Time: time.Now().UTC(), UID: who.UID, PID: who.PID, User: who.User, Reason: reason})
+	if isNotFound(err) {
+		return e, fmt.Errorf("remove ref %s: no such ref: %w", ref, store.ErrNotFound)
+	}
+	return e, err
+}
+
+// StepsBack is the nth different snapshot ref served before cur, newest
+// first (1: what RollbackTarget gives), each counted once: with targets
+// A, B, C (now), 2 steps back is A; with A, B, A, B (now), 1 step is A and
+// there is no second.
+func StepsBack(h History, ref string, cur store.Ref, n int) (store.Ref, error) {
+	if n < 1 {
+		return store.Ref{}, fmt.Errorf("rollback %s: %d steps: %w", ref, n, store.ErrInvalid)
+	}
+	var seen []store.Ref
+	err := h.RefHistory(ref, time.Now().Add(time.Hour), func(e store.LogEntry) bool {
+		if !e.From.IsZero() && e.From != cur && !slices.Contains(seen, e.From) {
+			seen = append(seen, e.From)
+		}
+		return len(seen) < n
+	})
+	if err != nil {
+		return store.Ref{}, fmt.Errorf("rollback %s: %w", ref, err)
+	}
+	if len(seen) < n {
+		return store.Ref{}, fmt.Errorf("rollback %s: it served %d other targets before, not %d: %w", ref, len(seen), n, ErrNoHistory)
+	}
+	return seen[n-1], nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -217,3 +217,26 @@ func TestRemovedSnapshotIsNamedRemoved(t *testing.T) {
 		t.Errorf("activate the re-imported snapshot: %v", err)
 	}
 }
+
+func TestStepsBack(t *testing.T) {
+	a, b, c := store.Ref{1}, store.Ref{2}, store.Ref{3}
+	entry := func(from, to store.Ref, s int) store.LogEntry {
+		return store.LogEntry{Ref: "current", From: from, To: to, Seq: uint64(s), Time: time.Unix(int64(s), 0)}
+	}
+	h := LogHistory{entry(store.Ref{}, a, 1), entry(a, b, 2), entry(b, c, 3)}
+	for n, want := range map[int]store.Ref{1: b, 2: a} {
+		if got, err := StepsBack(h, "current", c, n); err != nil || got != want {
+			t.Errorf("%d steps back from c: %s %v", n, got.Short(), err)
+		}
+	}
+	if _, err := StepsBack(h, "current", c, 3); !errors.Is(err, ErrNoHistory) {
+		t.Errorf("3 steps back: %v", err)
+	}
+	toggled := LogHistory{entry(store.Ref{}, a, 1), entry(a, b, 2), entry(b, a, 3), entry(a, b, 4)}
+	if got, err := StepsBack(toggled, "current", b, 1); err != nil || got != a {
+		t.Errorf("after toggling, 1 step back: %s %v", got.Short(), err)
+	}
+	if _, err := StepsBack(toggled, "current", b, 2); !errors.Is(err, ErrNoHistory) {
+		t.Errorf("after toggling, 2 steps back: %v", err)
+	}
+}

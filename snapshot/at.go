@@ -39,12 +39,16 @@ func At(h History, ref string, t, now time.Time) (store.Ref, error) {
 		return store.Ref{}, fmt.Errorf("%s at %s is in the future: %w", ref, t.Format(time.RFC3339), ErrPrehistory)
 	}
 	var found store.Ref
+	seen := false
 	err := h.RefHistory(ref, t, func(e store.LogEntry) bool {
-		found = e.To
+		found, seen = e.To, true
 		return false
 	})
 	if err != nil {
 		return found, err
+	}
+	if seen && found.IsZero() {
+		return found, fmt.Errorf("%s at %s: the ref had been removed: %w", ref, t.Format(time.RFC3339), ErrPrehistory)
 	}
 	if found.IsZero() {
 		return found, fmt.Errorf("%s at %s: before its first activation: %w", ref, t.Format(time.RFC3339), ErrPrehistory)

@@ -35,6 +35,27 @@ var ErrUnchanged = errors.New("already points there")
 // serialized (refsMu), so concurrent activations never conflict inside
 // Badger, and the log's order is the order the ref moved in.
 func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
+	e, err := s.moveRef(name, to, e)
+	if err != nil {
+		return e, fmt.Errorf("set ref %q to %s: %w", name, to.Short(), err)
+	}
+	return e, nil
+}
+
+// RemoveRef deletes the named ref and appends e, with To zero, to the log
+// and the ref's history, in one transaction: the log says when it went
+// and who removed it, and /at/ finds nothing served after that instant.
+// ErrNotFound if there is no such ref.
+func (s *Store) RemoveRef(name string, e LogEntry) (LogEntry, error) {
+	e, err := s.moveRef(name, Ref{}, e)
+	if err != nil {
+		return e, fmt.Errorf("remove ref %q: %w", name, err)
+	}
+	return e, nil
+}
+
+// moveRef points ref name at to (zero: removes it) and logs e.
+func (s *Store) moveRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 	if err := CheckLabel(name); err != nil {
 		return e, fmt.Errorf("ref name: %w", err)
 	}
@@ -45,11 +66,13 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 	defer s.refsMu.Unlock()
 	var next logTip
 	err := s.update(func(txn *badger.Txn) error {
-		if _, err := snapshotIn(txn, to); err != nil {
-			return fmt.Errorf("snapshot %s: %w", to.Short(), err)
+		if !to.IsZero() {
+			if _, err := snapshotIn(txn, to); err != nil {
+				return fmt.Errorf("snapshot %s: %w", to.Short(), err)
+			}
 		}
 		from, err := getRefIn(txn, namedRefKey(name))
-		if err != nil && !isNotFound(err) {
+		if err != nil && !(isNotFound(err) && !to.IsZero()) {
 			return err
 		}
 		if from == to {
@@ -66,7 +89,12 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 			e.Time = tip.time
 		}
 		e.Seq, e.Ref, e.From, e.To, e.Prev = tip.seq+1, name, from, to, tip.hash
-		if err := txn.Set(namedRefKey(name), append([]byte(nil), to[:]...)); err != nil {
+		if to.IsZero() {
+			err = txn.Delete(namedRefKey(name))
+		} else {
+			err = txn.Set(namedRefKey(name), append([]byte(nil), to[:]...))
+		}
+		if err != nil {
 			return err
 		}
 		if err := txn.Set(historyKey(name, e.Time.UnixNano(), e.Seq), historyValue(e)); err != nil {
@@ -80,7 +108,7 @@ func (s *Store) SetRef(name string, to Ref, e LogEntry) (LogEntry, error) {
 		return txn.Set(logKey(e.Seq), data)
 	})
 	if err != nil {
-		return e, fmt.Errorf("set ref %q to %s: %w", name, to.Short(), err)
+		return e, err
 	}
 	s.tip = next
 	return e, s.Sync()

@@ -22,6 +22,8 @@ type activateOptions struct {
 	wait    time.Duration
 	abort   bool
 	local   bool
+	to      string // rollback --to
+	steps   int    // rollback --steps
 }
 
 func (o *activateOptions) AddFlags(fs *pflag.FlagSet) {
@@ -81,30 +83,71 @@ func rollbackCommand(e *env) *command {
 	o := &activateOptions{}
 	return &command{
 		name: "rollback", nargs: [2]int{0, 0},
-		summary: "point a ref back at the last different snapshot it served",
+		summary: "point a ref back at the last different snapshot it served (or --to one, or --steps back)",
 		flags: func(fs *pflag.FlagSet) {
 			o.AddFlags(fs)
+			fs.StringVar(&o.to, "to", "", "go back to this snapshot: an id, a label, or @TIME (what the ref served then: @2026-11-20T10:00:00Z, @yesterday, '@2h ago')")
+			fs.IntVar(&o.steps, "steps", 1, "go back this many different targets (1: the last one; a second plain rollback goes forward again)")
 			fs.BoolVar(&o.cluster, "cluster", false, "roll back on every member of vfsd's cluster together (the snapshot is on all of them: nothing is copied)")
 			flagval.DurationVar(fs, &o.wait, "wait", time.Minute, "with --cluster, how long to wait for every member: the answer comes within it and 10 s")
 			fs.BoolVar(&o.local, "local", false, "roll back a ref the cluster manages on this node alone: a logged exception, after which the node answers 503 on /v1/ready until the cluster's next release")
 		},
 		run: func(e *env, _ []string) error {
+			if o.to != "" && o.steps != 1 {
+				return usageError{"rollback: give --to or --steps, not both"}
+			}
 			st, err := e.store()
 			if err != nil {
 				return err
 			}
+			var id store.Ref
+			switch {
+			case o.to != "":
+				id, err = rollbackTo(e, st, o.ref, o.to)
+			case o.steps != 1 || o.cluster:
+				id, err = previousTarget(st, o.ref, o.steps)
+			}
+			if err != nil {
+				return err
+			}
 			if o.cluster {
-				id, err := previousTarget(st, o.ref)
-				if err != nil {
-					return err
-				}
 				return clusterActivate(e, st, o, id)
 			}
 			setLocal(st, o.local)
+			if !id.IsZero() {
+				reason := o.reason
+				if reason == "" {
+					reason = "rollback to " + id.Short()
+				}
+				le, err := st.Activate(e.ctx, o.ref, id, reason, false)
+				return reportActivation(e, le, err)
+			}
 			le, err := st.Rollback(e.ctx, o.ref, o.reason)
 			return reportActivation(e, le, err)
 		},
 	}
+}
+
+// rollbackTo resolves --to: a snapshot id or label, or @TIME, what ref
+// served at that instant (from the log).
+func rollbackTo(e *env, api ctl.API, ref, to string) (store.Ref, error) {
+	when, ok := strings.CutPrefix(to, "@")
+	if !ok {
+		return snapshot.Resolve(api, to)
+	}
+	t, err := snapshot.ParseTime(when, time.Now())
+	if err != nil {
+		return store.Ref{}, usageError{fmt.Sprintf("--to %s: %v", to, err)}
+	}
+	log, err := api.Log()
+	if err != nil {
+		return store.Ref{}, err
+	}
+	id, err := snapshot.At(snapshot.LogHistory(log), ref, t, time.Now())
+	if err != nil {
+		return store.Ref{}, fmt.Errorf("--to %s: %s served nothing then: %w", to, ref, err)
+	}
+	return id, nil
 }
 
 // reportActivation prints the move; failed hooks are reported and make
@@ -197,9 +240,10 @@ func clusterActivate(e *env, api ctl.API, o *activateOptions, id store.Ref) erro
 	return fmt.Errorf("%s generation %d committed, but %s did not apply it within %s%s", res.Ref, res.Gen, strings.Join(res.Missing, ", "), o.wait, left)
 }
 
-// previousTarget is what rollback goes back to, from the log read
-// through vfsd (snapshot.RollbackTarget's rule).
-func previousTarget(api ctl.API, ref string) (store.Ref, error) {
+// previousTarget is what rollback goes back to, steps different targets
+// back, from the log read through vfsd (snapshot.StepsBack's rule; 1 is
+// RollbackTarget's).
+func previousTarget(api ctl.API, ref string, steps int) (store.Ref, error) {
 	refs, err := api.NamedRefs()
 	if err != nil {
 		return store.Ref{}, err
@@ -208,5 +252,5 @@ func previousTarget(api ctl.API, ref string) (store.Ref, error) {
 	if err != nil {
 		return store.Ref{}, err
 	}
-	return snapshot.RollbackTarget(snapshot.LogHistory(log), ref, refs[ref])
+	return snapshot.StepsBack(snapshot.LogHistory(log), ref, refs[ref], steps)
 }

@@ -2,31 +2,36 @@ package main
 
 import (
 	"fmt"
-	"github.com/vfs-project/vfs/snapshot"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/spf13/pflag"
+	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 type logOptions struct {
-	ref   string
-	since string
+	ref     string
+	since   string
+	last    int
+	reverse bool
 }
 
 func (o *logOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ref, "ref", "", "only this ref's activations")
-	fs.StringVar(&o.since, "since", "", "only activations at or after this RFC 3339 time")
+	fs.StringVar(&o.since, "since", "", "only activations at or after this time (RFC 3339, a date, or '2h ago')")
+	fs.IntVarP(&o.last, "number", "n", 0, "only the last N activations (after --ref and --since)")
+	fs.BoolVar(&o.reverse, "reverse", false, "newest first")
 }
 
 func logCommand(e *env) *command {
 	o := &logOptions{}
 	return &command{
 		name: "log", nargs: [2]int{0, 0},
-		summary: "show the activation log, oldest first",
+		summary: "show the activation log, oldest first (--reverse: newest first)",
 		flags:   o.AddFlags,
 		run:     func(e *env, _ []string) error { return runLog(e, o) },
 	}
@@ -49,11 +54,20 @@ func runLog(e *env, o *logOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.last < 0 {
+		return usageError{"-n: a number of entries, 1 or more"}
+	}
 	out := []store.LogEntry{}
 	for _, le := range all {
 		if (o.ref == "" || le.Ref == o.ref) && !le.Time.Before(since) {
 			out = append(out, le)
 		}
+	}
+	if o.last > 0 && len(out) > o.last {
+		out = out[len(out)-o.last:]
+	}
+	if o.reverse {
+		slices.Reverse(out)
 	}
 	if e.json {
 		return e.printJSON(out)
@@ -66,7 +80,7 @@ func runLog(e *env, o *logOptions) error {
 			user = fmt.Sprint(le.UID)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", le.Seq, le.Time.Local().Format(time.RFC3339), le.Ref,
-			shortOrNone(le.From), le.To.Short(), user, le.PID, printable(le.Reason))
+			shortOrNone(le.From), shortOrNone(le.To), user, le.PID, printable(le.Reason))
 	}
 	return tw.Flush()
 }

@@ -169,8 +169,27 @@ NODE was not evicted.`,
 	"rollback": `Activates the last snapshot the ref served that differs from the one it
 serves now (from the activation log; not the previous import). A second
 rollback undoes the first. With no earlier activation: exit 1, "no earlier
-activation". --cluster rolls back on every member together, as activate
+activation". --to ID|LABEL goes back to that snapshot, --to @TIME to what the
+ref served at that instant (@2026-11-20T10:00:00Z, @yesterday, "@2h ago"),
+and --steps N that many different targets back (each counted once; 1 is a
+plain rollback). --cluster rolls back on every member together, as activate
 --cluster does; the snapshot is already on all of them, so nothing is copied.`,
+
+	"ref list": `Every ref (current, canary, previews) with the snapshot it serves, when it
+was moved there, by whom and why (from the activation log). --json prints
+[{"ref", "snapshot", "since", "uid", "user", "reason"}].`,
+
+	"ref rm": `Removes ref NAME: /refs/NAME/ goes from the mount, and the activation log
+records the removal (TO is none), who did it and --reason. current cannot be
+removed (activate another snapshot instead). The snapshot it served stays
+until retention lets it go. Exit 3 if there is no such ref.`,
+
+	"dial-stdio": `Connects to vfsd's socket (--socket, VFS_SOCKET or the default), writes one
+line that says whether it did (the banner), then copies standard input to
+the socket and the socket to standard output until either ends. vfsctl
+--host ssh://... runs it on the far side over ssh; an authorized_keys line
+can force it: restrict,command="vfsctl dial-stdio". It ignores
+SSH_ORIGINAL_COMMAND: the socket is the one the forced command names.`,
 
 	"status": `The store directory, the daemon serving it (pid and mount, through vfsd),
 how many snapshots the store holds, and each ref's snapshot with its file
@@ -178,7 +197,9 @@ count and size. Through vfsd it succeeds only once vfsd is ready (mount
 live, socket answering): scripts wait for vfsd with it.`,
 
 	"log": `The activation log, oldest first: SEQ TIME REF FROM TO USER PID REASON.
---since takes a time: RFC 3339, a date, "yesterday", "2h ago".`,
+--since takes a time: RFC 3339, a date, "yesterday", "2h ago"; -n N keeps
+the last N entries (after --ref and --since); --reverse prints newest first.
+A removed ref's entry has TO none.`,
 
 	"verify": `Re-hashes every chunk, file and tree of every snapshot (or of one), reading
 each shared object once, and without an ID also checks the activation log's

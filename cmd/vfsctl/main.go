@@ -50,6 +50,7 @@ func commands(e *env) []*command {
 		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
 		backupCommand(e), restoreCommand(e), clusterStatusCommand(e),
 		clusterEvictCommand(e), clusterAdmitCommand(e), clusterLogCommand(e), dialStdioCommand(e),
+		refListCommand(e), refRmCommand(e),
 	}
 	for _, c := range cmds {
 		c.help = helpText[c.name]
@@ -201,6 +202,7 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 // groupSummary describes the group commands.
 var groupSummary = map[string]string{
 	"cluster":  "the fleet vfsd belongs to (docs/cluster.md)",
+	"ref":      "list and remove refs (current, canary, previews)",
 	"snapshot": "import, list, show, compare, export, label, prune and remove snapshots",
 }
 

@@ -262,6 +262,20 @@ func testActivate(t *testing.T, api ctl.API) {
 	if err != nil || st.Refs[snapshot.DefaultRef] != v1.Snapshot.ID || st.Snapshots != 2 {
 		t.Errorf("status: %+v, %v", st, err)
 	}
+	// A ref other than current can be removed, and the log says so.
+	_, err = api.RemoveRef(ctx, snapshot.DefaultRef, "")
+	wantKind(t, "remove current", err, store.ErrInvalid)
+	_, err = api.Activate(ctx, "preview", v2.Snapshot.ID, "", false)
+	must(t, err)
+	e, err := api.RemoveRef(ctx, "preview", "done with it")
+	if err != nil || e.From != v2.Snapshot.ID || !e.To.IsZero() || e.Reason != "done with it" || e.UID != os.Getuid() {
+		t.Errorf("remove ref: %+v %v", e, err)
+	}
+	if refs, err := api.NamedRefs(); err != nil || !refs["preview"].IsZero() || refs[snapshot.DefaultRef] != v1.Snapshot.ID {
+		t.Errorf("refs after removing preview: %v %v", refs, err)
+	}
+	_, err = api.RemoveRef(ctx, "preview", "")
+	wantKind(t, "remove a ref that is gone", err, store.ErrNotFound)
 }
 
 func testRemoveAndLabels(t *testing.T, api ctl.API) {
