@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"errors"
+	"os"
 	"os/user"
 	"strings"
 	"testing"
@@ -81,5 +82,18 @@ func TestAccessDecides(t *testing.T) {
 	}
 	if err := a.check(uid+1, nil, "other", status, ""); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "no rule of /etc/vfs/access names them") {
 		t.Errorf("someone without a rule: %v", err)
+	}
+}
+
+// docs/examples/access is a rule file vfsd reads.
+func TestExampleAccessFileParses(t *testing.T) {
+	f, err := os.Open("../docs/examples/access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a, err := ParseAccess(f, "docs/examples/access", nil)
+	if err != nil || len(a.Rules) != 3 || a.Rules[0].Role != RoleDeploy || len(a.Rules[0].Refs) != 3 {
+		t.Errorf("%+v %v", a, err)
 	}
 }

@@ -10,8 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The deploy user and the socket's group of the SSH tests: made on first
@@ -196,6 +199,31 @@ func TestDeployOverSSH(t *testing.T) {
 		t.Errorf("garbage on stdin: %v %s", err, stderr)
 	}
 
+	// Many small files: the client's parallel requests each get an ssh
+	// session of their own (logged, beside the same import through the
+	// socket; the figures are in docs/benchmarks.md).
+	sites := [2]string{}
+	for k, how := range []string{"ssh", "socket"} { // the same shape, other bytes: each sends all
+		many := map[string][]byte{}
+		for i := range 2000 {
+			many[fmt.Sprintf("p/%02d/page-%04d.html", i%50, i)] = []byte(fmt.Sprintf("<p>page %d, sent over %s</p>", i, how))
+		}
+		sites[k] = writeSite(t, many)
+	}
+	manyOver, manyLocal := sites[0], sites[1]
+	manyLog := filepath.Join(t.TempDir(), "ssh.log")
+	start := time.Now()
+	if _, stderr, err := s.remoteCtl(key, manyLog, nil, "-q", "snapshot", "import", manyOver); err != nil {
+		t.Fatalf("2,000 files over ssh: %v %s", err, stderr)
+	}
+	overSSH := time.Since(start)
+	start = time.Now()
+	d.ctl(t, "-q", "snapshot", "import", manyLocal)
+	local := time.Since(start)
+	_, sessions = sentOverSSH(t, manyLog)
+	t.Logf("2,000 small files: over ssh %s in %d ssh sessions, through the socket %s (%.1fx)", overSSH.Round(time.Millisecond), sessions,
+		local.Round(time.Millisecond), float64(overSSH)/float64(local))
+
 	// What goes wrong says which side: a host that is not ssh://, a key
 	// ssh refuses, a host without vfsctl on the user's PATH.
 	cmd := exec.Command(filepath.Join(binDir, "vfsctl"), "--host", "web1", "status")
@@ -210,5 +238,155 @@ func TestDeployOverSSH(t *testing.T) {
 	plain := s.key(t, deployUser, "restrict")
 	if _, stderr, err := s.remoteCtl(plain, "", nil, "status"); err == nil || !strings.Contains(stderr, "no vfsctl on that host's PATH") {
 		t.Errorf("no vfsctl on the far side: %v %s", err, stderr)
+	}
+}
+
+// The CI examples in docs/examples parse, and their deploy command lines,
+// run as CI would run them (sh -c, in a checkout with dist/ built), deploy
+// over ssh to a three-node fleet: --cluster releases on every member, and
+// every member's log names the build and the operator.
+func TestDeployExamplesToAFleet(t *testing.T) {
+	ensureDeployUser(t)
+	access := filepath.Join(publicTempDir(t), "access")
+	os.WriteFile(access, []byte("user:"+deployUser+" deploy current\n"), 0o644)
+	etcd, _ := startEtcd(t)
+	var nodes []*daemon
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", fmt.Sprintf("n%d", i), "--etcd", etcd, "--peer-listen", freeAddr(t),
+			"--cluster-lease", "2s", "--socket-group", deployGroup, "--access", access))
+	}
+	s := startSSHD(t)
+	key := s.key(t, deployUser, fmt.Sprintf(`restrict,command="%s/vfsctl dial-stdio --socket %s"`, binDir, nodes[0].sock))
+	sshCommand := "ssh -i " + key + " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR"
+
+	type example struct {
+		file, command string
+		env           map[string]string
+	}
+	var examples []example
+	var gh struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Name string            `yaml:"name"`
+				Run  string            `yaml:"run"`
+				Env  map[string]string `yaml:"env"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	readYAML(t, "../docs/examples/github-actions.yml", &gh)
+	for _, step := range gh.Jobs["deploy"].Steps {
+		if step.Name == "Deploy" {
+			examples = append(examples, example{"github-actions.yml", step.Run, step.Env})
+		}
+	}
+	var gl struct {
+		Deploy struct {
+			Variables map[string]string `yaml:"variables"`
+			Script    []string          `yaml:"script"`
+		} `yaml:"deploy"`
+	}
+	readYAML(t, "../docs/examples/gitlab-ci.yml", &gl)
+	if job := gl.Deploy; len(job.Script) > 0 {
+		examples = append(examples, example{"gitlab-ci.yml", job.Script[len(job.Script)-1], job.Variables})
+	}
+	if len(examples) != 2 {
+		t.Fatalf("the deploy steps of the examples: %+v", examples)
+	}
+	for i, ex := range examples {
+		if !strings.HasPrefix(ex.command, "vfsctl deploy ./dist --cluster") || !strings.HasPrefix(ex.env["VFS_HOST"], "ssh://deploy@") || ex.env["VFS_SSH_COMMAND"] == "" {
+			t.Errorf("%s: the deploy step changed shape: %q %v", ex.file, ex.command, ex.env)
+		}
+		checkout := t.TempDir()
+		page := fmt.Sprintf("<h1>release %d</h1>", i)
+		os.MkdirAll(filepath.Join(checkout, "dist"), 0o755)
+		os.WriteFile(filepath.Join(checkout, "dist", "index.html"), []byte(page), 0o644)
+		cmd := exec.Command("sh", "-c", ex.command)
+		cmd.Dir = checkout
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"),
+			// The example's host and key, made this test's.
+			"VFS_HOST=ssh://"+deployUser+"@127.0.0.1:"+s.port, "VFS_SSH_COMMAND="+sshCommand,
+			"GITHUB_SHA=0123abc", "GITHUB_ACTOR=octocat", "CI_COMMIT_SHORT_SHA=0123abc", "GITLAB_USER_LOGIN=octocat")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s's deploy: %v\n%s", ex.file, err, out)
+		}
+		for j, n := range nodes {
+			if b, err := os.ReadFile(filepath.Join(n.mnt, "current", "index.html")); err != nil || string(b) != page {
+				t.Errorf("after %s, n%d serves %q %v", ex.file, j+1, b, err)
+			}
+		}
+		if log := nodes[2].ctl(t, "log", "-n", "1"); !strings.Contains(log, "0123abc by octocat") || !strings.Contains(log, deployUser) {
+			t.Errorf("n3's log after %s:\n%s", ex.file, log)
+		}
+	}
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// A deploy whose connection drops mid-import, run again, sends only what
+// the store still lacks: what the first run sent is stored in batches as
+// it arrives (kept until gc, or the commit that names it).
+func TestDeployOverSSHResumes(t *testing.T) {
+	ensureDeployUser(t)
+	d := startDaemon(t, "--socket-group", deployGroup)
+	s := startSSHD(t)
+	key := s.key(t, deployUser, fmt.Sprintf(`restrict,command="%s/vfsctl dial-stdio --socket %s"`, binDir, d.sock))
+	files := map[string][]byte{"index.html": []byte("<h1>big</h1>")}
+	const total = 48 << 20
+	for i := range 48 {
+		b := make([]byte, 1<<20)
+		rand.Read(b)
+		files[fmt.Sprintf("media/clip-%02d.bin", i)] = b
+	}
+	site := writeSite(t, files)
+	storeSize := func() int64 {
+		var n int64
+		filepath.Walk(d.store, func(_ string, fi os.FileInfo, err error) error {
+			if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && !fi.IsDir() && ok {
+				n += st.Blocks * 512 // Badger's files are preallocated: what is written, not their size
+			}
+			return nil
+		})
+		return n
+	}
+	before := storeSize()
+	ssh := "ssh -i " + key + " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR"
+	cmd := exec.Command(filepath.Join(binDir, "vfsctl"), "--host", "ssh://"+deployUser+"@127.0.0.1:"+s.port, "deploy", site)
+	cmd.Env = append(os.Environ(), "VFS_SSH_COMMAND="+ssh)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Drop the connection (vfsctl and its ssh processes) once more than
+	// a third has arrived.
+	deadline := time.Now().Add(2 * time.Minute)
+	for storeSize()-before < total/3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first deploy never got a third of the way")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	arrived := storeSize() - before
+	sshLog := filepath.Join(t.TempDir(), "ssh.log")
+	if out, stderr, err := s.remoteCtl(key, sshLog, nil, "deploy", site); err != nil {
+		t.Fatalf("the deploy run again: %v\n%s\n%s", err, out, stderr)
+	}
+	sent, _ := sentOverSSH(t, sshLog)
+	t.Logf("a %d MiB deploy dropped after %d MiB reached the store; run again, it sent %d MiB", total>>20, arrived>>20, sent>>20)
+	if sent > total-total/4 {
+		t.Errorf("run again, the deploy sent %d of %d bytes: what the first run stored was sent again", sent, total)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.mnt, "current", "index.html")); err != nil || string(b) != "<h1>big</h1>" {
+		t.Errorf("after the second run: %q %v", b, err)
 	}
 }
