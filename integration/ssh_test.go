@@ -239,6 +239,16 @@ func TestDeployOverSSH(t *testing.T) {
 	if _, stderr, err := s.remoteCtl(plain, "", nil, "status"); err == nil || !strings.Contains(stderr, "no vfsctl on that host's PATH") {
 		t.Errorf("no vfsctl on the far side: %v %s", err, stderr)
 	}
+	// A vfsctl from before dial-stdio answers as cobra does.
+	older := s.key(t, deployUser, `restrict,command="echo 'Error: unknown command \"dial-stdio\" for \"vfsctl\"' >&2; exit 2"`)
+	if _, stderr, err := s.remoteCtl(older, "", nil, "status"); err == nil || !strings.Contains(stderr, "remote vfsctl: its vfsctl has no dial-stdio: it is older than this one") {
+		t.Errorf("an older vfsctl on the far side: %v %s", err, stderr)
+	}
+	// vfsd not running there.
+	nowhere := s.key(t, deployUser, fmt.Sprintf(`restrict,command="%s/vfsctl dial-stdio --socket /nonexistent/vfsd.sock"`, binDir))
+	if _, stderr, err := s.remoteCtl(nowhere, "", nil, "status"); exitCode(err) != 1 || !strings.Contains(stderr, ": vfsd: no vfsd socket at /nonexistent/vfsd.sock") {
+		t.Errorf("no vfsd on the far side: %v %s", err, stderr)
+	}
 }
 
 // The CI examples in docs/examples parse, and their deploy command lines,
