@@ -9,6 +9,7 @@ import (
 
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/store"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Readiness: a node should get traffic while it is a member that hears
@@ -81,17 +82,20 @@ func (n *Node) Ready(ctx context.Context) (bool, string) {
 	if why := n.fenced(); why != "" {
 		return false, why
 	}
-	// What this node last read of etcd must be fresh, unless nobody can
-	// read etcd now (fenced let that pass: nobody can flip either).
+	// What this node last read of etcd must be fresh: a node continued
+	// after SIGSTOP, or just started, has an old view or none, and the
+	// others may have released without it meanwhile (its lease can lapse
+	// 2/3 of a lease after its last read). Unless nobody can read etcd
+	// now (fenced let that pass: nobody can flip either), an old view is
+	// read again first, at most a second.
 	n.mu.Lock()
-	age, never := time.Since(n.readAt), n.readAt.IsZero()
+	age := time.Since(n.readAt)
 	n.mu.Unlock()
-	if limit := time.Duration(n.cfg.SessionTTL) * time.Second; age > limit && !n.Contact().CutOff {
+	if age > n.reconcileEvery()+250*time.Millisecond && !n.Contact().CutOff {
 		n.nudge()
-		if never {
-			return false, "this node has not read the cluster's releases from etcd yet"
+		if err := n.freshen(ctx); err != nil {
+			return false, fmt.Sprintf("this node last read the cluster's releases %s ago and cannot read them now: %v", age.Round(time.Millisecond), err)
 		}
-		return false, fmt.Sprintf("this node last read the cluster's releases %s ago (the lease is %ds): catching up", age.Round(time.Millisecond), n.cfg.SessionTTL)
 	}
 	serves, err := n.local.Store().NamedRefs()
 	if err != nil {
@@ -110,6 +114,34 @@ func (n *Node) Ready(ctx context.Context) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// freshen reads every committed release, for Ready: a lighter read than
+// reconcile's, which the nudge brings soon after.
+func (n *Node) freshen(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), time.Second)
+	defer cancel()
+	resp, err := n.cli.Get(ctx, n.keys.committedAll(), clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, kv := range resp.Kvs {
+		ref, err := n.keys.refOf(n.keys.committedAll(), kv.Key)
+		if err != nil {
+			continue
+		}
+		c, err := decodeValue[commit](kv.Key, kv.Value)
+		if err != nil {
+			continue
+		}
+		rs := n.ref(ref)
+		if rs.committed == nil || rs.committed.Gen != c.Gen || rs.committed.Snapshot != c.Snapshot {
+			rs.committed, rs.seenAt = &c, time.Now()
+		}
+	}
+	return nil
 }
 
 // want is the snapshot the cluster has this node serve under a ref, and

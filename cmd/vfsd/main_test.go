@@ -81,8 +81,8 @@ func TestMkdirsAndReach(t *testing.T) {
 	if !ok {
 		t.Skip("no user nobody")
 	}
-	for p := filepath.Dir(base); p != "/"; p = filepath.Dir(p) {
-		os.Chmod(p, 0o755) // t.TempDir's parents may be 0700
+	for p := filepath.Dir(base); p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755) // t.TempDir's parents may be 0700; /tmp itself stays 1777
 	}
 	if err := reachable(mnt, nobody); err != nil {
 		t.Errorf("nobody cannot reach a mount below 0755 directories: %v", err)
