@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -423,7 +425,10 @@ func TestOrphanedReleaseIsFinished(t *testing.T) {
 	for _, staged := range []bool{true, false} {
 		t.Run(fmt.Sprintf("staged=%v", staged), func(t *testing.T) {
 			t.Parallel()
-			f := New(t, 3, Options{})
+			// The cluster hook of a release another member finished runs
+			// there, once.
+			hooked := filepath.Join(t.TempDir(), "hooked")
+			f := New(t, 3, Options{ReleaseHooks: []string{`echo "$VFS_TO" >> ` + hooked}})
 			n1, n2, n3 := f.Node("n1"), f.Node("n2"), f.Node("n3")
 			v1 := n1.Import(t, site("v1"))
 			release(t, n1, "current", v1)
@@ -447,6 +452,14 @@ func TestOrphanedReleaseIsFinished(t *testing.T) {
 				t.Logf("committed by another member and applied %s after the coordinator left (lease 2 s)", time.Since(left).Round(time.Millisecond))
 				if !strings.Contains(n2.Log.String()+n3.Log.String(), "committed a release whose coordinator left") {
 					t.Error("no member says it finished the release")
+				}
+				Eventually(t, 20*time.Second, func() (bool, string) {
+					b, _ := os.ReadFile(hooked)
+					return strings.Contains(string(b), v2.String()), "the cluster hook ran for: " + string(b)
+				})
+				time.Sleep(500 * time.Millisecond) // a second run would show by now
+				if b, _ := os.ReadFile(hooked); strings.Count(string(b), v2.String()) != 1 {
+					t.Errorf("the cluster hook ran for %q, want v2 once", b)
 				}
 				return
 			}
@@ -638,5 +651,25 @@ func TestLateJoinerIsNeverReadyEarly(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// A node that applies a release it never staged (it joined while a
+// withdrawal was desired) gets the release's labels all the same.
+func TestLabelsReachANodeThatOnlyApplies(t *testing.T) {
+	f := New(t, 1, Options{})
+	n1 := f.Node("n1")
+	v42 := n1.Import(t, site("v42"), "v42")
+	release(t, n1, "current", v42)
+	gone := ghost(t, f)
+	v43 := n1.Import(t, site("v43"))
+	if a, err := n1.Activate("current", v43, time.Second, true); err != nil || a.Committed {
+		t.Fatalf("the aborted release: %+v %v", a, err)
+	}
+	gone()
+	late := f.Start("late")
+	AllServe(t, 20*time.Second, "current", v42, n1, late)
+	if id, err := late.Local.Label("v42"); err != nil || id != v42 {
+		t.Errorf("label v42 on the late node: %s %v", id.Short(), err)
 	}
 }

@@ -238,7 +238,7 @@ func (n *Node) readCommitted(ctx context.Context, ref string) (*commit, error) {
 // withdrawal came since), by membership (no member joined since the
 // staging was read at membersRev) and by the entry's absence.
 func (n *Node) commitRelease(ctx context.Context, ref string, d release, desiredRev, membersRev int64, members []string) error {
-	c := commit{Gen: d.Gen, Snapshot: d.Snapshot, Prev: d.Prev, Node: d.Node, Reason: d.Reason, UID: d.UID, User: d.User, Members: members}
+	c := commit{Gen: d.Gen, Snapshot: d.Snapshot, Prev: d.Prev, Node: d.Node, Reason: d.Reason, UID: d.UID, User: d.User, Members: members, Labels: d.Labels}
 	cv, err := encodeValue(c)
 	if err != nil {
 		return err

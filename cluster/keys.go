@@ -69,7 +69,7 @@ var Schema = []KeyDoc{
 	{"members/<node>", "each node, on its session lease (`--cluster-lease`, 10 s)", "its peer address"},
 	{"desired/<ref>", "the coordinator, guarded by the revision it read", "generation, snapshot (none when an abort withdrew the first release), the snapshot committed before (`prev`), origin's peer address, node, operator's uid and user, reason, the snapshot's labels, whether it is a withdrawal"},
 	{"staged/<node>/<ref>", "each node, on its lease", "the generation and snapshot it holds whole"},
-	{"committed/<ref>", "the coordinator, in one guarded transaction", "generation, snapshot, `prev`, node, uid, user, reason, the members that staged it"},
+	{"committed/<ref>", "the coordinator, in one guarded transaction", "generation, snapshot, `prev`, node, uid, user, reason, the members that staged it, the snapshot's labels"},
 	{"applied/<node>/<ref>", "each node, on its lease", "the generation and snapshot it serves, and when it flipped (its clock)"},
 	{"history/<ref>/<gen>", "the coordinator, in the commit's transaction, only if absent", "generation, snapshot, the one before, node, uid, user, reason, time, the previous entry's hash, its own hash (SHA-256)"},
 	{"evicted/<node>", "`vfsctl cluster evict`, no lease", "who evicted the node, when, why; the node may not join while it exists"},
@@ -256,6 +256,9 @@ type commit struct {
 	// Members are the members that staged it: the next release names
 	// those that left since (they may still serve this one).
 	Members []string `json:"members,omitempty"`
+	// Labels are desired's: a member that applies without having staged
+	// (it was away for the whole release) adopts them too.
+	Labels []string `json:"labels,omitempty"`
 }
 
 func (c *commit) check() error {
@@ -267,6 +270,14 @@ func (c *commit) check() error {
 	}
 	if len(c.Members) > maxMembers {
 		return fmt.Errorf("%d members", len(c.Members))
+	}
+	if len(c.Labels) > store.MaxLabels {
+		return fmt.Errorf("%d labels", len(c.Labels))
+	}
+	for _, l := range c.Labels {
+		if err := store.CheckLabel(l); err != nil {
+			return err
+		}
 	}
 	for _, m := range c.Members {
 		if err := checkNode(m); err != nil {

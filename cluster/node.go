@@ -132,6 +132,7 @@ type refState struct {
 	seenAt     time.Time // when this committed generation was first read
 	bad        string
 	staged     reportValue
+	stagedAt   time.Time // when staged was reported
 	applied    reportValue
 	// putStaged and putApplied are the leases the reports were last
 	// written under: a new session writes them again.

@@ -165,10 +165,13 @@ func (n *Node) unready(ref string, rs *refState, serves store.Ref) string {
 	}
 	c := rs.committed
 	if c != nil && want == c.Snapshot && rs.applied.Gen < c.Gen {
-		// Being applied: a node that staged the commit is given a lease
-		// to switch (milliseconds, usually), so that a release never
-		// takes every node out of a load balancer at once.
-		if rs.staged.matches(c.Gen, c.Snapshot) && time.Since(rs.seenAt) < time.Duration(n.cfg.SessionTTL)*time.Second {
+		// Being applied: a node that staged the release before it saw
+		// the commit (it took part in the release) is given a lease to
+		// switch (milliseconds, usually), so that a release never takes
+		// every node out of a load balancer at once. A node that stages
+		// it only after the commit (it joined late, or was stopped) is
+		// catching up, and not ready until it serves it.
+		if rs.staged.matches(c.Gen, c.Snapshot) && rs.stagedAt.Before(rs.seenAt) && time.Since(rs.seenAt) < time.Duration(n.cfg.SessionTTL)*time.Second {
 			return ""
 		}
 		why := fmt.Sprintf("ref %s: generation %d (%s) committed, this node serves %s", ref, c.Gen, c.Snapshot.Short(), shortOrNone(serves))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -365,7 +366,7 @@ func (n *Node) stage(ref string, rs *refState, d release, lease clientv3.LeaseID
 				}
 			}
 		}
-		n.adoptLabels(d)
+		n.adoptLabels(d.Snapshot, d.Labels)
 	}
 	if d.Gen > applied.Gen {
 		n.local.Lookahead(ref, d.Snapshot)
@@ -375,6 +376,9 @@ func (n *Node) stage(ref string, rs *refState, d release, lease clientv3.LeaseID
 		return err
 	}
 	n.mu.Lock()
+	if rs.staged != r {
+		rs.stagedAt = time.Now()
+	}
 	rs.staged, rs.putStaged = r, lease
 	n.mu.Unlock()
 	return nil
@@ -383,20 +387,20 @@ func (n *Node) stage(ref string, rs *refState, d release, lease clientv3.LeaseID
 // adoptLabels gives the staged snapshot the labels it has on the origin,
 // where they are free here: labels are known fleet-wide, so `activate v42
 // --cluster` works from any member that holds v42.
-func (n *Node) adoptLabels(d release) {
+func (n *Node) adoptLabels(id store.Ref, labels []string) {
 	st := n.local.Store()
-	info, err := st.Snapshot(d.Snapshot)
+	info, err := st.Snapshot(id)
 	if err != nil {
 		return
 	}
-	for _, l := range d.Labels {
+	for _, l := range labels {
 		if slices.Contains(info.Labels, l) {
 			continue
 		}
-		switch err := st.AddLabel(d.Snapshot, l); {
+		switch err := st.AddLabel(id, l); {
 		case err == nil:
 		case errors.Is(err, store.ErrLabelTaken):
-			n.cfg.Log.Warn("cluster: the origin's label names another snapshot here; kept as it is", "label", l, "snapshot", d.Snapshot.Short())
+			n.cfg.Log.Warn("cluster: the origin's label names another snapshot here; kept as it is", "label", l, "snapshot", id.Short())
 		default:
 			n.cfg.Log.Warn("cluster: label", "label", l, "err", err)
 		}
@@ -476,6 +480,7 @@ func (n *Node) apply(ref string, rs *refState, c *commit, lease clientv3.LeaseID
 			return err
 		}
 	}
+	n.adoptLabels(c.Snapshot, c.Labels)
 	who := snapshot.Who{UID: c.UID, User: c.User}
 	if n.needsPrev(ref, c.Prev) && c.Prev != c.Snapshot {
 		if _, err := st.Snapshot(c.Prev); err == nil {
@@ -601,6 +606,15 @@ func (n *Node) takeOver(ctx context.Context) {
 			err := n.commitRelease(ctx, o.ref, o.d, o.rev, rev, members)
 			if err == nil {
 				n.cfg.Log.Warn("cluster: committed a release whose coordinator left", "ref", o.ref, "gen", o.d.Gen, "snapshot", o.d.Snapshot.Short(), "coordinator", o.d.Node)
+				if n.cfg.ReleaseHooks != nil {
+					// This node coordinates now: the cluster hooks run here,
+					// once every member applied it.
+					n.wg.Add(1)
+					go func() {
+						defer n.wg.Done()
+						n.afterRelease(o.ref, o.d)
+					}()
+				}
 			}
 		case o.old:
 			if err := n.withdraw(ctx, o.ref, o.d.Gen, o.rev, o.c, fmt.Sprintf("withdrawn by %s: its coordinator %s left and %v did not stage it", n.cfg.Node, o.d.Node, missing)); err == nil {
@@ -608,6 +622,25 @@ func (n *Node) takeOver(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// releaseHookWait bounds how long a member that finished an orphaned
+// release waits for every member to apply it before the cluster hooks.
+const releaseHookWait = time.Minute
+
+// afterRelease runs the cluster hooks of a release this node finished for
+// a coordinator that left, once every member applied it.
+func (n *Node) afterRelease(ref string, d release) {
+	ctx, cancel := context.WithTimeout(n.ctx, releaseHookWait)
+	defer cancel()
+	var res ctl.ClusterActivation
+	if _, _, err := n.waitAll(ctx, stateApplied, ref, d.Gen, d.Snapshot, 0, &res); err != nil || len(res.Missing) > 0 {
+		if n.ctx.Err() == nil {
+			n.cfg.Log.Warn("cluster: the cluster hooks of a release this node finished did not run: not every member applied it", "ref", ref, "gen", d.Gen, "missing", res.Missing, "err", err)
+		}
+		return
+	}
+	n.cfg.ReleaseHooks(store.LogEntry{Time: time.Now().UTC(), Ref: ref, From: d.Prev, To: d.Snapshot, UID: d.UID, User: d.User, Reason: d.Reason})
 }
 
 // missingOf lists the members not in done.
