@@ -46,7 +46,8 @@
 // features of etcd 3.4 are used (Debian's etcd-server).
 //
 // Files: node.go (joining, the session, contact with etcd), reconcile.go
-// (the loop, staging, applying, taking over an orphaned release),
+// (the loop, staging, applying), orphan.go (taking over an orphaned
+// release),
 // pull.go, coordinator.go (Activate), ready.go (readiness, drift,
 // fencing), admin.go (evict, admit, status), history.go.
 package cluster
