@@ -160,11 +160,13 @@ func (rs *refState) want() (uint64, store.Ref) {
 // the cluster, or "". n.mu is held.
 func (n *Node) unready(ref string, rs *refState, serves store.Ref) string {
 	gen, want := rs.want()
-	if gen == 0 || serves == want {
+	// Ready once the store serves it and the switch has returned (the
+	// mount retargeted: the store moves first, the mount a moment after).
+	if gen == 0 || (serves == want && rs.applied.Snapshot == want) {
 		return ""
 	}
 	c := rs.committed
-	if c != nil && want == c.Snapshot && rs.applied.Gen < c.Gen {
+	if c != nil && want == c.Snapshot && (rs.applied.Gen < c.Gen || rs.applied.Snapshot != want) {
 		// Being applied: a node that staged the release before it saw
 		// the commit (it took part in the release) is given a lease to
 		// switch (milliseconds, usually), so that a release never takes
