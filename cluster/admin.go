@@ -301,7 +301,7 @@ func (n *Node) askMembers(ctx context.Context, s *ctl.ClusterStatus) {
 				r = ctl.Readiness{Ready: ok, Reason: why, Refs: refs}
 			} else {
 				actx, cancel := context.WithTimeout(ctx, time.Second)
-				peer := ctl.DialPeer(actx, m.Peer)
+				peer := ctl.DialPeer(actx, m.Peer, n.cfg.Peers)
 				var err error
 				r, err = peer.PeerReady(actx)
 				peer.Close()

@@ -32,6 +32,9 @@ type Config struct {
 	// Username and Password, if set, authenticate to etcd (its RBAC).
 	Username, Password string
 	Peer               string // this node's peer listener, host:port, as others reach it
+	// Peers is how this node reaches the peer listeners of others: mutual
+	// TLS (vfsd --peer-tls-*) and the progress deadline of a pull.
+	Peers ctl.PeerOptions
 	// SessionTTL is the etcd lease of this node's membership, in seconds
 	// (10 when zero).
 	SessionTTL int
@@ -39,6 +42,9 @@ type Config struct {
 	// Rejected, if set, is called when a source's objects fail their
 	// check (a metric: vfs_cluster_pull_rejected_total).
 	Rejected func()
+	// Stalled, if set, is called when a source stops sending mid-pull
+	// (vfs_cluster_pull_stalled_total).
+	Stalled func()
 	// ReleaseHooks, if set, runs once per release, on the coordinator,
 	// after every member applied it (vfsd --cluster-hook: a CDN purge),
 	// and returns one message per failure.
@@ -75,6 +81,9 @@ type Node struct {
 	wake   chan struct{}
 	// hooks queues the activations whose node hooks are still to run.
 	hooks chan store.LogEntry
+
+	// bad are the sources that failed lately (pull.go).
+	bad badSources
 
 	mu sync.Mutex
 	// session is this node's membership (nil while it is not a member):

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
 
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
@@ -16,14 +19,23 @@ import (
 // by hash; what arrives is checked as an import is.
 
 // pull copies snapshot id from the first source that gives it whole and
-// true: origin (if any), then the members that staged or applied it.
-// Objects that fail their check are never recorded (snapshot.Pull); the
-// source is counted as rejected and the next tried.
+// true: the members that staged or applied it (in random order, so that
+// a release spreads from node to node rather than all from its origin),
+// then origin (if any). Objects that fail their check are never recorded
+// (snapshot.Pull). A source that fails (stalls, lies, is unreachable) is
+// dropped for this pull at once and the next tried; it is then backed off
+// (sourceBackoff), so that a bad source costs a retrying member one try
+// per backoff, not one per reconcile period.
 func (n *Node) pull(ctx context.Context, ref string, gen uint64, id store.Ref, origin string) error {
 	srcs, err := n.sources(ctx, id, origin)
 	if err != nil {
 		return err
 	}
+	return n.pullFrom(ctx, ref, gen, id, srcs)
+}
+
+// pullFrom is pull from the sources srcs, in order.
+func (n *Node) pullFrom(ctx context.Context, ref string, gen uint64, id store.Ref, srcs []string) error {
 	if len(srcs) == 0 {
 		return fmt.Errorf("pull %s: no member holds it", id.Short())
 	}
@@ -32,11 +44,18 @@ func (n *Node) pull(ctx context.Context, ref string, gen uint64, id store.Ref, o
 		return err
 	}
 	var errs []error
+	tried := 0
 	for _, addr := range srcs {
-		src := ctl.DialPeer(ctx, addr)
+		if wait := n.bad.waiting(addr); wait != "" {
+			errs = append(errs, fmt.Errorf("from %s: %s", addr, wait))
+			continue
+		}
+		tried++
+		src := ctl.DialPeer(ctx, addr, n.cfg.Peers)
 		_, stats, err := snapshot.Pull(ctx, src, dst, id, nil)
 		src.Close()
 		if err == nil {
+			n.bad.ok(addr)
 			n.cfg.Log.Info("cluster: pulled", "ref", ref, "gen", gen, "snapshot", id.Short(), "from", addr,
 				"trees", stats.Trees, "trees_had", stats.TreesHad, "files", stats.Files, "chunks", stats.Chunks,
 				"chunk_bytes", stats.BytesFetched, "had", stats.ChunksHad, "received", src.BytesReceived())
@@ -45,15 +64,88 @@ func (n *Node) pull(ctx context.Context, ref string, gen uint64, id store.Ref, o
 		if ctx.Err() != nil {
 			return err
 		}
-		if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrInvalid) {
-			n.cfg.Log.Warn("cluster: rejected what a source sent", "ref", ref, "gen", gen, "from", addr, "err", err)
+		switch {
+		case errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrInvalid):
+			n.cfg.Log.Warn("cluster: rejected what a source sent", "ref", ref, "gen", gen, "from", addr, "received", src.BytesReceived(), "err", err)
 			if n.cfg.Rejected != nil {
 				n.cfg.Rejected()
 			}
+		case errors.Is(err, ctl.ErrStalled):
+			n.cfg.Log.Warn("cluster: a source stalled; trying the next", "ref", ref, "gen", gen, "from", addr, "received", src.BytesReceived(), "err", err)
+			if n.cfg.Stalled != nil {
+				n.cfg.Stalled()
+			}
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			// A source that lacks the snapshot (not staged yet, or gone)
+			// did nothing wrong; every other failure is backed off.
+			n.bad.failed(addr, err)
 		}
 		errs = append(errs, fmt.Errorf("from %s: %w", addr, err))
 	}
+	if tried == 0 {
+		return fmt.Errorf("pull %s: every source failed lately: %w", id.Short(), errors.Join(errs...))
+	}
 	return fmt.Errorf("pull %s: %w", id.Short(), errors.Join(errs...))
+}
+
+// Backoff of a failed source: the first wait, doubled at each failure in a
+// row up to the last.
+const (
+	sourceBackoff    = 5 * time.Second
+	sourceBackoffMax = time.Minute
+	// maxBadSources bounds the sources remembered (addresses come from
+	// etcd, which a node does not trust to be small).
+	maxBadSources = 1024
+)
+
+// badSources remembers the sources that failed lately.
+type badSources struct {
+	mu      sync.Mutex
+	sources map[string]*badSource
+}
+
+type badSource struct {
+	failures int
+	until    time.Time
+	why      string
+}
+
+// waiting says why addr is not to be tried now, or "".
+func (b *badSources) waiting(addr string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sources[addr]
+	if s == nil || !time.Now().Before(s.until) {
+		return ""
+	}
+	return fmt.Sprintf("not tried before %s after %d failures in a row, the last: %s", s.until.Format(time.TimeOnly), s.failures, s.why)
+}
+
+func (b *badSources) failed(addr string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sources == nil {
+		b.sources = map[string]*badSource{}
+	}
+	s := b.sources[addr]
+	if s == nil {
+		if len(b.sources) >= maxBadSources {
+			clear(b.sources)
+		}
+		s = &badSource{}
+		b.sources[addr] = s
+	}
+	s.failures++
+	wait := sourceBackoff << min(s.failures-1, 10)
+	s.until = time.Now().Add(min(wait, sourceBackoffMax))
+	s.why = err.Error()
+}
+
+func (b *badSources) ok(addr string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.sources, addr)
 }
 
 // wholeTrees is a pull's target that knows the trees of the snapshots this
@@ -79,9 +171,10 @@ func (n *Node) target() (snapshot.Target, error) {
 		if trees[id] {
 			continue
 		}
-		// A snapshot whose walk meets damage vouches for nothing.
+		// A snapshot whose walk meets damage vouches for nothing. Each
+		// distinct tree is read once, whatever the paths that lead to it.
 		these, damaged := map[store.Ref]bool{id: true}, false
-		err := store.Walk(st, id, func(_ string, e store.Entry) error {
+		err := store.WalkDistinct(st, id, func(_ string, e store.Entry) error {
 			if e.Kind == store.KindDir {
 				these[e.Ref] = true
 			}
@@ -97,9 +190,9 @@ func (n *Node) target() (snapshot.Target, error) {
 	return wholeTrees{store.Verifying(st), trees}, nil
 }
 
-// sources lists the peers to pull id from: origin first, then every other
-// member that staged or applied id under any ref (it holds it whole),
-// never this node.
+// sources lists the peers to pull id from: every other member that staged
+// or applied id under any ref (it holds it whole), in random order, then
+// origin; never this node.
 func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]string, error) {
 	k := n.keys
 	resp, err := n.cli.Txn(ctx).Then(
@@ -122,11 +215,7 @@ func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]stri
 		}
 	}
 	var out []string
-	seen := map[string]bool{n.cfg.Peer: true}
-	if origin != "" && !seen[origin] {
-		seen[origin] = true
-		out = append(out, origin)
-	}
+	seen := map[string]bool{n.cfg.Peer: true, origin: true}
 	for i, s := range []state{stateStaged, stateApplied} {
 		for _, kv := range resp.Responses[1+i].GetResponseRange().Kvs {
 			node, _, err := k.reportOf(s, kv.Key)
@@ -139,6 +228,10 @@ func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]stri
 				out = append(out, p)
 			}
 		}
+	}
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	if origin != "" && origin != n.cfg.Peer {
+		out = append(out, origin)
 	}
 	return out, nil
 }

@@ -59,7 +59,7 @@ func (n *Node) nobodyCanFlip() bool {
 	all := true
 	for _, addr := range peers {
 		ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
-		peer := ctl.DialPeer(ctx, addr)
+		peer := ctl.DialPeer(ctx, addr, n.cfg.Peers)
 		c, err := peer.ClusterContact(ctx)
 		peer.Close()
 		cancel()

@@ -97,48 +97,6 @@ func KindError(name string) error {
 	return nil
 }
 
-// DialPeer returns a client of another node's peer listener (host:port),
-// for the object endpoints.
-func DialPeer(ctx context.Context, addr string) *Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: time.Minute, DisableCompression: true}
-	n := &atomic.Int64{}
-	return &Client{hc: &http.Client{Transport: countingTransport{tr, n}}, base: "http://" + addr, ctx: ctx, path: addr, received: n}
-}
-
-// BytesReceived returns how many bytes of response bodies a peer client
-// has read (0 for a socket client).
-func (c *Client) BytesReceived() int64 {
-	if c.received == nil {
-		return 0
-	}
-	return c.received.Load()
-}
-
-// countingTransport counts the body bytes read from each response.
-type countingTransport struct {
-	rt http.RoundTripper
-	n  *atomic.Int64
-}
-
-func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(r)
-	if err == nil {
-		resp.Body = &countingBody{resp.Body, t.n}
-	}
-	return resp, err
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
 // DialError names why the socket at path cannot be reached, with the
 // error's kind (vfsctl dial-stdio tells the far side).
 func DialError(path string, err error) error { return dialError(path, err) }
@@ -222,6 +180,9 @@ func (c *Client) transportError(e *endpoint, ctx context.Context, err error) err
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", e.Name, ErrInterrupted)
 	}
+	if errors.Is(err, ErrStalled) {
+		return fmt.Errorf("%s: %w", e.Name, err)
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return dialError(c.path, err)
@@ -275,6 +236,9 @@ func (c *Client) roundTrip(ctx context.Context, e *endpoint, req any, progress f
 func (c *Client) bodyError(ctx context.Context, e *endpoint, err error) error {
 	if c.ctx.Err() != nil || ctx.Err() != nil {
 		return fmt.Errorf("%s: %w while reading vfsd's answer", e.Name, ErrInterrupted)
+	}
+	if errors.Is(err, ErrStalled) || errors.Is(err, store.ErrCorrupt) { // a peer's answer (peer.go)
+		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	return fmt.Errorf("%s: reading vfsd's answer: %v: %w", e.Name, err, ErrUnavailable)
 }

@@ -495,7 +495,7 @@ func TestPullRefusesAlteredObjects(t *testing.T) {
 		w.Write(b)
 	}))
 	dst := openStore(t)
-	src := ctl.DialPeer(context.Background(), mitm.Addr().String())
+	src := ctl.DialPeer(context.Background(), mitm.Addr().String(), ctl.PeerOptions{})
 	_, _, err = snapshot.Pull(context.Background(), src, store.Verifying(dst), res.Snapshot.ID, nil)
 	if !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("pull through an altering peer: %v, want ErrCorrupt", err)
@@ -504,7 +504,7 @@ func TestPullRefusesAlteredObjects(t *testing.T) {
 		t.Fatal("an altered snapshot was recorded")
 	}
 	// Straight from the peer it works.
-	if _, _, err := snapshot.Pull(context.Background(), ctl.DialPeer(context.Background(), peer.Addr().String()), store.Verifying(dst), res.Snapshot.ID, nil); err != nil {
+	if _, _, err := snapshot.Pull(context.Background(), ctl.DialPeer(context.Background(), peer.Addr().String(), ctl.PeerOptions{}), store.Verifying(dst), res.Snapshot.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -49,6 +49,11 @@ type (
 	}
 )
 
+// errPrivate: the peer listener refused a private content (a file no
+// snapshot holds readable by others) to a client without a member's
+// certificate.
+var errPrivate = fmt.Errorf("private content (no snapshot holds it readable by others): served on the peer listener only to members with a certificate (vfsd --peer-tls-*, docs/cluster.md): %w", ErrForbidden)
+
 // maxFetch bounds the objects of one fetch.
 const maxFetch = 4096
 
@@ -58,7 +63,7 @@ var (
 		Doc:      "One object by kind (chunk, tree, file) and hash."},
 		reflect.TypeFor[objectParam](), serveObject)
 	opFetch = rawOp(endpoint{Name: "Fetch objects", Method: "POST", Path: "/v1/objects/fetch", Timeout: long, Peer: true,
-		RespBody: "application/octet-stream: for each object asked for, in order: its kind's first letter (c, t, f; x: not stored), its 32-byte hash, its length as an unsigned varint, then the object as GET /v1/objects/{kind}/{ref} sends it",
+		RespBody: "application/octet-stream: for each object asked for, in order: its kind's first letter (c, t, f; x: not stored; p: private, not served without a member's certificate), its 32-byte hash, its length as an unsigned varint, then the object as GET /v1/objects/{kind}/{ref} sends it",
 		Doc:      "Many objects in one response (at most 4096), for a node copying what it lacks."},
 		reflect.TypeFor[fetchRequest](), serveFetch)
 )
@@ -88,6 +93,9 @@ func serveObject(ctx context.Context, s *session, w http.ResponseWriter, r *http
 	var p objectParam
 	if err := decodeRequest(r, &p); err != nil {
 		return err
+	}
+	if s.isPrivate(ObjectID{Kind: p.Kind, Ref: p.Ref}) {
+		return fmt.Errorf("%s %s: %w", p.Kind, p.Ref.Short(), errPrivate)
 	}
 	b, err := readObject(s.local.st, ObjectID{Kind: p.Kind, Ref: p.Ref})
 	if err != nil {
@@ -121,6 +129,11 @@ func serveFetch(ctx context.Context, s *session, w http.ResponseWriter, r *http.
 	for _, o := range req.Objects {
 		if err := ctx.Err(); err != nil {
 			panic(http.ErrAbortHandler) // the caller went away
+		}
+		if s.isPrivate(o) {
+			started = true
+			w.Write(append(append([]byte("p"), o.Ref[:]...), 0))
+			continue
 		}
 		b, err := readObject(s.local.st, o)
 		tag := string(o.Kind)[:1]
@@ -256,7 +269,11 @@ func (c *Client) fetch(ctx context.Context, ids []ObjectID, fn func(id ObjectID,
 		return err
 	}
 	hdr := http.Header{"Content-Type": {"application/json"}}
-	resp, done, err := c.send(ctx, opFetch, nil, bytes.NewReader(body), hdr)
+	var limit int64
+	for _, id := range ids {
+		limit += 1 + store.RefSize + binary.MaxVarintLen64 + maxObjectLen(id.Kind)
+	}
+	resp, done, err := c.send(withAnswerLimit(ctx, limit), opFetch, nil, bytes.NewReader(body), hdr)
 	if err != nil {
 		return err
 	}
@@ -271,15 +288,18 @@ func (c *Client) fetch(ctx context.Context, ids []ObjectID, fn func(id ObjectID,
 		var ref store.Ref
 		copy(ref[:], hdr[1:])
 		n, err := binary.ReadUvarint(br)
-		if err != nil || n > maxRecordLen {
+		if err != nil || n > uint64(maxObjectLen(want.Kind)) {
 			return fmt.Errorf("fetch: object %s: bad length: %w", want.Ref.Short(), store.ErrCorrupt)
 		}
-		if ref != want.Ref || (hdr[0] != 'x' && hdr[0] != string(want.Kind)[0]) {
+		if ref != want.Ref || (hdr[0] != 'x' && hdr[0] != 'p' && hdr[0] != string(want.Kind)[0]) {
 			return fmt.Errorf("fetch: the peer sent %c %s for %s %s: %w", hdr[0], ref.Short(), want.Kind, want.Ref.Short(), store.ErrCorrupt)
 		}
 		data := make([]byte, n)
 		if _, err := io.ReadFull(br, data); err != nil {
 			return c.bodyError(ctx, opFetch, err)
+		}
+		if hdr[0] == 'p' {
+			return fmt.Errorf("fetch: %s %s: %w", want.Kind, want.Ref.Short(), errPrivate)
 		}
 		if hdr[0] == 'x' {
 			return fmt.Errorf("fetch: the peer has no %s %s: %w", want.Kind, want.Ref.Short(), store.ErrNotFound)
@@ -289,6 +309,14 @@ func (c *Client) fetch(ctx context.Context, ids []ObjectID, fn func(id ObjectID,
 		}
 	}
 	return nil
+}
+
+// maxObjectLen is the most bytes one object of kind may hold on the wire.
+func maxObjectLen(kind ObjectKind) int64 {
+	if kind == ObjectChunk {
+		return store.ChunkSize
+	}
+	return maxRecordLen
 }
 
 func objectIDs(kind ObjectKind, refs []store.Ref) []ObjectID {

@@ -212,6 +212,9 @@ var decodeSlots = make(chan struct{}, 4)
 
 // decodeSlot takes a slot, or fails when the request ends first.
 func decodeSlot(r *http.Request) (release func(), err error) {
+	if r.Context().Value(slotFreeKey{}) != nil {
+		return func() {}, nil
+	}
 	select {
 	case decodeSlots <- struct{}{}:
 		return func() { <-decodeSlots }, nil

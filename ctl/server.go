@@ -3,8 +3,10 @@ package ctl
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,6 +37,10 @@ type Server struct {
 	// BodyIdle and JSONBodyTime bound the wait for a request's body
 	// (body.go); set before Serve.
 	BodyIdle, JSONBodyTime time.Duration
+	// Peers bound the peer listener's clients (peerserve.go); set before
+	// ServePeers.
+	Peers PeerLimits
+	peers *peerGate
 
 	mu      sync.Mutex
 	closed  bool
@@ -66,6 +72,9 @@ type session struct {
 	local *Local
 	who   snapshot.Who
 	log   *slog.Logger
+	// peer: the request came to the peer listener; member: with a
+	// certificate the cluster's CA signed (peerserve.go).
+	peer, member bool
 }
 
 // alone refuses to move a ref the cluster manages on this node alone,
@@ -110,13 +119,24 @@ func (s *Server) Serve(l *net.UnixListener) error {
 
 // ServePeers answers the peer endpoints (objects and snapshot records,
 // read-only) on l, a TCP listener, until it is closed or Shutdown is
-// called. Anyone who reaches l may read any object whose hash they know.
+// called, under s.Peers (peerserve.go). Without TLS, anyone who reaches l
+// may read any object whose hash they know, private contents aside.
 func (s *Server) ServePeers(l net.Listener) error {
+	lim := s.Peers.withDefaults()
+	g := &peerGate{lim: lim, conns: newHostCounts(lim.Conns, lim.ConnsPerHost), inFlight: newHostCounts(lim.InFlight, lim.InFlightOfHost)}
+	s.mu.Lock()
+	s.peers = g
+	s.mu.Unlock()
 	hs := &http.Server{
 		Handler:           s.handler(true),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		IdleTimeout:       lim.IdleConn,
+		ErrorLog:          log.New(tlsErrors{slog.NewLogLogger(s.log.Handler(), slog.LevelWarn).Writer(), g}, "", 0),
+	}
+	l = limitListener{l, g}
+	if lim.TLS != nil {
+		hs.TLSConfig = lim.TLS
+		l = tls.NewListener(l, lim.TLS)
 	}
 	return s.serve(hs, l)
 }
@@ -196,8 +216,16 @@ func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.R
 		return
 	}
 	defer func() { s.active.Add(-1); s.running.Done() }()
-	sess := &session{srv: s, log: s.log}
-	if !peer {
+	sess := &session{srv: s, log: s.log, peer: peer}
+	if peer {
+		var done func()
+		var ok bool
+		if r, done, ok = s.admitPeer(w, r); !ok {
+			return
+		}
+		defer done()
+		sess.member = servesPrivate(r)
+	} else {
 		cred, _ := r.Context().Value(peerKey{}).(peerCred)
 		if err := s.allowed(cred, e, r); err != nil {
 			s.log.Warn("control socket: request refused", "uid", cred.who.UID, "pid", cred.who.PID, "route", e.Method+" "+e.Path, "err", err)

@@ -4,11 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -109,5 +111,61 @@ func TestClusterEtcdTLS(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("vfsd without a client certificate neither joined nor gave up")
+	}
+}
+
+// The production setup of docs/cluster.md: members with certificates that
+// docs/examples/peer-certs.sh made with openssl talk mutual TLS on their
+// peer listeners. A release with a 0600 file reaches every member (they
+// present certificates); a client without one is refused at the
+// handshake, and plain HTTP gets nothing.
+func TestClusterPeerTLS(t *testing.T) {
+	need(t, "openssl")
+	etcd, _ := startEtcd(t)
+	certs := t.TempDir()
+	sh(t, nil, "sh", "../docs/examples/peer-certs.sh", certs, "n1=127.0.0.1", "n2=127.0.0.1", "n3=127.0.0.1")
+	var nodes []*daemon
+	var peers []string
+	for _, name := range []string{"n1", "n2", "n3"} {
+		peer := freeAddr(t)
+		peers = append(peers, peer)
+		nodes = append(nodes, startDaemon(t, "--cluster", "web", "--node", name, "--etcd", etcd, "--peer-listen", peer, "--cluster-lease", "2s",
+			"--peer-tls-ca", filepath.Join(certs, "ca.pem"), "--peer-tls-cert", filepath.Join(certs, name+".pem"), "--peer-tls-key", filepath.Join(certs, name+"-key.pem")))
+	}
+	site := writeSite(t, map[string][]byte{"index.html": []byte("over mutual tls")})
+	if err := os.WriteFile(filepath.Join(site, "deploy.env"), []byte("TOKEN=hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v1 := nodes[0].importDir(t, site)
+	nodes[0].ctl(t, "-q", "activate", v1, "--cluster", "--wait", "60s")
+	for _, n := range nodes[1:] {
+		if b, err := os.ReadFile(filepath.Join(n.mnt, "current", "deploy.env")); err != nil || string(b) != "TOKEN=hunter2" {
+			t.Errorf("a member serves the 0600 file as %q %v", b, err)
+		}
+	}
+	// No certificate, or no TLS at all: nothing.
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(filepath.Join(certs, "ca.pem"))
+	pool.AppendCertsFromPEM(caPEM)
+	anon := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if resp, err := anon.Get("https://" + peers[0] + "/v1/version"); err == nil {
+		resp.Body.Close()
+		t.Errorf("a client without a certificate got %s", resp.Status)
+	} else {
+		t.Logf("without a certificate: %v", err)
+	}
+	plain := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := plain.Get("http://" + peers[0] + "/v1/version"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP was answered")
+		}
+	}
+	// vfsctl snapshot pull, as a member.
+	n2 := nodes[1]
+	out := n2.ctl(t, "--json", "snapshot", "pull", peers[0], v1, "--peer-tls-ca", filepath.Join(certs, "ca.pem"),
+		"--peer-tls-cert", filepath.Join(certs, "n2.pem"), "--peer-tls-key", filepath.Join(certs, "n2-key.pem"))
+	if !strings.Contains(out, v1) {
+		t.Errorf("vfsctl snapshot pull over mutual TLS: %s", out)
 	}
 }

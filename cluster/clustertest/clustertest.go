@@ -11,6 +11,7 @@ package clustertest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/ctl/ctltest"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -148,6 +150,12 @@ type Options struct {
 	// Wrap, if set, stands between node name's cluster protocol and its
 	// store (to slow or watch what the protocol does to it).
 	Wrap func(name string, l cluster.Local) cluster.Local
+	// PeerIdle is the progress deadline of pulls (ctl.DefaultPeerIdle
+	// when zero).
+	PeerIdle time.Duration
+	// PeerTLS: members talk mutual TLS on their peer listeners (vfsd
+	// --peer-tls-*), with certificates of a CA of the fleet's.
+	PeerTLS bool
 }
 
 // Fleet is an etcd and the nodes of one cluster.
@@ -157,6 +165,8 @@ type Fleet struct {
 	Opts  Options
 	mu    sync.Mutex
 	nodes map[string]*Node
+
+	serverTLS, clientTLS *tls.Config // with PeerTLS
 }
 
 // New starts etcd and nodes n1..nN.
@@ -169,6 +179,15 @@ func New(t testing.TB, n int, o Options) *Fleet {
 		o.TTL = 2
 	}
 	f := &Fleet{T: t, Etcd: StartEtcd(t), Opts: o, nodes: map[string]*Node{}}
+	if o.PeerTLS {
+		dir := t.TempDir()
+		ctltest.PeerCerts(t, dir, "member")
+		var err error
+		f.serverTLS, f.clientTLS, err = ctl.PeerTLS(filepath.Join(dir, "member.pem"), filepath.Join(dir, "member-key.pem"), filepath.Join(dir, "ca.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 1; i <= n; i++ {
 		f.Start(fmt.Sprintf("n%d", i))
 	}
@@ -257,7 +276,7 @@ func (f *Fleet) TryStart(name string) (*Node, error) {
 		return nil, err
 	}
 	cfg := cluster.Config{Name: f.Opts.Cluster, Node: name, Endpoints: []string{f.Etcd.Endpoint}, Peer: ln.Addr().String(),
-		SessionTTL: f.Opts.TTL, Log: log}
+		SessionTTL: f.Opts.TTL, Log: log, Peers: ctl.PeerOptions{Idle: f.Opts.PeerIdle, TLS: f.clientTLS}}
 	if len(f.Opts.ReleaseHooks) > 0 {
 		h := &ctl.Hooks{Commands: f.Opts.ReleaseHooks, Timeout: time.Minute, Log: log}
 		cfg.ReleaseHooks = h.Run
@@ -285,6 +304,7 @@ func (f *Fleet) TryStart(name string) (*Node, error) {
 		t.Fatal(err)
 	}
 	srv := ctl.NewServer(local, log)
+	srv.Peers.TLS = f.serverTLS
 	go srv.ServePeers(ln)
 	go srv.Serve(sock)
 	n.Peer, n.Local, n.Node, n.srv, n.ln, n.sock, n.stopped = ln.Addr().String(), local, node, srv, ln, sock, false

@@ -3,16 +3,33 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
 
 func pullCommand(e *env) *command {
+	var cert, key, ca string
 	return &command{
 		name: "snapshot pull", args: "PEER ID", nargs: [2]int{2, 2},
 		summary: "copy a snapshot from another vfsd's peer listener, by hash",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&cert, "peer-tls-cert", "", "with --peer-tls-key and --peer-tls-ca: reach a peer listener that asks for mutual TLS, as a member (docs/cluster.md)")
+			fs.StringVar(&key, "peer-tls-key", "", "the key of --peer-tls-cert")
+			fs.StringVar(&ca, "peer-tls-ca", "", "the cluster's CA, which signed the peer's certificate")
+		},
 		run: func(e *env, args []string) error {
+			var opts ctl.PeerOptions
+			if cert != "" || key != "" || ca != "" {
+				if cert == "" || key == "" || ca == "" {
+					return usageError{"snapshot pull: --peer-tls-cert, --peer-tls-key and --peer-tls-ca go together"}
+				}
+				var err error
+				if _, opts.TLS, err = ctl.PeerTLS(cert, key, ca); err != nil {
+					return err
+				}
+			}
 			id, err := store.ParseRef(args[1])
 			if err != nil {
 				return usageError{fmt.Sprintf("snapshot pull: %s: a full snapshot id (64 hex digits) is needed: a peer lists nothing", args[1])}
@@ -28,7 +45,7 @@ func pullCommand(e *env) *command {
 				// through vfsd: file records against their chunks.
 				dst = store.Verifying(l.Store())
 			}
-			src := ctl.DialPeer(e.ctx, args[0])
+			src := ctl.DialPeer(e.ctx, args[0], opts)
 			defer src.Close()
 			var show func(snapshot.PullStats)
 			if !e.quiet {

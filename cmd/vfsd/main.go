@@ -44,6 +44,10 @@ type config struct {
 	pprof        string
 	peerListen   string
 	peerAddr     string
+	peerCert     string
+	peerKey      string
+	peerCA       string
+	peerConns    int
 	cluster      string
 	node         string
 	etcd         []string
@@ -92,7 +96,11 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.etcdCert, "etcd-cert", "", "with --cluster, this node's client certificate (PEM) for etcd's client certificate authentication; needs --etcd-key")
 	fs.StringVar(&c.etcdKey, "etcd-key", "", "the private key (PEM) of --etcd-cert")
 	fs.StringVar(&c.etcdUser, "etcd-user", "", "with --cluster, the etcd user to authenticate as; its password is read from the environment variable VFS_ETCD_PASSWORD")
-	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; anyone who reaches it can read any object whose hash they know)")
+	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; without --peer-tls-*, anyone who reaches it can read any object whose hash they know, private contents aside)")
+	fs.StringVar(&c.peerCert, "peer-tls-cert", "", "mutual TLS between members (docs/cluster.md): this node's certificate (PEM), signed by --peer-tls-ca and naming the host of --peer-advertise; the peer listener then refuses clients without such a certificate, and this node's pulls present it")
+	fs.StringVar(&c.peerKey, "peer-tls-key", "", "the private key (PEM) of --peer-tls-cert")
+	fs.StringVar(&c.peerCA, "peer-tls-ca", "", "the cluster's CA certificate (PEM), which signed every member's --peer-tls-cert")
+	fs.IntVar(&c.peerConns, "peer-conns-per-host", ctl.DefaultPeerConnsPerHost, "open connections the peer listener allows one host (more are closed at once; vfs_peer_rejected_total)")
 	fs.StringVar(&c.peerAddr, "peer-advertise", "", "with --cluster, the host:port other members reach --peer-listen at (default: --peer-listen itself, which must then not be a wildcard such as 0.0.0.0)")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 }
@@ -140,11 +148,21 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("--peer-advertise %q: other members need a host:port they can reach (give --peer-advertise when --peer-listen is a wildcard)", c.peerAddr)
 		}
 	}
+	if set := btoi(c.peerCert != "") + btoi(c.peerKey != "") + btoi(c.peerCA != ""); set != 0 && set != 3 {
+		return nil, errors.New("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together")
+	}
 	if c.mount == "" || fs.NArg() > 0 {
 		fs.Usage()
 		return nil, errors.New("--mount is required and no arguments are taken")
 	}
 	return c, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // memoryLimitBytes returns the soft memory limit to set, 0 for none. What

@@ -30,6 +30,10 @@ type metrics struct {
 	gcReclaimed prometheus.Counter
 	// pullRejected counts sources whose objects failed their check.
 	pullRejected prometheus.Counter
+	// pullStalled counts sources dropped for stalling mid-pull.
+	pullStalled prometheus.Counter
+	// peerRejected counts the peer listener's refusals, by reason.
+	peerRejected *prometheus.CounterVec
 }
 
 func newMetrics(local *ctl.Local) *metrics {
@@ -49,12 +53,16 @@ func newMetrics(local *ctl.Local) *metrics {
 		gcReclaimed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_gc_reclaimed_bytes_total", Help: "Disk space given back by garbage collection."}),
 		pullRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_cluster_pull_rejected_total",
 			Help: "Pulls of a cluster release whose objects from a source failed their hash check (nothing of them was recorded; the next source was tried)."}),
+		pullStalled: prometheus.NewCounter(prometheus.CounterOpts{Name: "vfs_cluster_pull_stalled_total",
+			Help: "Pulls of a cluster release dropped because the source stopped sending, or sent under 64 KiB per progress deadline (the next source was tried; the stalled one is backed off)."}),
+		peerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_peer_rejected_total",
+			Help: "Connections and requests the peer listener refused, by reason: connections (over the host's or the listener's limit), in_flight (requests), body (too large or too slow), private (a private content asked without a member's certificate), tls (a failed handshake)."}, []string{"reason"}),
 	}
 	store := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
 		func() float64 { return float64(local.Store().DiskSize()) })
 	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
 		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
-	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, store, snaps,
+	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, m.pullStalled, m.peerRejected, store, snaps,
 		// What every Prometheus user expects of a Go daemon: go_* (heap,
 		// goroutines, GC) and process_* (RSS, fds, CPU).
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,8 +140,17 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	local.Mount, local.PID = c.mount, os.Getpid()
 	local.ImportLease = c.importLease
 	local.Grace = c.grace
+	var peerServerTLS *tls.Config
+	var peers ctl.PeerOptions
+	if c.peerCert != "" {
+		var err error
+		if peerServerTLS, peers.TLS, err = ctl.PeerTLS(c.peerCert, c.peerKey, c.peerCA); err != nil {
+			l.Close()
+			return fmt.Errorf("--peer-tls-*: %w", err)
+		}
+	}
 	if c.cluster != "" {
-		cfg := cluster.Config{Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log,
+		cfg := cluster.Config{Peers: peers, Name: c.cluster, Node: c.node, Endpoints: c.etcd, Peer: c.peerAddr, SessionTTL: int(max(c.clusterLease/time.Second, 1)), Log: log,
 			Username: c.etcdUser, Password: os.Getenv("VFS_ETCD_PASSWORD")}
 		if c.etcdCA != "" || c.etcdCert != "" {
 			// etcd's own loader: the same checks its client tools make.
@@ -153,6 +163,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		}
 		if m != nil {
 			cfg.Rejected = m.pullRejected.Inc
+			cfg.Stalled = m.pullStalled.Inc
 		}
 		if len(c.clusterHooks) > 0 {
 			h := &ctl.Hooks{Commands: c.clusterHooks, Timeout: c.hookTimeout, Log: log}
@@ -175,6 +186,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	if access != nil {
 		srv.SetAccess(access)
 	}
+	srv.Peers = ctl.PeerLimits{TLS: peerServerTLS, ConnsPerHost: c.peerConns}
+	if m != nil {
+		srv.Peers.Rejected = func(reason string) { m.peerRejected.WithLabelValues(reason).Inc() }
+	}
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
 	if c.peerListen != "" {
@@ -186,7 +201,7 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		}
 		defer pl.Close()
 		go func() { served <- srv.ServePeers(pl) }()
-		log.Info("serving objects to peers", "addr", pl.Addr().String())
+		log.Info("serving objects to peers", "addr", pl.Addr().String(), "mutual_tls", peerServerTLS != nil)
 	}
 	refs, _ := local.NamedRefs()
 	// Under systemd (Type=notify) this is the readiness signal; elsewhere
