@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vfs-project/vfs/ctl"
@@ -82,6 +83,8 @@ type Node struct {
 	// hooks queues the activations whose node hooks are still to run.
 	hooks chan store.LogEntry
 
+	// requests counts the requests made of etcd (streams count once).
+	requests *atomic.Int64
 	// bad are the sources that failed lately (pull.go).
 	bad badSources
 
@@ -167,18 +170,31 @@ func Join(ctx context.Context, cfg Config, local Local) (*Node, error) {
 	if err := store.CheckLabel(cfg.Name); err != nil {
 		return nil, fmt.Errorf("cluster name: %w", err)
 	}
+	requests := &atomic.Int64{}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 		TLS: cfg.TLS, Username: cfg.Username, Password: cfg.Password,
-		// gRPC's default reconnect backoff grows to 2 minutes: after an
-		// outage a node would rejoin tens of seconds late. A lease is the
-		// scale a member's absence is measured in.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}})},
+		DialOptions: []grpc.DialOption{
+			// gRPC's default reconnect backoff grows to 2 minutes: after
+			// an outage a node would rejoin tens of seconds late. A lease
+			// is the scale a member's absence is measured in.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
+			// Every request this node makes of etcd, counted: what a
+			// release costs etcd per node (make bench-cluster).
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				requests.Add(1)
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}),
+			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				requests.Add(1)
+				return streamer(ctx, desc, cc, method, opts...)
+			}),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: etcd: %w", cfg.Name, err)
 	}
-	n := &Node{cfg: cfg, local: local, cli: cli, keys: newKeys(cfg.Name), wake: make(chan struct{}, 1), hooks: make(chan store.LogEntry, 64),
+	n := &Node{cfg: cfg, local: local, cli: cli, requests: requests, keys: newKeys(cfg.Name), wake: make(chan struct{}, 1), hooks: make(chan store.LogEntry, 64),
 		refs: map[string]*refState{}, problems: map[string]string{}, coordinating: map[string]int{}, wrote: map[string]uint64{}}
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.recall(); err != nil {

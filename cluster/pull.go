@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,10 +20,81 @@ import (
 // Pulls: a member copies a snapshot it lacks from a peer that holds it,
 // by hash; what arrives is checked as an import is.
 
+// A release spreads along a tree. Its members are ordered by a hash of
+// the snapshot and their names, after the coordinator (the origin); the
+// member at place i pulls from the one at place (i-1)/spreadFanout, once
+// that one holds the release, so the origin sends it to spreadFanout
+// members and every other member sends it to at most as many. A parent
+// that does not hold the release within parentWait, or does not answer,
+// is given up and the usual sources are tried: a dead or slow member costs
+// its subtree that wait, not the release.
+const (
+	spreadFanout = 3
+	parentWait   = 10 * time.Second
+	parentPoll   = 20 * time.Millisecond
+)
+
+// pullRelease pulls snapshot id of a release coordinated by coordinator:
+// from this node's parent in the release's tree when it gets it in time,
+// else as pull does.
+func (n *Node) pullRelease(ctx context.Context, ref string, gen uint64, id store.Ref, origin, coordinator string) error {
+	if parent := n.parent(id, coordinator); parent != "" && n.waitFor(ctx, parent, id) {
+		if err := n.pullFrom(ctx, ref, gen, id, []string{parent}); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return n.pull(ctx, ref, gen, id, origin)
+}
+
+// parent is the peer address this node pulls release id from, in the
+// tree above; "" when that is the origin (pull tries it) or unknown.
+func (n *Node) parent(id store.Ref, coordinator string) string {
+	n.mu.Lock()
+	members, peers := n.members, n.peers
+	n.mu.Unlock()
+	others := make([]string, 0, len(members))
+	for _, m := range members {
+		if m != coordinator {
+			others = append(others, m)
+		}
+	}
+	key := func(m string) store.Ref { return store.Sum(append(id[:len(id):len(id)], m...)) }
+	slices.SortFunc(others, func(a, b string) int { ka, kb := key(a), key(b); return bytes.Compare(ka[:], kb[:]) })
+	i := slices.Index(others, n.cfg.Node)
+	if i < spreadFanout { // its parent is the origin (or it is no member)
+		return ""
+	}
+	// Place i+1 in the tree whose place 0 is the coordinator.
+	return peers[others[i/spreadFanout-1]]
+}
+
+// waitFor reports whether the peer at addr holds snapshot id within
+// parentWait, asking it every parentPoll; a peer that does not answer is
+// given up at once.
+func (n *Node) waitFor(ctx context.Context, addr string, id store.Ref) bool {
+	ctx, cancel := context.WithTimeout(ctx, parentWait)
+	defer cancel()
+	peer := ctl.DialPeer(ctx, addr, ctl.PeerOptions{TLS: n.cfg.Peers.TLS, Idle: time.Second})
+	defer peer.Close()
+	for {
+		_, err := peer.Snapshot(id)
+		switch {
+		case err == nil:
+			return true
+		case !errors.Is(err, store.ErrNotFound):
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(parentPoll):
+		}
+	}
+}
+
 // pull copies snapshot id from the first source that gives it whole and
-// true: the members that staged or applied it (in random order, so that
-// a release spreads from node to node rather than all from its origin),
-// then origin (if any). Objects that fail their check are never recorded
+// true: origin (if any), then the members that staged or applied it, in
+// random order. Objects that fail their check are never recorded
 // (snapshot.Pull). A source that fails (stalls, lies, is unreachable) is
 // dropped for this pull at once and the next tried; it is then backed off
 // (sourceBackoff), so that a bad source costs a retrying member one try
@@ -190,9 +263,9 @@ func (n *Node) target() (snapshot.Target, error) {
 	return wholeTrees{store.Verifying(st), trees}, nil
 }
 
-// sources lists the peers to pull id from: every other member that staged
-// or applied id under any ref (it holds it whole), in random order, then
-// origin; never this node.
+// sources lists the peers to pull id from: origin first (it holds the
+// release), then every other member that staged or applied id under any
+// ref (it holds it whole), in random order; never this node.
 func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]string, error) {
 	k := n.keys
 	resp, err := n.cli.Txn(ctx).Then(
@@ -215,6 +288,10 @@ func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]stri
 		}
 	}
 	var out []string
+	first := 0 // where the members start
+	if origin != "" && origin != n.cfg.Peer {
+		out, first = append(out, origin), 1
+	}
 	seen := map[string]bool{n.cfg.Peer: true, origin: true}
 	for i, s := range []state{stateStaged, stateApplied} {
 		for _, kv := range resp.Responses[1+i].GetResponseRange().Kvs {
@@ -229,9 +306,8 @@ func (n *Node) sources(ctx context.Context, id store.Ref, origin string) ([]stri
 			}
 		}
 	}
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	if origin != "" && origin != n.cfg.Peer {
-		out = append(out, origin)
-	}
+	// The members after the origin in random order: those that fall
+	// back from the origin do not all go to the same one.
+	rand.Shuffle(len(out)-first, func(i, j int) { out[first+i], out[first+j] = out[first+j], out[first+i] })
 	return out, nil
 }

@@ -207,6 +207,10 @@ type Health struct {
 	Behind, Unreadable int
 }
 
+// EtcdRequests counts the requests this node made of etcd since it joined
+// (a watch or lease keep-alive stream counts once).
+func (n *Node) EtcdRequests() int64 { return n.requests.Load() }
+
 // Health reports this node's health in its cluster, for metrics.
 func (n *Node) Health() Health {
 	ready, _ := n.Ready(n.ctx)

@@ -39,6 +39,7 @@ func (n *Node) run() {
 	var watch clientv3.WatchChan
 	stopWatch := func() {}
 	defer func() { stopWatch() }()
+	skipRead := false
 	for {
 		n.mu.Lock()
 		s := n.session
@@ -53,8 +54,12 @@ func (n *Node) run() {
 			n.mu.Unlock()
 		}
 		var lost <-chan struct{}
+		read := !skipRead
+		skipRead = false
 		if s != nil {
 			lost = s.Done()
+		}
+		if s != nil && read {
 			if rev, err := n.reconcile(); err != nil {
 				if n.ctx.Err() == nil {
 					n.failed(err)
@@ -76,6 +81,9 @@ func (n *Node) run() {
 			n.mu.Unlock()
 			n.cfg.Log.Warn("cluster: membership lease lost; joining again")
 		case w, ok := <-watch:
+			// Commits alone are taken from the event; anything else
+			// is read again.
+			skipRead = ok && !w.Canceled && w.Err() == nil && n.commitsOnly(w.Events)
 			if !ok || w.Canceled || w.Err() != nil {
 				// Closed (etcd lost its leader, a compaction, the stream
 				// ended): the next read starts another from its revision.
@@ -86,6 +94,52 @@ func (n *Node) run() {
 		case <-n.wake:
 		}
 	}
+}
+
+// commitsOnly takes watch events that only commit newer releases of refs
+// this node works on, and wakes their workers at once: at a commit, every
+// member reading etcd before its flip put thirty reads on etcd and on the
+// machines at the same moment, and spread the flips (make bench-cluster).
+// It reports false, having changed nothing, for any other event; the
+// caller then reads etcd as usual. The periodic read follows within
+// reconcileEvery() either way.
+func (n *Node) commitsOnly(events []*clientv3.Event) bool {
+	if len(events) == 0 {
+		return false
+	}
+	type seen struct {
+		rs *refState
+		c  commit
+	}
+	var next []seen
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ev := range events {
+		if ev.Type != clientv3.EventTypePut {
+			return false
+		}
+		ref, err := n.keys.refOf(n.keys.committedAll(), ev.Kv.Key)
+		if err != nil {
+			return false
+		}
+		rs := n.refs[ref]
+		if rs == nil || !rs.started || rs.bad != "" {
+			return false
+		}
+		c, err := decodeValue[commit](ev.Kv.Key, ev.Kv.Value)
+		if err != nil || (rs.committed != nil && c.Gen <= rs.committed.Gen) {
+			return false
+		}
+		next = append(next, seen{rs, c})
+	}
+	for _, x := range next {
+		x.rs.committed, x.rs.seenAt = &x.c, time.Now()
+		select {
+		case x.rs.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // reconcile reads the members, every desired and committed release and
@@ -350,7 +404,7 @@ func (n *Node) stage(ref string, rs *refState, d release, lease clientv3.LeaseID
 	if !d.Snapshot.IsZero() && !d.Withdrawn {
 		st := n.local.Store()
 		if _, err := st.Snapshot(d.Snapshot); errors.Is(err, store.ErrNotFound) {
-			if err := n.pull(n.ctx, ref, d.Gen, d.Snapshot, d.Origin); err != nil {
+			if err := n.pullRelease(n.ctx, ref, d.Gen, d.Snapshot, d.Origin, d.Node); err != nil {
 				return err
 			}
 		} else if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vfs-project/vfs/store"
@@ -226,3 +227,22 @@ func (s *session) isPrivate(id ObjectID) bool {
 	}
 	return false
 }
+
+// PeerBytesSent is how many response bytes the peer listener has written:
+// what this node sent other members (vfs_peer_sent_bytes_total).
+func (s *Server) PeerBytesSent() int64 { return s.peerSent.Load() }
+
+// sentCounter counts the bytes written to a response.
+type sentCounter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *sentCounter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *sentCounter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

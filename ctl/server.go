@@ -39,8 +39,9 @@ type Server struct {
 	BodyIdle, JSONBodyTime time.Duration
 	// Peers bound the peer listener's clients (peerserve.go); set before
 	// ServePeers.
-	Peers PeerLimits
-	peers *peerGate
+	Peers    PeerLimits
+	peers    *peerGate
+	peerSent atomic.Int64 // response bytes the peer listener wrote
 
 	mu      sync.Mutex
 	closed  bool
@@ -224,6 +225,7 @@ func (s *Server) handle(e *endpoint, peer bool, w http.ResponseWriter, r *http.R
 			return
 		}
 		defer done()
+		w = &sentCounter{ResponseWriter: w, n: &s.peerSent}
 		sess.member = servesPrivate(r)
 	} else {
 		cred, _ := r.Context().Value(peerKey{}).(peerCred)

@@ -85,6 +85,8 @@ func (m *metrics) watchCluster(node *cluster.Node) {
 		gauge("vfs_cluster_etcd_unreachable", "1 while etcd does not answer this node.", func(h cluster.Health) float64 { return bit(h.EtcdUnreachable) }),
 		gauge("vfs_cluster_etcd_behind_refs", "Refs for which etcd shows less than this node applied (etcd restored from a backup?).", func(h cluster.Health) float64 { return float64(h.Behind) }),
 		gauge("vfs_cluster_unreadable_values", "Values under the cluster's prefix in etcd that this node cannot read.", func(h cluster.Health) float64 { return float64(h.Unreadable) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vfs_cluster_etcd_requests_total", Help: "Requests this node made of etcd (a watch or keep-alive stream counts once)."},
+			func() float64 { return float64(node.EtcdRequests()) }),
 	)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	vfs "github.com/vfs-project/vfs/fs"
@@ -189,6 +190,9 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	srv.Peers = ctl.PeerLimits{TLS: peerServerTLS, ConnsPerHost: c.peerConns}
 	if m != nil {
 		srv.Peers.Rejected = func(reason string) { m.peerRejected.WithLabelValues(reason).Inc() }
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vfs_peer_sent_bytes_total",
+			Help: "Response bytes the peer listener sent: what other members (and vfsctl snapshot pull) fetched from this node."},
+			func() float64 { return float64(srv.PeerBytesSent()) }))
 	}
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
