@@ -25,7 +25,7 @@ help:
 	@echo "make bench      benchmarks side by side with cp, ostree, restic (needs npm)"
 	@echo "make bench-browse  find, reads and RSS over a 100,000-file snapshot by vfsd --max-nodes (root)"
 	@echo "make bench-scale   a million files: import, activation, browsing and RSS against cp, find, restic (root, ~15 min)"
-	@echo "make bench-cluster releases to 3 and 10 nodes with an embedded etcd: phases, flip spread, bytes per changed byte (root, ~5 min)"
+	@echo "make bench-cluster releases to 3, 10 and 30 nodes with an embedded etcd: phases, flip spread, etcd requests, bytes per changed byte (root, ~1 min)"
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/...
