@@ -225,6 +225,9 @@ func TestHostileSourceIsRefused(t *testing.T) {
 	if got := n1.Serves(t, "current"); got != v1 {
 		t.Errorf("n1 serves %s, want %s", got.Short(), v1.Short())
 	}
+	if ok, why := n1.Ready(); !ok {
+		t.Errorf("n1 is not ready after refusing a hostile source: %s", why)
+	}
 }
 
 // A release that holds a 0600 file goes out over mutual TLS: members
