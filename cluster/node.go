@@ -65,6 +65,13 @@ type Local interface {
 	// flip, so that during it every node answers the assets of both
 	// releases (zero: none).
 	Lookahead(ref string, id store.Ref)
+	// Allowed is nil when ref may serve snapshot id under the signing
+	// policy (always, without one); else it says why not
+	// (sign.ErrUnsigned).
+	Allowed(ref string, id store.Ref) error
+	// AttachSignature checks sig as a signature of snapshot id and
+	// attaches it.
+	AttachSignature(ctx context.Context, id store.Ref, sig []byte) error
 }
 
 // Node is this vfsd in its cluster.

@@ -227,6 +227,13 @@ func (b *badSources) ok(addr string) {
 type wholeTrees struct {
 	snapshot.Target
 	trees map[store.Ref]bool
+	local Local
+}
+
+// AttachSignature lets a pull copy the snapshot's signatures
+// (snapshot.SignatureSink).
+func (w wholeTrees) AttachSignature(ctx context.Context, id store.Ref, sig []byte) error {
+	return w.local.AttachSignature(ctx, id, sig)
 }
 
 func (w wholeTrees) HasTreeWhole(ref store.Ref) bool { return w.trees[ref] }
@@ -260,7 +267,7 @@ func (n *Node) target() (snapshot.Target, error) {
 			maps.Copy(trees, these)
 		}
 	}
-	return wholeTrees{store.Verifying(st), trees}, nil
+	return wholeTrees{store.Verifying(st), trees, n.local}, nil
 }
 
 // sources lists the peers to pull id from: origin first (it holds the

@@ -419,6 +419,9 @@ func (n *Node) stage(ref string, rs *refState, d release, lease clientv3.LeaseID
 				}
 			}
 		}
+		if err := n.allowed(n.ctx, ref, d.Snapshot, d.Origin); err != nil {
+			return fmt.Errorf("refusing to stage: %w", err)
+		}
 		n.adoptLabels(d.Snapshot, d.Labels)
 	}
 	if d.Gen > applied.Gen {
@@ -533,10 +536,14 @@ func (n *Node) apply(ref string, rs *refState, c *commit, lease clientv3.LeaseID
 			return err
 		}
 	}
+	if err := n.allowed(n.ctx, ref, c.Snapshot, ""); err != nil {
+		return fmt.Errorf("refusing to apply: %w", err)
+	}
 	n.adoptLabels(c.Snapshot, c.Labels)
 	who := snapshot.Who{UID: c.UID, User: c.User}
 	if n.needsPrev(ref, c.Prev) && c.Prev != c.Snapshot {
-		if _, err := st.Snapshot(c.Prev); err == nil {
+		// Carry-over comes only from a snapshot the policy allows.
+		if _, err := st.Snapshot(c.Prev); err == nil && n.local.Allowed(ref, c.Prev) == nil {
 			// Catching up: the previous release first, so that the log
 			// carries its assets over for the grace window.
 			if _, _, err := n.local.Switch(n.ctx, ref, c.Prev, who, n.reason(*c, "the previous release, for carry-over")); err != nil {

@@ -29,6 +29,10 @@ type API interface {
 	// SetPinned pins a snapshot (retention keeps it, rm refuses it) or
 	// unpins it.
 	SetPinned(ctx context.Context, id store.Ref, pinned bool) error
+	// Signatures lists a snapshot's signatures; AddSignature checks one
+	// and attaches it (docs/security.md, "Signed releases").
+	Signatures(ctx context.Context, id store.Ref) ([]SignatureInfo, error)
+	AddSignature(ctx context.Context, id store.Ref, armored []byte) (SignatureInfo, error)
 	VerifySnapshots(ctx context.Context, ids []store.Ref, progress func(snapshot.VerifyProgress)) (*snapshot.Report, error)
 	Status(ctx context.Context) (Status, error)
 	Classes(ctx context.Context) (snapshot.Classes, error)

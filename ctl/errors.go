@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -39,6 +40,7 @@ const (
 	ExitBusy     = 4
 	ExitDamaged  = 5
 	ExitRefused  = 6
+	ExitUnsigned = 7
 )
 
 // Kinds lists every error kind; the first whose Err matches an error
@@ -57,6 +59,7 @@ var Kinds = []Kind{
 	{"bad_archive", snapshot.ErrBadArchive, http.StatusUnprocessableEntity, ExitRefused, "a tar archive is malformed or truncated"},
 	{"import_ended", store.ErrImportEnded, http.StatusGone, ExitError, "the import was committed, aborted, or lost its lease"},
 	{"no_space", syscall.ENOSPC, http.StatusInsufficientStorage, ExitError, "the store's file system is (nearly) full"},
+	{"unsigned", sign.ErrUnsigned, http.StatusForbidden, ExitUnsigned, "the snapshot lacks a valid signature from the daemon's allowed signers (vfsd --allowed-signers); the message says what each signature lacked"},
 	{"forbidden", ErrForbidden, http.StatusForbidden, ExitError, "the caller may not use the socket"},
 	{"timeout", context.DeadlineExceeded, http.StatusGatewayTimeout, ExitError, "the request's deadline passed before it finished"},
 	{"conflict", ErrConflict, http.StatusConflict, ExitError, "another cluster activation of the ref came first, or membership changed before the flip"},

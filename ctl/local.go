@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -32,6 +33,9 @@ type Local struct {
 	ImportLease time.Duration
 	// Cluster is the fleet vfsd belongs to; nil outside one.
 	Cluster Cluster
+	// Signing, if set, is the signing policy (vfsd --allowed-signers):
+	// no snapshot is served without what it asks (signatures.go).
+	Signing *sign.Policy
 	// Mount is the daemon's mount point, for Status.
 	Mount string
 	PID   int
@@ -96,7 +100,7 @@ func (l *Local) Activate(ctx context.Context, ref string, id store.Ref, reason s
 	if err := ctx.Err(); err != nil {
 		return Activation{}, err
 	}
-	e, err := snapshot.Activate(l.st, ref, id, l.Who, reason)
+	e, err := snapshot.ActivateThrough(l.st, ref, id, l.Who, reason, l.gate())
 	if errors.Is(err, store.ErrUnchanged) {
 		return Activation{LogEntry: store.LogEntry{Ref: ref, From: id, To: id}, HookFailures: []string{}, Unchanged: true}, nil
 	}
@@ -108,7 +112,7 @@ func (l *Local) Rollback(ctx context.Context, ref, reason string) (Activation, e
 	if err := ctx.Err(); err != nil {
 		return Activation{}, err
 	}
-	return l.activated(snapshot.Rollback(l.st, ref, l.Who, reason))
+	return l.activated(snapshot.RollbackThrough(l.st, ref, l.Who, reason, l.gate()))
 }
 
 // activated tells the file system, then runs the hooks: by then every new
@@ -139,7 +143,7 @@ func (l *Local) Switch(ctx context.Context, ref string, id store.Ref, who snapsh
 	if err := ctx.Err(); err != nil {
 		return store.LogEntry{}, false, err
 	}
-	e, err := snapshot.Activate(l.st, ref, id, who, reason)
+	e, err := snapshot.ActivateThrough(l.st, ref, id, who, reason, l.gate())
 	if errors.Is(err, store.ErrUnchanged) {
 		return store.LogEntry{Ref: ref, From: id, To: id}, false, nil
 	}
@@ -214,8 +218,14 @@ func (l *Local) SetPinned(ctx context.Context, id store.Ref, pinned bool) error 
 }
 
 // VerifySnapshots re-hashes the given snapshots (all when ids is empty).
+// Under a signing policy it also checks the signatures of what the refs
+// serve (of the snapshots verified).
 func (l *Local) VerifySnapshots(ctx context.Context, ids []store.Ref, progress func(snapshot.VerifyProgress)) (*snapshot.Report, error) {
-	return snapshot.Verify(ctx, l.st, ids, progress)
+	rep, err := snapshot.Verify(ctx, l.st, ids, progress)
+	if err != nil || l.Signing == nil {
+		return rep, err
+	}
+	return rep, l.verifySigned(rep, ids)
 }
 
 // Status reports the refs and how many snapshots there are.

@@ -34,6 +34,10 @@ type Config struct {
 	// TreeCacheBytes bounds the decoded trees kept for lookups (an
 	// estimate of their bytes); 0 means DefaultTreeCacheBytes.
 	TreeCacheBytes int
+	// Carries, if set, decides at each activation whether ref may still
+	// carry assets over from an older snapshot id (vfsd
+	// --allowed-signers: not from one without a valid signature).
+	Carries func(ref string, id store.Ref) bool
 }
 
 // FS is the state the nodes share: the source, the refs as last activated,
@@ -43,6 +47,7 @@ type FS struct {
 	log     *slog.Logger
 	metrics Metrics
 	grace   time.Duration
+	carries func(ref string, id store.Ref) bool
 	cls     atomic.Pointer[snapshot.Classes]
 
 	refs atomic.Pointer[map[string]target]
@@ -113,7 +118,7 @@ func New(src Source, c Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{src: src, log: c.Logger, grace: c.Grace, dirs: map[*dirNode]struct{}{},
+	f := &FS{src: src, log: c.Logger, grace: c.Grace, carries: c.Carries, dirs: map[*dirNode]struct{}{},
 		refInodes: map[refSlot]refInode{}, inos: map[fileKey]uint64{}, nextIno: 2}
 	f.SetClasses(c.Classes)
 	f.trees = newTreeCache(src, c.TreeCacheBytes)
@@ -375,6 +380,10 @@ func (f *FS) layersFor(name string, t target) []layer {
 		}
 		if !e.From.IsZero() && !seen[e.From] {
 			seen[e.From] = true
+			if f.carries != nil && !f.carries(name, e.From) {
+				f.log.Warn("asset carry-over: not from this snapshot, which the signing policy no longer allows", "ref", name, "snapshot", e.From.Short())
+				return len(layers) <= maxCarried
+			}
 			layers = append(layers, layer{ref: e.From, until: until, snap: e.From, depth: len(layers)})
 		}
 		return len(layers) <= maxCarried

@@ -19,10 +19,20 @@ type Who struct {
 	User string
 }
 
+// A Gate decides whether snapshot id may be served under ref, and names
+// who vouched for it, for the activation log (vfsd --allowed-signers: the
+// principal of a valid signature). An error refuses the activation.
+type Gate func(ref string, id store.Ref) (vouched string, err error)
+
 // Activate points ref at snapshot id and logs it, after checking that
 // every object the snapshot names is present (Guard's fast form): a
 // snapshot with missing content is refused rather than served with holes.
 func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string) (store.LogEntry, error) {
+	return ActivateThrough(st, ref, id, who, reason, nil)
+}
+
+// ActivateThrough is Activate that asks gate (if set) first.
+func ActivateThrough(st *store.Store, ref string, id store.Ref, who Who, reason string, gate Gate) (store.LogEntry, error) {
 	if err := store.CheckLabel(ref); err != nil {
 		return store.LogEntry{}, fmt.Errorf("activate: ref name: %w", err)
 	}
@@ -31,10 +41,17 @@ func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string)
 	if _, err := st.Snapshot(id); err != nil {
 		return store.LogEntry{}, fmt.Errorf("activate %s on %s: %w", id.Short(), ref, err)
 	}
+	var signer string
+	if gate != nil {
+		var err error
+		if signer, err = gate(ref, id); err != nil {
+			return store.LogEntry{}, fmt.Errorf("activate %s on %s: %w", id.Short(), ref, err)
+		}
+	}
 	if err := Guard(st, id, false); err != nil {
 		return store.LogEntry{}, err
 	}
-	e, err := st.SetRef(ref, id, store.LogEntry{Time: time.Now().UTC(), UID: who.UID, PID: who.PID, User: who.User, Reason: reason})
+	e, err := st.SetRef(ref, id, store.LogEntry{Time: time.Now().UTC(), UID: who.UID, PID: who.PID, User: who.User, Reason: reason, Signer: signer})
 	if err != nil {
 		return e, fmt.Errorf("activate %s on %s: %w", id.Short(), ref, err)
 	}
@@ -45,6 +62,12 @@ func Activate(st *store.Store, ref string, id store.Ref, who Who, reason string)
 // from the one it serves now (not the previous import). A second rollback
 // undoes the first. It reads the ref's history index, not the whole log.
 func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEntry, error) {
+	return RollbackThrough(st, ref, who, reason, nil)
+}
+
+// RollbackThrough is Rollback that asks gate (if set) of the snapshot it
+// goes back to: a rollback is an activation like any other.
+func RollbackThrough(st *store.Store, ref string, who Who, reason string, gate Gate) (store.LogEntry, error) {
 	cur, err := st.NamedRef(ref)
 	if isNotFound(err) {
 		return store.LogEntry{}, fmt.Errorf("rollback %s: %w", ref, ErrNoHistory)
@@ -59,7 +82,7 @@ func Rollback(st *store.Store, ref string, who Who, reason string) (store.LogEnt
 	if reason == "" {
 		reason = "rollback"
 	}
-	e, err := Activate(st, ref, back, who, reason)
+	e, err := ActivateThrough(st, ref, back, who, reason, gate)
 	if errors.Is(err, store.ErrRemoved) {
 		return e, fmt.Errorf("rollback %s: the snapshot it served before cannot come back: %w", ref, err)
 	}

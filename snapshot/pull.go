@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,19 @@ type Source interface {
 	FetchChunks(ctx context.Context, refs []store.Ref, fn func(ref store.Ref, data []byte) error) error
 }
 
+// SignatureSource is a Source that also gives a snapshot's signatures
+// (ctl.Client on a peer listener); SignatureSink a Target that attaches
+// them, checking each first (a bad one is not attached). A pull between
+// both copies a snapshot's signatures with it.
+type (
+	SignatureSource interface {
+		SignatureBlobs(ctx context.Context, id store.Ref) ([][]byte, error)
+	}
+	SignatureSink interface {
+		AttachSignature(ctx context.Context, id store.Ref, sig []byte) error
+	}
+)
+
 // ChunkWanter is a Batch that can say which chunks its store lacks, so that
 // a pull fetches only those (vfsd's import does; so does a Writer).
 type ChunkWanter interface {
@@ -30,13 +44,17 @@ const pullBatch = 1024
 
 // PullStats count a pull's work.
 type PullStats struct {
-	Trees        int64         `json:"trees"`
-	TreesHad     int64         `json:"trees_had"` // subtrees the target held whole: not fetched, nor anything below them
-	Files        int64         `json:"files"`
-	Chunks       int64         `json:"chunks"`        // fetched
-	ChunksHad    int64         `json:"chunks_had"`    // already in the target
-	BytesFetched int64         `json:"bytes_fetched"` // chunk bytes fetched
-	Elapsed      time.Duration `json:"-"`
+	Trees        int64 `json:"trees"`
+	TreesHad     int64 `json:"trees_had"` // subtrees the target held whole: not fetched, nor anything below them
+	Files        int64 `json:"files"`
+	Chunks       int64 `json:"chunks"`        // fetched
+	ChunksHad    int64 `json:"chunks_had"`    // already in the target
+	BytesFetched int64 `json:"bytes_fetched"` // chunk bytes fetched
+	Signatures   int64 `json:"signatures"`    // signatures copied
+	// SignaturesRefused counts signatures the target refused (not a
+	// signature of the snapshot); the pull stands without them.
+	SignaturesRefused int64         `json:"signatures_refused"`
+	Elapsed           time.Duration `json:"-"`
 }
 
 // Pull copies snapshot id from src into dst: its trees and file records,
@@ -67,12 +85,43 @@ func Pull(ctx context.Context, src Source, dst Target, id store.Ref, progress fu
 	}
 	haver, _ := dst.(TreeHaver)
 	out, err := pull(ctx, src, w, haver, info, &st, progress)
-	st.Elapsed = time.Since(start)
 	if err != nil {
+		st.Elapsed = time.Since(start)
 		w.Abort()
 		return out, st, fmt.Errorf("pull %s: %w", id.Short(), err)
 	}
-	return out, st, nil
+	err = copySignatures(ctx, src, dst, id, &st)
+	st.Elapsed = time.Since(start)
+	return out, st, err
+}
+
+// copySignatures copies snapshot id's signatures from src to dst, when
+// both can. A source that has no signatures endpoint (an older vfsd)
+// gives none.
+func copySignatures(ctx context.Context, src Source, dst Target, id store.Ref, st *PullStats) error {
+	from, ok := src.(SignatureSource)
+	to, ok2 := dst.(SignatureSink)
+	if !ok || !ok2 {
+		return nil
+	}
+	sigs, err := from.SignatureBlobs(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pull %s: signatures: %w", id.Short(), err)
+	}
+	for _, sig := range sigs {
+		if err := to.AttachSignature(ctx, id, sig); err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				st.SignaturesRefused++
+				continue
+			}
+			return fmt.Errorf("pull %s: signature: %w", id.Short(), err)
+		}
+		st.Signatures++
+	}
+	return nil
 }
 
 func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info store.SnapshotInfo, st *PullStats, progress func(PullStats)) (store.SnapshotInfo, error) {

@@ -13,6 +13,17 @@ type Report struct {
 	Files     int             `json:"files"`
 	Problems  []VerifyProblem `json:"problems"`
 	LogBreaks []string        `json:"log_breaks"`
+	// Unsigned lists, under a signing policy (vfsd --allowed-signers),
+	// the snapshots a ref that needs signatures serves without a valid
+	// one: a key removed or expired since their activation.
+	Unsigned []UnsignedProblem `json:"unsigned"`
+}
+
+// UnsignedProblem is a served snapshot without a valid signature.
+type UnsignedProblem struct {
+	Snapshot store.Ref `json:"snapshot"`
+	Ref      string    `json:"ref"`
+	Error    string    `json:"error"`
 }
 
 // VerifyProblem is one damaged or missing object, with a path that reaches it.
@@ -24,7 +35,9 @@ type VerifyProblem struct {
 }
 
 // OK reports whether nothing was found wrong.
-func (r *Report) OK() bool { return len(r.Problems) == 0 && len(r.LogBreaks) == 0 }
+func (r *Report) OK() bool {
+	return len(r.Problems) == 0 && len(r.LogBreaks) == 0 && len(r.Unsigned) == 0
+}
 
 // VerifyProgress counts a verification's work so far.
 type VerifyProgress struct {
@@ -39,7 +52,7 @@ type VerifyProgress struct {
 // are read once. It stops when ctx ends. progress, if set, is called after
 // every file.
 func Verify(ctx context.Context, st *store.Store, ids []store.Ref, progress func(VerifyProgress)) (*Report, error) {
-	rep := &Report{Problems: []VerifyProblem{}, LogBreaks: []string{}}
+	rep := &Report{Problems: []VerifyProblem{}, LogBreaks: []string{}, Unsigned: []UnsignedProblem{}}
 	if len(ids) == 0 {
 		all, err := st.Snapshots()
 		if err != nil {

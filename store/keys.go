@@ -56,6 +56,10 @@ const (
 	// 'y' ref[32] -> (empty): a private content, which no snapshot names
 	// readable by others (private.go); /a/ serves it to its owner only.
 	prefixPrivate byte = 'y'
+	// 'n' id[32] hash[32] -> an armored SSHSIG signature of snapshot id
+	// (docs/security.md, "Signed releases"); hash is BLAKE3 of the
+	// signature, so that one is stored once. Removed with the snapshot.
+	prefixSignature byte = 'n'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -86,6 +90,8 @@ func snapshotKey(r Ref) []byte { return refKey(prefixSnapshot, r) }
 func presentKey(r Ref) []byte  { return refKey(prefixPresent, r) }
 func removalKey(r Ref) []byte  { return refKey(prefixRemoval, r) }
 func privateKey(r Ref) []byte  { return refKey(prefixPrivate, r) }
+
+func signatureKey(id, sig Ref) []byte { return append(refKey(prefixSignature, id), sig[:]...) }
 
 func nameKey(prefix byte, name string) []byte {
 	return append([]byte{prefix}, name...)

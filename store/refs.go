@@ -23,6 +23,9 @@ type LogEntry struct {
 	User   string    `json:"user"`
 	Reason string    `json:"reason"`
 	Prev   Ref       `json:"prev"`
+	// Signer is the principal whose signature allowed the switch (vfsd
+	// --allowed-signers), if a policy asked for one.
+	Signer string `json:"signer,omitempty"`
 }
 
 // ErrUnchanged: the ref already points at that snapshot; nothing was done.

@@ -228,6 +228,9 @@ func (s *Store) DeleteSnapshot(id Ref, r Removal) error {
 		if err := putRemovalIn(txn, r); err != nil {
 			return err
 		}
+		if err := deleteSignaturesIn(txn, id); err != nil {
+			return err
+		}
 		return txn.Delete(snapshotKey(id))
 	})
 	if err != nil {

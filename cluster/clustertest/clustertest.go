@@ -27,6 +27,7 @@ import (
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/ctl/ctltest"
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -156,6 +157,9 @@ type Options struct {
 	// PeerTLS: members talk mutual TLS on their peer listeners (vfsd
 	// --peer-tls-*), with certificates of a CA of the fleet's.
 	PeerTLS bool
+	// AllowedSigners, if set, is every node's signing policy (vfsd
+	// --allowed-signers).
+	AllowedSigners string
 }
 
 // Fleet is an etcd and the nodes of one cluster.
@@ -266,6 +270,12 @@ func (f *Fleet) TryStart(name string) (*Node, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(n.Log, nil)).With("node", name)
+	if f.Opts.AllowedSigners != "" {
+		if local.Signing, err = sign.NewPolicy(f.Opts.AllowedSigners, nil); err != nil {
+			local.Close()
+			return nil, err
+		}
+	}
 	if len(f.Opts.Hooks) > 0 {
 		cmds := append([]string{"echo \"$VFS_TO\" >> " + n.HookFile}, f.Opts.Hooks...)
 		local.Hooks = &ctl.Hooks{Commands: cmds, Timeout: time.Minute, Log: log}

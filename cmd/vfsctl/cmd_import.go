@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -19,6 +20,7 @@ type importOptions struct {
 	skip     bool
 	exclude  []string
 	deploy   bool // vfsctl deploy: activate, then say what changed
+	signKey  string
 	cluster  activateOptions
 }
 
@@ -38,6 +40,7 @@ func (o *importOptions) addFlags(fs *pflag.FlagSet, deploy bool) {
 		fs.StringVar(&o.reason, "reason", "", "reason recorded in the activation log with --activate")
 	}
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out what this gitignore pattern matches (repeatable), after .git, .hg, .svn and the directory's .vfsignore")
+	fs.StringVar(&o.signKey, "sign-key", "", "sign the snapshot with this ssh key before any activation (as snapshot sign --key: a private key file, or a .pub whose key the ssh-agent holds)")
 	fs.BoolVar(&o.skip, "skip-unsupported", false, "skip devices, fifos, sockets, escaping symlinks and unsafe tar paths with a warning instead of failing")
 	o.cluster.addCluster(fs, "activate")
 }
@@ -63,6 +66,14 @@ func runImport(e *env, o *importOptions, src string) error {
 	st, err := e.store()
 	if err != nil {
 		return err
+	}
+	if o.signKey != "" {
+		// The key is found before the import, not after it.
+		_, done, err := sign.LoadSigner(o.signKey)
+		if err != nil {
+			return err
+		}
+		done()
 	}
 	opts := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
 		Exclude: o.exclude,
@@ -104,6 +115,20 @@ func runImport(e *env, o *importOptions, src string) error {
 		shown, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
 		size(s.BytesNew), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
 	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
+	if o.signKey != "" {
+		armored, err := signWith(o.signKey, res.Snapshot.ID)
+		if err != nil {
+			return fmt.Errorf("imported %s, not signed: %w", res.Snapshot.ID.Short(), err)
+		}
+		info, err := st.AddSignature(e.ctx, res.Snapshot.ID, armored)
+		if err != nil {
+			return fmt.Errorf("imported %s, not signed: %w", res.Snapshot.ID.Short(), err)
+		}
+		out["signature"] = info
+		if !e.json {
+			e.printSigned(res.Snapshot.ID, info)
+		}
+	}
 	if o.activate && o.cluster.cluster {
 		o.cluster.ref, o.cluster.reason = o.ref, o.reason
 		if err := clusterActivate(e, st, &o.cluster, res.Snapshot.ID); err != nil {

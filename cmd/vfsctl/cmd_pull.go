@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/pflag"
@@ -43,7 +44,7 @@ func pullCommand(e *env) *command {
 			if l, ok := api.(*ctl.Local); ok {
 				// Content from another node is checked like an import
 				// through vfsd: file records against their chunks.
-				dst = store.Verifying(l.Store())
+				dst = pullTarget{store.Verifying(l.Store()), l}
 			}
 			src := ctl.DialPeer(e.ctx, args[0], opts)
 			defer src.Close()
@@ -62,10 +63,25 @@ func pullCommand(e *env) *command {
 			if e.json {
 				return e.printJSON(map[string]any{"snapshot": info, "stats": st})
 			}
-			e.note("pulled %s from %s: %s, %s, %s fetched (%s), %s already here, in %s", id.Short(), args[0],
-				count(st.Trees, "tree"), count(st.Files, "file"), count(st.Chunks, "chunk"), size(st.BytesFetched), count(st.ChunksHad, "chunk"), st.Elapsed.Round(1e6))
+			e.note("pulled %s from %s: %s, %s, %s fetched (%s), %s already here, %s, in %s", id.Short(), args[0],
+				count(st.Trees, "tree"), count(st.Files, "file"), count(st.Chunks, "chunk"), size(st.BytesFetched), count(st.ChunksHad, "chunk"),
+				count(st.Signatures, "signature"), st.Elapsed.Round(1e6))
+			if st.SignaturesRefused > 0 {
+				e.note("refused %s the peer sent (not signatures of %s)", count(st.SignaturesRefused, "signature"), id.Short())
+			}
 			_, err = fmt.Fprintln(e.stdout, info.ID)
 			return err
 		},
 	}
+}
+
+// pullTarget is a store opened by vfsctl itself as a pull's target, which
+// also takes the snapshot's signatures (each checked).
+type pullTarget struct {
+	snapshot.Target
+	l *ctl.Local
+}
+
+func (t pullTarget) AttachSignature(ctx context.Context, id store.Ref, sig []byte) error {
+	return t.l.AttachSignature(ctx, id, sig)
 }

@@ -69,7 +69,13 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 		if err != nil {
 			return err
 		}
-		return e.printJSON(map[string]any{"snapshot": info, "path": p, "entries": t.Entries})
+		out := map[string]any{"snapshot": info, "path": p, "entries": t.Entries}
+		if p == "/" {
+			if out["signatures"], err = st.Signatures(e.ctx, id); err != nil {
+				return err
+			}
+		}
+		return e.printJSON(out)
 	}
 	if p == "/" {
 		info, err := st.Snapshot(id)
@@ -82,6 +88,13 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 		}
 		if info.Message != "" {
 			fmt.Fprintf(e.stdout, "message  %s\n", printable(info.Message))
+		}
+		sigs, err := st.Signatures(e.ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, s := range sigs {
+			fmt.Fprintf(e.stdout, "signed   %s\n", describeSignature(s))
 		}
 		fmt.Fprintln(e.stdout)
 	}
@@ -168,4 +181,17 @@ func showClasses(e *env, st ctl.API, id store.Ref, p string) error {
 		fmt.Fprintf(e.stdout, "%-5s  %s\n", r.Class, printable(r.Path))
 	}
 	return nil
+}
+
+// describeSignature says in a line what a signature stands for.
+func describeSignature(s ctl.SignatureInfo) string {
+	switch {
+	case s.Principal != "":
+		return fmt.Sprintf("by %s (%s)", printable(s.Principal), s.Key)
+	case s.Problem != "" && s.Key == "":
+		return "unreadable: " + printable(s.Problem)
+	case s.Problem != "":
+		return fmt.Sprintf("with %s, not valid now: %s", s.Key, printable(s.Problem))
+	}
+	return "with " + s.Key + " (vfsd has no allowed signers to check it against)"
 }

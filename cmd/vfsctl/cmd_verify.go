@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dustin/go-humanize"
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -56,8 +57,15 @@ func runVerify(e *env, args []string) error {
 		for _, b := range rep.LogBreaks {
 			fmt.Fprintf(e.stdout, "LOG %s\n", b)
 		}
+		for _, u := range rep.Unsigned {
+			fmt.Fprintf(e.stdout, "UNSIGNED %s serves %s: %s\n", u.Ref, u.Snapshot.Short(), u.Error)
+		}
 	}
-	e.note("verified %s, %s: %s, %s", count(rep.Snapshots, "snapshot"), count(rep.Files, "distinct file"), count(len(rep.Problems), "problem"), count(len(rep.LogBreaks), "log break"))
+	e.note("verified %s, %s: %s, %s, %s", count(rep.Snapshots, "snapshot"), count(rep.Files, "distinct file"), count(len(rep.Problems), "problem"),
+		count(len(rep.LogBreaks), "log break"), count(len(rep.Unsigned), "ref serving an unsigned snapshot", "refs serving an unsigned snapshot"))
+	if len(rep.Problems) == 0 && len(rep.LogBreaks) == 0 && len(rep.Unsigned) > 0 {
+		return fmt.Errorf("%s without a valid signature: %w", count(len(rep.Unsigned), "ref serves a snapshot", "refs serve snapshots"), sign.ErrUnsigned)
+	}
 	if !rep.OK() {
 		return errDamaged
 	}

@@ -47,7 +47,7 @@ func commands(e *env) []*command {
 		importCommand(e), deployCommand(e), pullCommand(e), listCommand(e), showCommand(e), diffCommand(e),
 		exportCommand(e), rmCommand(e), activateCommand(e), rollbackCommand(e),
 		statusCommand(e), logCommand(e), verifyCommand(e),
-		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
+		pruneCommand(e), gcCommand(e), purgeCommand(e), classesCommand(e), labelCommand(e), unlabelCommand(e), signCommand(e), pinCommand(e, true), pinCommand(e, false), configCommand(e),
 		backupCommand(e), restoreCommand(e), clusterStatusCommand(e),
 		clusterEvictCommand(e), clusterAdmitCommand(e), clusterLogCommand(e), dialStdioCommand(e),
 		refListCommand(e), refRmCommand(e),

@@ -48,6 +48,8 @@ type config struct {
 	peerKey      string
 	peerCA       string
 	peerConns    int
+	signers      string
+	unsignedRefs []string
 	cluster      string
 	node         string
 	etcd         []string
@@ -96,6 +98,8 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.etcdCert, "etcd-cert", "", "with --cluster, this node's client certificate (PEM) for etcd's client certificate authentication; needs --etcd-key")
 	fs.StringVar(&c.etcdKey, "etcd-key", "", "the private key (PEM) of --etcd-cert")
 	fs.StringVar(&c.etcdUser, "etcd-user", "", "with --cluster, the etcd user to authenticate as; its password is read from the environment variable VFS_ETCD_PASSWORD")
+	fs.StringVar(&c.signers, "allowed-signers", "", "serve only snapshots with a valid signature from a key in this file (OpenSSH's allowed_signers format, namespace vfs; docs/security.md \"Signed releases\"); re-read on SIGHUP and when it changes")
+	fs.StringSliceVar(&c.unsignedRefs, "unsigned-refs", nil, "with --allowed-signers, refs that may serve unsigned snapshots (patterns, e.g. preview-*; default: none)")
 	fs.StringVar(&c.peerListen, "peer-listen", "", "serve the read-only object endpoints (docs/api.md) on this TCP address, e.g. 10.0.0.5:7007 (off by default; without --peer-tls-*, anyone who reaches it can read any object whose hash they know, private contents aside)")
 	fs.StringVar(&c.peerCert, "peer-tls-cert", "", "mutual TLS between members (docs/cluster.md): this node's certificate (PEM), signed by --peer-tls-ca and naming the host of --peer-advertise; the peer listener then refuses clients without such a certificate, and this node's pulls present it")
 	fs.StringVar(&c.peerKey, "peer-tls-key", "", "the private key (PEM) of --peer-tls-cert")
@@ -150,6 +154,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if set := btoi(c.peerCert != "") + btoi(c.peerKey != "") + btoi(c.peerCA != ""); set != 0 && set != 3 {
 		return nil, errors.New("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together")
+	}
+	if len(c.unsignedRefs) > 0 && c.signers == "" {
+		return nil, errors.New("--unsigned-refs needs --allowed-signers")
 	}
 	if c.mount == "" || fs.NArg() > 0 {
 		fs.Usage()

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -18,6 +20,7 @@ import (
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	vfs "github.com/vfs-project/vfs/fs"
+	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -43,6 +46,15 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 			return fmt.Errorf("--access: %w", err)
 		}
 		log.Info("control socket rules", "file", c.access, "rules", len(access.Rules))
+	}
+	var signing *sign.Policy
+	if c.signers != "" {
+		// Read first too: a file with a syntax error stops vfsd, naming
+		// the line.
+		if signing, err = sign.NewPolicy(c.signers, c.unsignedRefs); err != nil {
+			return fmt.Errorf("--allowed-signers: %w", err)
+		}
+		log.Info("signing policy", "allowed_signers", c.signers, "keys", len(signing.Signers().Signers), "unsigned_refs", c.unsignedRefs)
 	}
 	// A start that fails leaves nothing it made behind: not a new store
 	// (a typo would otherwise leave an empty one to find later), not a
@@ -109,7 +121,13 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 		}
 		defer pl.Close()
 	}
-	fsys, err := vfs.New(local.Store(), vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes})
+	local.Signing = signing
+	fcfg := vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes}
+	if signing != nil {
+		fcfg.Carries = local.Carries
+		go watchSigners(ctx, signing, log)
+	}
+	fsys, err := vfs.New(local.Store(), fcfg)
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
 	}
@@ -329,4 +347,33 @@ func secureSocket(path, group string) (int, error) {
 		return 0, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	return gid, nil
+}
+
+// watchSigners re-reads the allowed signers file on SIGHUP and when it
+// changes (checked every 2 s), until ctx ends. A file that no longer
+// parses leaves the keys as they were, and is logged.
+func watchSigners(ctx context.Context, p *sign.Policy, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		why := "changed"
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			why = "SIGHUP"
+		case <-tick.C:
+			if !p.Changed() {
+				continue
+			}
+		}
+		if _, err := p.Reload(); err != nil {
+			log.Error("allowed signers not re-read; the keys read before stay", "why", why, "err", err)
+			continue
+		}
+		log.Info("allowed signers re-read", "why", why, "file", p.Path(), "keys", len(p.Signers().Signers))
+	}
 }
