@@ -95,6 +95,7 @@ $(BENCH_DIR)/tree/node_modules:
 
 bench: build bench-tree
 	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/ ./store/
+	$(GO) test -run '^$$' -bench ActivationPolicy -benchtime 2000x ./ctl/
 
 bench-browse: build
 	integration/bench_browse.sh

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,7 +24,9 @@ import (
 // requests each node made per release; the bytes the origin sent and the
 // most any other node received, each divided by the bytes the release
 // changed (each node should fetch the change once). Each release changes
-// the page and adds a 64 KiB asset to a site of 200 files of 4 KiB.
+// the page and adds a 64 KiB asset to a site of 200 files of 4 KiB. With
+// VFS_BENCH_CLUSTER_SIGNED=1 every node runs with --allowed-signers and
+// each release is imported with --sign-key, to compare the two.
 func BenchmarkCluster(b *testing.B) {
 	if os.Getenv("VFS_BENCH_CLUSTER") == "" {
 		b.Skip("set VFS_BENCH_CLUSTER=1 (make bench-cluster)")
@@ -62,11 +65,22 @@ func benchClusterOf(b *testing.B, n, releases int) {
 	etcd, server := startEtcd(b)
 	defer server.Close()
 	var nodes []*daemon
-	var metrics []string
+	var metrics, signing, signKey []string
+	if os.Getenv("VFS_BENCH_CLUSTER_SIGNED") != "" {
+		key := filepath.Join(b.TempDir(), "release")
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+			b.Fatalf("ssh-keygen: %v %s", err, out)
+		}
+		pub, _ := os.ReadFile(key + ".pub")
+		allowed := filepath.Join(b.TempDir(), "allowed_signers")
+		os.WriteFile(allowed, append([]byte(`release@bench namespaces="vfs" `), pub...), 0o644)
+		signing, signKey = []string{"--allowed-signers", allowed}, []string{"--sign-key", key}
+		fmt.Printf("\n(every node with --allowed-signers; every release signed)")
+	}
 	for i := 1; i <= n; i++ {
 		m := freeAddr(b)
-		d := startDaemon(b, "--cluster", "bench", "--node", fmt.Sprintf("n%02d", i), "--etcd", etcd, "--peer-listen", freeAddr(b), "--cluster-lease", "5s",
-			"--metrics-listen", m)
+		d := startDaemon(b, append([]string{"--cluster", "bench", "--node", fmt.Sprintf("n%02d", i), "--etcd", etcd, "--peer-listen", freeAddr(b), "--cluster-lease", "5s",
+			"--metrics-listen", m}, signing...)...)
 		defer d.stop(b)
 		nodes, metrics = append(nodes, d), append(metrics, m)
 	}
@@ -77,7 +91,7 @@ func benchClusterOf(b *testing.B, n, releases int) {
 	}
 	site := writeSite(b, files)
 	os.MkdirAll(filepath.Join(site, "assets"), 0o755)
-	origin.ctl(b, "-q", "activate", origin.importDir(b, site), "--cluster", "--wait", "2m")
+	origin.ctl(b, "-q", "activate", origin.importDir(b, site, signKey...), "--cluster", "--wait", "2m")
 	var total, stage, decide, apply, spread []time.Duration
 	var received, changed int64
 	mostReceived := make([]int64, n)
@@ -95,7 +109,7 @@ func benchClusterOf(b *testing.B, n, releases int) {
 				BytesNew int64 `json:"bytes_new"`
 			} `json:"stats"`
 		}
-		out := origin.ctl(b, "--json", "-q", "snapshot", "import", site)
+		out := origin.ctl(b, append([]string{"--json", "-q", "snapshot", "import", site}, signKey...)...)
 		if err := json.Unmarshal([]byte(out), &imp); err != nil {
 			b.Fatalf("import: %v %s", err, out)
 		}

@@ -60,8 +60,12 @@ already gave that size and mtime to other content). Labels stay behind: they
 name snapshots on their own node. Prints the id; the summary says how much
 was fetched and how much was already here.`,
 
-	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS MESSAGE.
---json prints {"snapshots": [...], "refs": {"current": "<id>"}}.`,
+	"snapshot list": `Snapshots oldest first: ID CREATED FILES SIZE REFS LABELS SIGNED MESSAGE.
+SIGNED is the principal of a signature valid under vfsd's --allowed-signers
+now, no-valid when the snapshot has signatures and none is valid (its key
+was removed or expired: no ref that needs signatures can serve it again),
+unchecked when vfsd has no allowed signers, - for none. --json prints
+{"snapshots": [...], "refs": {"current": "<id>"}, "signed": {"<id>": MARK}}.`,
 
 	"snapshot show": `Without PATH: the snapshot's record and its root directory. A directory
 lists mode, size, content hash (12 characters) and name; a file shows its
@@ -85,6 +89,20 @@ leaves nothing under the requested name.`,
 	"snapshot rm": `Removes the snapshot's record and labels. Refused (exit 1) while a ref
 points at it or it is pinned. Its objects stay until gc, shared objects as long as any
 snapshot uses them.`,
+
+	"snapshot sign": `Signs the snapshot with an ssh key and attaches the signature, or attaches
+one made elsewhere (--signature). The signed message is exactly
+"vfs-snapshot <64-hex id>" and a newline, in the namespace vfs: what
+  printf 'vfs-snapshot %s\n' ID | ssh-keygen -Y sign -n vfs -f KEY
+signs too, and what anyone can check without vfs:
+  printf 'vfs-snapshot %s\n' ID | ssh-keygen -Y verify -f allowed_signers -I PRINCIPAL -n vfs -s SIG
+--key takes a private key file without a passphrase, or a public key (.pub)
+whose private half is in the ssh-agent at SSH_AUTH_SOCK. vfsd checks a
+signature before it attaches it (a malformed one, or one of another
+snapshot or namespace, is refused with exit 6); a snapshot carries at most
+32. With vfsd --allowed-signers, only a snapshot signed by an allowed key
+is served (docs/security.md, "Signed releases"); the answer says whether
+the signature counts there.`,
 
 	"snapshot label": `Gives the snapshot one more label. A label names one snapshot: giving it to
 another is refused (exit 1) unless --move takes it from the one it names.
