@@ -72,7 +72,7 @@ func BenchmarkActivationPolicy(b *testing.B) {
 		}
 	}
 	n := time.Duration(b.N)
-	b.ReportMetric(float64((without/n).Microseconds()), "µs/activation-no-policy")
-	b.ReportMetric(float64((with/n).Microseconds()), "µs/activation-policy")
+	b.ReportMetric(float64((without / n).Microseconds()), "µs/activation-no-policy")
+	b.ReportMetric(float64((with / n).Microseconds()), "µs/activation-policy")
 	b.ReportMetric(float64((with-without)/n)/1e3, "µs-policy-adds")
 }
