@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +93,18 @@ func TestSignedReleases(t *testing.T) {
 		t.Errorf("the log's last entry: %+v, want v1 signed by release@ci", last)
 	}
 
+	// snapshot show --json lists the signature with its principal.
+	var shown struct {
+		Signatures []struct{ Principal, Key, Signature string } `json:"signatures"`
+	}
+	if err := json.Unmarshal([]byte(d.ctl(t, "--json", "snapshot", "show", v1)), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if len(shown.Signatures) != 1 || shown.Signatures[0].Principal != "release@ci" || !strings.HasPrefix(shown.Signatures[0].Key, "SHA256:") ||
+		!strings.Contains(shown.Signatures[0].Signature, "BEGIN SSH SIGNATURE") {
+		t.Errorf("snapshot show --json: %+v", shown.Signatures)
+	}
+
 	// Signed by a key not in the file: refused.
 	v2 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("<h1>v2</h1>")}))
 	d.ctl(t, "-q", "snapshot", "sign", v2, "--key", stranger)
@@ -107,9 +120,31 @@ func TestSignedReleases(t *testing.T) {
 	// The rotation: the new key joins, deploy signs with it, the old key
 	// leaves (SIGHUP).
 	rewrite("release@ci namespaces=\"vfs\" "+releasePub+"\nrelease-2027@ci namespaces=\"vfs\" "+nextPub+"\n", "allowed signers re-read")
-	out := d.ctl(t, "--json", "deploy", writeSite(t, map[string][]byte{"index.html": []byte("<h1>v3</h1>")}), "--sign-key", next)
-	if !strings.Contains(out, `"principal": "release-2027@ci"`) {
-		t.Errorf("deploy --sign-key: %s", out)
+	// deploy --sign-key with the key in an ssh-agent (--sign-key KEY.pub).
+	agentSock := filepath.Join(t.TempDir(), "agent.sock")
+	agent := exec.Command("ssh-agent", "-D", "-a", agentSock)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { agent.Process.Kill(); agent.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(agentSock); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("ssh-agent did not start")
+		}
+	}
+	add := exec.Command("ssh-add", next)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agentSock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v %s", err, out)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "vfsctl"), "--socket", d.sock, "--json", "deploy",
+		writeSite(t, map[string][]byte{"index.html": []byte("<h1>v3</h1>")}), "--sign-key", next+".pub")
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agentSock)
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), `"principal": "release-2027@ci"`) {
+		t.Errorf("deploy --sign-key KEY.pub with the key in ssh-agent: %v %s", err, out)
 	}
 	rewrite("release-2027@ci namespaces=\"vfs\" "+nextPub+"\n", "allowed signers re-read")
 	// v1 relied only on the removed key: a rollback to it is refused.
@@ -168,5 +203,44 @@ func TestSignersFileWithAnError(t *testing.T) {
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), "line 2") {
 		t.Errorf("vfsd with a broken allowed signers file: %v\n%s", err, errb.String())
+	}
+}
+
+// Asset carry-over comes only from snapshots the policy allows: once the
+// key that signed an older release is removed, the next activation no
+// longer carries that release's assets over, while those of a release a
+// remaining key signed stay.
+func TestCarryOverNeedsASignature(t *testing.T) {
+	old, oldPub := sshKey(t, "old@ci")
+	cur, curPub := sshKey(t, "current@ci")
+	allowed := filepath.Join(t.TempDir(), "allowed_signers")
+	os.WriteFile(allowed, []byte("old@ci "+oldPub+"\ncurrent@ci "+curPub+"\n"), 0o644)
+	d := startDaemon(t, "--allowed-signers", allowed, "--grace", "10m")
+	deploy := func(n int, key string) {
+		t.Helper()
+		site := writeSite(t, map[string][]byte{"index.html": []byte("<h1>" + strings.Repeat("v", n) + "</h1>"),
+			"assets/app-" + fmt.Sprintf("%08x", 0x5e6f7a80+n) + ".js": []byte("asset of release " + strings.Repeat("v", n))})
+		d.ctl(t, "-q", "deploy", site, "--sign-key", key)
+	}
+	asset := func(n int) string {
+		return filepath.Join(d.mnt, "current", "assets", "app-"+fmt.Sprintf("%08x", 0x5e6f7a80+n)+".js")
+	}
+	deploy(1, old)
+	deploy(2, cur)
+	if _, err := os.Stat(asset(1)); err != nil {
+		t.Fatalf("release 1's asset is not carried over while its key is allowed: %v", err)
+	}
+	before := strings.Count(d.log.String(), "allowed signers re-read")
+	tmp := allowed + ".new"
+	os.WriteFile(tmp, []byte("current@ci "+curPub+"\n"), 0o644)
+	os.Rename(tmp, allowed)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, d, "allowed signers re-read", before+1)
+	deploy(3, cur)
+	if _, err := os.Stat(asset(1)); err == nil {
+		t.Error("release 1's asset is carried over after its key was removed")
+	}
+	if _, err := os.Stat(asset(2)); err != nil {
+		t.Errorf("release 2's asset is not carried over: %v", err)
 	}
 }

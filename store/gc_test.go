@@ -67,6 +67,10 @@ func TestBackupAndRestore(t *testing.T) {
 	root := putTree(t, src, &Tree{Entries: []Entry{{Name: "v.bin", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
 	src.CommitSnapshot(SnapshotInfo{ID: root, Labels: []string{"x"}})
 	src.SetRef("current", root, LogEntry{Time: time.Now()})
+	sig := []byte("-----BEGIN SSH SIGNATURE-----\n(bytes the store keeps as given)\n-----END SSH SIGNATURE-----\n")
+	if _, err := src.AddSignature(root, sig); err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	if err := src.Backup(&buf); err != nil {
 		t.Fatal(err)
@@ -84,6 +88,9 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	if got, _ := dst.File(rec.Ref); got.MTime != rec.MTime {
 		t.Fatal("restored mtime differs: validators would change")
+	}
+	if sigs, err := dst.Signatures(root); err != nil || len(sigs) != 1 || !bytes.Equal(sigs[0], sig) {
+		t.Fatalf("restored signatures: %q %v", sigs, err)
 	}
 	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err == nil {
 		t.Fatal("restore over a store with snapshots accepted")

@@ -383,3 +383,40 @@ func TestEmptyValueLogFileLeftByACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A snapshot's signatures are kept once each, bounded, and go with it.
+func TestSignatures(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := putFile(t, s, []byte("signed"), 1000)
+	root := putTree(t, s, &Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Mode: 0o644, Ref: rec.Ref, Size: rec.Size}}})
+	if _, err := s.AddSignature(root, []byte("sig")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a signature of a snapshot not recorded: %v", err)
+	}
+	if _, err := s.CommitSnapshot(SnapshotInfo{ID: root, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxSignatures {
+		if added, err := s.AddSignature(root, []byte{byte(i)}); err != nil || !added {
+			t.Fatalf("signature %d: %v %v", i, added, err)
+		}
+	}
+	if added, err := s.AddSignature(root, []byte{0}); err != nil || added {
+		t.Errorf("the same signature again: added %v, %v", added, err)
+	}
+	if _, err := s.AddSignature(root, []byte("one too many")); !errors.Is(err, ErrTooManySignatures) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("signature %d: %v", MaxSignatures+1, err)
+	}
+	if _, err := s.AddSignature(root, make([]byte, MaxSignatureLen+1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an oversized signature: %v", err)
+	}
+	if err := s.DeleteSnapshot(root, Removal{Why: "removed"}); err != nil {
+		t.Fatal(err)
+	}
+	if sigs, err := s.Signatures(root); err != nil || len(sigs) != 0 {
+		t.Errorf("signatures of a removed snapshot: %d %v", len(sigs), err)
+	}
+}
