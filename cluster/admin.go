@@ -280,6 +280,19 @@ func (n *Node) addLocal(s *ctl.ClusterStatus) {
 	s.Error = joinProblems(errs)
 }
 
+// RefErrors is this node's last failure to stage or apply, per ref.
+func (n *Node) RefErrors() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]string{}
+	for ref, rs := range n.refs {
+		if rs.err != "" {
+			out[ref] = rs.err
+		}
+	}
+	return out
+}
+
 // askMembers asks every member it knows whether it is ready and what it
 // serves (its peer listener's /v1/ready, a second at most each, all at
 // once); this node answers for itself.
@@ -298,7 +311,7 @@ func (n *Node) askMembers(ctx context.Context, s *ctl.ClusterStatus) {
 			if node == n.cfg.Node {
 				ok, why := n.Ready(ctx)
 				refs, _ := n.local.Store().NamedRefs()
-				r = ctl.Readiness{Ready: ok, Reason: why, Refs: refs}
+				r = ctl.Readiness{Ready: ok, Reason: why, Refs: refs, Errors: n.RefErrors()}
 			} else {
 				actx, cancel := context.WithTimeout(ctx, time.Second)
 				peer := ctl.DialPeer(actx, m.Peer, n.cfg.Peers)
@@ -324,6 +337,13 @@ func (n *Node) askMembers(ctx context.Context, s *ctl.ClusterStatus) {
 				mr.Serves = id
 				mr.Drift = !s.Refs[ref].Committed.IsZero() && id != s.Refs[ref].Committed && s.Refs[ref].Behind == ""
 				m.Refs[ref] = mr
+			}
+			for ref, e := range r.Errors {
+				if _, managed := s.Refs[ref]; managed {
+					mr := m.Refs[ref]
+					mr.Error = e
+					m.Refs[ref] = mr
+				}
 			}
 			s.Nodes[node] = m
 		}()

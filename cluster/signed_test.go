@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,19 @@ func TestUnsignedReleaseIsAppliedByNoNode(t *testing.T) {
 			return strings.Contains(n.Log.String(), "refusing to stage"), n.Name + " does not say it refuses:\n" + n.Log.String()
 		})
 	}
+	// Each member says why, in the status any member gives.
+	Eventually(t, 10*time.Second, func() (bool, string) {
+		st, err := n1.Node.Status(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, name := range []string{"n1", "n2", "n3"} {
+			if e := st.Nodes[name].Refs["current"].Error; !strings.Contains(e, "has no signature") {
+				return false, fmt.Sprintf("%s's error in n1's status: %q", name, e)
+			}
+		}
+		return true, ""
+	})
 	time.Sleep(time.Second) // a node that applied it would show by now
 	for _, n := range []*Node{n1, n2, n3} {
 		if got := n.Serves(t, "current"); got != v1 {

@@ -39,6 +39,10 @@ type Cluster interface {
 	// Contact says whether this node hears from etcd, from its own
 	// state alone: other members ask it before they fence themselves.
 	Contact() ClusterContact
+	// RefErrors is this node's last failure to stage or apply, per ref
+	// (a refused unsigned release, a pull that failed): members show
+	// theirs in each other's status.
+	RefErrors() map[string]string
 }
 
 // ClusterRelease is what a cluster activation asks for.
@@ -170,6 +174,9 @@ type ClusterMemberRef struct {
 	Applied store.Ref `json:"applied"`
 	Serves  store.Ref `json:"serves"`
 	Drift   bool      `json:"drift"` // it serves another snapshot than committed
+	// Error is the member's last failure to stage or apply the ref (it
+	// refused an unsigned release, say), from its own answer.
+	Error string `json:"error,omitempty"`
 }
 
 // Eviction says who took a node out of the cluster, when and why.
@@ -344,6 +351,8 @@ type Readiness struct {
 	// Refs is what this node serves under each ref (cluster status
 	// shows drift from it).
 	Refs map[string]store.Ref `json:"refs"`
+	// Errors are the node's last failures to stage or apply, per ref.
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 func serveReady(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
@@ -359,7 +368,11 @@ func serveReady(ctx context.Context, s *session, w http.ResponseWriter, r *http.
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, Readiness{Ready: ready, Reason: why, Refs: refs})
+	var errs map[string]string
+	if s.local.Cluster != nil {
+		errs = s.local.Cluster.RefErrors()
+	}
+	writeJSON(w, status, Readiness{Ready: ready, Reason: why, Refs: refs, Errors: errs})
 	return nil
 }
 

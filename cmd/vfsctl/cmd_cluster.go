@@ -170,6 +170,9 @@ func printClusterStatus(e *env, s ctl.ClusterStatus) {
 			}
 			fmt.Fprintf(w, "  %s: staged %d (%s), applied %d (%s), serves %s%s\n", r, s.Staged[n][r], shortOrNone(mr.Staged),
 				s.Applied[n][r], shortOrNone(mr.Applied), shortOrNone(mr.Serves), drift)
+			if mr.Error != "" {
+				fmt.Fprintf(w, "    failing: %s\n", printable(mr.Error))
+			}
 		}
 	}
 	for _, n := range sortedKeys(s.Evicted) {
