@@ -106,4 +106,16 @@ func TestUnsignedReleaseIsAppliedByNoNode(t *testing.T) {
 	signOn(t, n1, signer, v2)
 	release(t, n1, "current", v2)
 	AllServe(t, 10*time.Second, "current", v2, n1, n2, n3)
+
+	// A member away for a signed release catches up to it: the apply
+	// path pulls the snapshot with its signature.
+	n3.Stop()
+	v3 := n1.Import(t, site("v3"))
+	signOn(t, n1, signer, v3)
+	Eventually(t, 20*time.Second, func() (bool, string) {
+		a, err := n1.Activate("current", v3, 5*time.Second, false)
+		return err == nil && a.Committed, fmt.Sprintf("release of v3 while n3 is away: %+v %v", a, err)
+	})
+	n3 = f.Start("n3")
+	AllServe(t, 20*time.Second, "current", v3, n3)
 }
