@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -34,6 +35,11 @@ func runList(e *env, _ []string) error {
 	signed := map[store.Ref]string{}
 	for _, s := range all {
 		sigs, err := st.Signatures(e.ctx, s.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Removed meanwhile, or a vfsd from before signatures.
+			signed[s.ID] = "?"
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	iofs "io/fs"
 	"sort"
@@ -71,9 +72,14 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 		}
 		out := map[string]any{"snapshot": info, "path": p, "entries": t.Entries}
 		if p == "/" {
-			if out["signatures"], err = st.Signatures(e.ctx, id); err != nil {
+			sigs, err := st.Signatures(e.ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+			if sigs == nil {
+				sigs = []ctl.SignatureInfo{}
+			}
+			out["signatures"] = sigs
 		}
 		return e.printJSON(out)
 	}
@@ -90,7 +96,7 @@ func showDir(e *env, st ctl.API, id store.Ref, p string, ent store.Entry) error 
 			fmt.Fprintf(e.stdout, "message  %s\n", printable(info.Message))
 		}
 		sigs, err := st.Signatures(e.ctx, id)
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: a vfsd from before signatures
 			return err
 		}
 		for _, s := range sigs {
