@@ -244,3 +244,11 @@ func TestCarryOverNeedsASignature(t *testing.T) {
 		t.Errorf("release 2's asset is not carried over: %v", err)
 	}
 }
+
+// SIGHUP never stops vfsd, with or without --allowed-signers.
+func TestSIGHUPWithoutSigners(t *testing.T) {
+	d := startDaemon(t)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, d, "nothing to re-read", 1)
+	d.ctl(t, "status")
+}

@@ -125,8 +125,10 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 	fcfg := vfs.Config{Logger: log, Grace: c.grace, Classes: classes, Metrics: fsMetrics, MaxNodes: c.maxNodes}
 	if signing != nil {
 		fcfg.Carries = local.Carries
-		go watchSigners(ctx, signing, log)
 	}
+	// SIGHUP re-reads what can be re-read, and never ends vfsd: a reload
+	// sent out of habit (systemctl reload) must not take the site down.
+	go watchSigners(ctx, signing, log)
 	fsys, err := vfs.New(local.Store(), fcfg)
 	if err != nil {
 		return fmt.Errorf("read refs: %w", err)
@@ -349,9 +351,9 @@ func secureSocket(path, group string) (int, error) {
 	return gid, nil
 }
 
-// watchSigners re-reads the allowed signers file on SIGHUP and when it
-// changes (checked every 2 s), until ctx ends. A file that no longer
-// parses leaves the keys as they were, and is logged.
+// watchSigners re-reads the allowed signers file (p; nil without one) on
+// SIGHUP and when it changes (checked every 2 s), until ctx ends. A file
+// that no longer parses leaves the keys as they were, and is logged.
 func watchSigners(ctx context.Context, p *sign.Policy, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -365,8 +367,12 @@ func watchSigners(ctx context.Context, p *sign.Policy, log *slog.Logger) {
 			return
 		case <-hup:
 			why = "SIGHUP"
+			if p == nil {
+				log.Info("SIGHUP: nothing to re-read (no --allowed-signers)")
+				continue
+			}
 		case <-tick.C:
-			if !p.Changed() {
+			if p == nil || !p.Changed() {
 				continue
 			}
 		}
