@@ -168,6 +168,13 @@ func TestConfigCanaryFallbackPreviewsSPAAndRef(t *testing.T) {
 	if status, _ := getHost(t, &http.Client{}, apache.url+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
 		t.Errorf("apache preview of an unknown id: %d", status)
 	}
+	caddy := startGeneratedCaddy(t, d, "--server-name", "site.test", "--preview-domain", "preview.test")
+	if status, got := getHost(t, &http.Client{}, caddy+"/index.html", stable[:12]+".preview.test"); status != 200 || got != "stable" {
+		t.Errorf("caddy preview host: %d %q", status, got)
+	}
+	if status, _ := getHost(t, &http.Client{}, caddy+"/index.html", strings.Repeat("0", 12)+".preview.test"); status != 404 {
+		t.Errorf("caddy preview of an unknown id: %d", status)
+	}
 	// --spa: an unknown path is the active snapshot's index.html; a real
 	// file is itself; a missing asset is still a 404.
 	staging := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("staging")}))
@@ -175,8 +182,9 @@ func TestConfigCanaryFallbackPreviewsSPAAndRef(t *testing.T) {
 	for name, url := range map[string]string{
 		"nginx":  startGeneratedNginx(t, d, "--spa", "--server-name", "site.test"),
 		"apache": startApacheWith(t, d.mnt, "--spa").url,
+		"caddy":  startGeneratedCaddy(t, d, "--spa", "--server-name", "site.test"),
 	} {
-		host := map[string]string{"nginx": "site.test", "apache": "www.example.com"}[name]
+		host := map[string]string{"nginx": "site.test", "apache": "www.example.com", "caddy": "site.test"}[name]
 		if status, got := getHost(t, &http.Client{}, url+"/some/client/route", host); status != 200 || got != "stable" {
 			t.Errorf("%s --spa: a client route: %d %q", name, status, got)
 		}
@@ -190,8 +198,9 @@ func TestConfigCanaryFallbackPreviewsSPAAndRef(t *testing.T) {
 	for name, url := range map[string]string{
 		"nginx":  startGeneratedNginx(t, d, "--ref", "staging", "--server-name", "site.test"),
 		"apache": startApacheWith(t, d.mnt, "--ref", "staging").url,
+		"caddy":  startGeneratedCaddy(t, d, "--ref", "staging", "--server-name", "site.test"),
 	} {
-		host := map[string]string{"nginx": "site.test", "apache": "www.example.com"}[name]
+		host := map[string]string{"nginx": "site.test", "apache": "www.example.com", "caddy": "site.test"}[name]
 		if status, got := getHost(t, &http.Client{}, url+"/index.html", host); status != 200 || got != "staging" {
 			t.Errorf("%s --ref staging: %d %q", name, status, got)
 		}

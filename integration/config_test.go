@@ -3,11 +3,12 @@ package integration
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
 
-// The generated configurations, through real nginx and Apache: /snapshots/
+// The generated configurations, through real nginx, Apache and Caddy: /snapshots/
 // is not public unless asked for, and with vfsd stopped the site answers
 // 503 (something for monitoring to notice), not 404.
 func TestGeneratedConfigs(t *testing.T) {
@@ -19,13 +20,18 @@ func TestGeneratedConfigs(t *testing.T) {
 		"nginx --expose-snapshots":  {startGeneratedNginx(t, d, "--server-name", "site.test", "--expose-snapshots"), "site.test"},
 		"apache":                    {startApacheWith(t, d.mnt).url, "www.example.com"},
 		"apache --expose-snapshots": {startApacheWith(t, d.mnt, "--expose-snapshots").url, "www.example.com"},
+		"caddy":                     {startGeneratedCaddy(t, d, "--server-name", "site.test"), "site.test"},
+		"caddy --expose-snapshots":  {startGeneratedCaddy(t, d, "--server-name", "site.test", "--expose-snapshots"), "site.test"},
+	}
+	if _, errb, err := d.try("config", "caddy", "--canary", "10"); exitCode(err) != 2 || !strings.Contains(errb, "--canary is for nginx and apache") {
+		t.Errorf("config caddy --canary: exit %d %s", exitCode(err), errb)
 	}
 	for name, s := range servers {
 		if status, body := getHost(t, client, s[0]+"/index.html", s[1]); status != 200 || body != "live" {
 			t.Errorf("%s: / %d %q", name, status, body)
 		}
 		want := 404
-		if name == "nginx --expose-snapshots" || name == "apache --expose-snapshots" {
+		if strings.HasSuffix(name, " --expose-snapshots") {
 			want = 200
 		}
 		if status, _ := getHost(t, client, s[0]+"/snapshots/"+id+"/index.html", s[1]); status != want {

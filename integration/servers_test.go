@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
@@ -112,9 +113,12 @@ func startApacheWith(t testing.TB, mount string, flags ...string) webServer {
 
 // startServer writes the configuration from tmpl, lets command prepare
 // anything else and say how to run the server, and waits for it to listen.
-func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf string, c serverConf) *exec.Cmd) webServer {
+func startServer(t testing.TB, name, tmpl, mount, root string, command func(conf string, c serverConf) *exec.Cmd, port ...int) webServer {
 	t.Helper()
 	c := serverConf{Dir: t.TempDir(), Root: root, Mount: mount, Port: freePort(t)}
+	if len(port) > 0 { // the configuration names it already
+		c.Port = port[0]
+	}
 	conf := filepath.Join(c.Dir, name+".conf")
 	f, err := os.Create(conf)
 	if err != nil {
@@ -162,4 +166,21 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startGeneratedCaddy runs Caddy (Debian's caddy package) with the site
+// blocks `vfsctl config caddy` prints for this mount, under global options
+// of the test's own (no admin endpoint, no automatic HTTPS), and returns
+// its URL.
+func startGeneratedCaddy(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	need(t, "caddy")
+	port := freePort(t)
+	gen := d.ctl(t, append([]string{"config", "caddy", "--mount", d.mnt, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
+	s := startServer(t, "caddy", "{\n\tadmin off\n\tauto_https off\n}\n"+strings.ReplaceAll(gen, "{{", "{{`{{`}}"), d.mnt, "", func(conf string, c serverConf) *exec.Cmd {
+		cmd := exec.Command("caddy", "run", "--config", conf, "--adapter", "caddyfile")
+		cmd.Env = append(os.Environ(), "HOME="+c.Dir, "XDG_DATA_HOME="+c.Dir, "XDG_CONFIG_HOME="+c.Dir)
+		return cmd
+	}, port)
+	return s.url
 }

@@ -257,7 +257,9 @@ snapshot at <12-character id>.DOMAIN. --canary sends that share of new
 clients to the canary ref (the live site until one exists), sticky by a
 cookie, and says the side in X-VFS-Side. --spa serves /index.html for paths
 that are no file (not under /assets/ or /a/). --ref serves another ref than
-current. The mount is the running vfsd's unless --mount says.`,
+current. The mount is the running vfsd's unless --mount says. caddy: site
+blocks for a Caddyfile (Caddy 2.6), plain HTTP on the --listen port, with
+file_server { precompressed br gzip }; --canary is for nginx and apache.`,
 
 	"backup": `Writes a full backup of the store (Badger's backup stream) to FILE or to
 standard output (-). Works while vfsd serves, through its socket, and sees

@@ -457,15 +457,16 @@ func TestDeploy(t *testing.T) {
 	}
 }
 
-// docs/examples/nginx.conf and apache.conf are vfsctl config's output with
-// its defaults; they must be current. VFS_UPDATE_DOCS=1 rewrites them.
+// docs/examples/nginx.conf, apache.conf and Caddyfile are vfsctl config's
+// output with its defaults; they must be current. VFS_UPDATE_DOCS=1
+// rewrites them.
 func TestExampleConfigsAreCurrent(t *testing.T) {
-	for _, server := range []string{"nginx", "apache"} {
+	for server, file := range map[string]string{"nginx": "nginx.conf", "apache": "apache.conf", "caddy": "Caddyfile"} {
 		out, stderr, code := vfsctl(t, t.TempDir(), "config", server)
 		if code != 0 {
 			t.Fatalf("config %s: %s", server, stderr)
 		}
-		path := "../../docs/examples/" + server + ".conf"
+		path := "../../docs/examples/" + file
 		b, _ := os.ReadFile(path)
 		if string(b) == out {
 			continue
