@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,61 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	return ctx, func() { cancelTimeout(); cancelCtx(); cancelAlloc() }
+}
+
+// A real browser loads a page whose bundle the generated nginx
+// configuration serves precompressed (the .br and .gz siblings the build
+// step made): the bundle arrives as br and runs.
+func TestBrowserLoadsPrecompressedBundle(t *testing.T) {
+	need(t, "chromium", "brotli", "gzip")
+	if _, err := os.Stat(filepath.Join(viteApp, "node_modules", ".bin", "vite")); err != nil {
+		missing(t, "vite is not installed: npm ci --prefix integration/"+viteApp)
+	}
+	site := buildVite(t, "v1")
+	bundles, _ := filepath.Glob(filepath.Join(site, "assets", "*.js"))
+	if len(bundles) == 0 {
+		t.Fatal("the build has no bundle")
+	}
+	for _, b := range bundles {
+		sh(t, nil, "brotli", "-q", "11", "-k", b)
+		sh(t, nil, "gzip", "-9", "-k", b)
+	}
+	d := startDaemon(t)
+	d.importDir(t, site, "--activate")
+	url := startGeneratedNginx(t, d)
+
+	ctx, cancel := browser(t)
+	defer cancel()
+	var mu sync.Mutex
+	encodings := map[string]string{}
+	chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventResponseReceived); ok && strings.Contains(e.Response.URL, "/assets/") {
+			mu.Lock()
+			defer mu.Unlock()
+			enc, _ := e.Response.Headers["Content-Encoding"].(string)
+			if enc == "" {
+				enc, _ = e.Response.Headers["content-encoding"].(string)
+			}
+			encodings[e.Response.URL] = fmt.Sprintf("%d %s", e.Response.Status, enc)
+		}
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	version, err := chromedp.Run(ctx, chromedp.Text("#version", chromedp.NodeVisible))
+	if err != nil || version != "page v1" {
+		t.Fatalf("the page says %q (%v): its bundle did not run", version, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	br := 0
+	for u, e := range encodings {
+		t.Logf("%s: %s", u, e)
+		if e == "200 br" {
+			br++
+		}
+	}
+	if br == 0 {
+		t.Errorf("no bundle arrived as br: %v", encodings)
+	}
 }

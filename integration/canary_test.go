@@ -23,7 +23,14 @@ func startGeneratedNginx(t *testing.T, d *daemon, args ...string) string {
 	port := freePort(t)
 	gen := d.ctl(t, append([]string{"config", "nginx", "--mount", d.mnt, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
 	os.WriteFile(filepath.Join(dir, "site.conf"), []byte(gen), 0o644)
-	main := fmt.Sprintf(`daemon off;
+	// Debian's nginx.conf loads installed modules from modules-enabled/;
+	// this one loads brotli_static when it is installed, as the generated
+	// configuration expects then.
+	load := ""
+	if _, err := os.Stat("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"); err == nil {
+		load = "load_module /usr/lib/nginx/modules/ngx_http_brotli_static_module.so;\n"
+	}
+	main := load + fmt.Sprintf(`daemon off;
 worker_processes 2;
 user www-data;
 pid %[1]s/nginx.pid;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"text/template"
@@ -19,6 +20,7 @@ type configOptions struct {
 	snapshots  bool
 	spa        bool
 	ref        string
+	brotli     string
 }
 
 func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
@@ -26,6 +28,7 @@ func (o *configOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ref, "ref", "current", "the ref the site serves")
 	fs.BoolVar(&o.spa, "spa", false, "a single-page app: an unknown path serves the snapshot's /index.html (a missing asset under /assets/ stays 404)")
 	fs.StringVar(&o.listen, "listen", "80", "address the site listens on")
+	fs.StringVar(&o.brotli, "brotli", "auto", "nginx: brotli_static for .br siblings: on, off, or auto (on when Debian's libnginx-mod-http-brotli-static is installed)")
 	fs.StringVar(&o.serverName, "server-name", "www.example.com", "the site's host name")
 	fs.IntVar(&o.canary, "canary", 0, "send this percentage of clients to /refs/canary, sticky per client (a cookie); header X-VFS-Side: canary|stable forces a side")
 	fs.StringVar(&o.preview, "preview-domain", "", "also serve every snapshot at <12-char id>.DOMAIN, e.g. preview.example.com")
@@ -56,6 +59,15 @@ func configCommand(e *env) *command {
 				CanaryPrefixes: hexBelow(o.canary * 256 / 100)}
 			switch args[0] {
 			case "nginx":
+				switch o.brotli {
+				case "auto":
+					_, err := os.Stat(nginxBrotliModule)
+					data.Brotli = err == nil
+				case "on", "off":
+					data.Brotli = o.brotli == "on"
+				default:
+					return usageError{"--brotli takes on, off or auto"}
+				}
 				return nginxTemplate.Execute(e.stdout, data)
 			case "apache":
 				return apacheTemplate.Execute(e.stdout, data)
@@ -79,7 +91,13 @@ type configData struct {
 	// CanaryPrefixes matches the two-hex-digit prefixes below the canary's
 	// share of 256: Apache picks a side from md5 of the request's unique id.
 	CanaryPrefixes string
+	// Brotli: nginx has Debian's brotli_static module (nginxBrotliModule).
+	Brotli bool
 }
+
+// nginxBrotliModule is Debian's libnginx-mod-http-brotli-static, which
+// /etc/nginx/nginx.conf loads from modules-enabled/ once installed.
+var nginxBrotliModule = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
 
 // hexBelow is a regular expression alternation of the two-digit hex
 // numbers below n.
@@ -151,6 +169,15 @@ server {
     }
     # Entries revalidate; their validators belong to their content.
     add_header Cache-Control "no-cache";
+    # Precompressed siblings: name.gz{{if .Brotli}} (and name.br){{end}} beside name, served to a
+    # client that accepts the encoding, with name's type and Vary: Accept-Encoding.
+    gzip_static on;
+    gzip_vary on;
+{{- if .Brotli}}
+    brotli_static on;
+{{- else}}
+    # brotli_static: install libnginx-mod-http-brotli-static and generate again.
+{{- end}}
 {{- if .SPA}}
 
     # A single-page app: a path that is no file is the app's entry,
@@ -268,6 +295,36 @@ var apacheTemplate = template.Must(template.New("apache").Funcs(template.FuncMap
     Header always set Set-Cookie "vfs_side=%{VFS_SIDE}e; Path=/; Max-Age=604800; SameSite=Lax"
     Header always set X-VFS-Side "%{VFS_SIDE}e"
 {{- end}}
+    # Precompressed siblings: a client that accepts br (else gzip) gets name.br
+    # (name.gz) when the snapshot has one beside name, with name's type,
+    # Content-Encoding and Vary: Accept-Encoding. A .gz asked for by its own
+    # name (a download) is served as it is.
+    RewriteCond %{HTTP:Accept-Encoding} \bbr\b
+    RewriteCond %{DOCUMENT_ROOT}%{REQUEST_URI}.br -f
+    RewriteRule ^(.+)$ $1.br [E=vfs_enc:br]
+    RewriteCond %{ENV:vfs_enc} ^$
+    RewriteCond %{HTTP:Accept-Encoding} \bgzip\b
+    RewriteCond %{DOCUMENT_ROOT}%{REQUEST_URI}.gz -f
+    RewriteRule ^(.+)$ $1.gz [E=vfs_enc:gzip]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.(js|mjs)\.(br|gz)$ - [T=text/javascript]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.css\.(br|gz)$ - [T=text/css]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.html?\.(br|gz)$ - [T=text/html]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.svg\.(br|gz)$ - [T=image/svg+xml]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.(json|map)\.(br|gz)$ - [T=application/json]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.xml\.(br|gz)$ - [T=application/xml]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.txt\.(br|gz)$ - [T=text/plain]
+    RewriteCond %{ENV:vfs_enc} .
+    RewriteRule \.wasm\.(br|gz)$ - [T=application/wasm]
+    Header set Content-Encoding br "expr=reqenv('vfs_enc') == 'br'"
+    Header set Content-Encoding gzip "expr=reqenv('vfs_enc') == 'gzip'"
+    Header merge Vary Accept-Encoding
 </VirtualHost>
 {{- if .Preview}}
 

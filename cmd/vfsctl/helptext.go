@@ -259,7 +259,10 @@ cookie, and says the side in X-VFS-Side. --spa serves /index.html for paths
 that are no file (not under /assets/ or /a/). --ref serves another ref than
 current. The mount is the running vfsd's unless --mount says. caddy: site
 blocks for a Caddyfile (Caddy 2.6), plain HTTP on the --listen port, with
-file_server { precompressed br gzip }; --canary is for nginx and apache.`,
+file_server { precompressed br gzip }; --canary is for nginx and apache. All
+three serve name.br or name.gz that a site ships beside name to clients that
+accept it (nginx gzip_static, and brotli_static per --brotli; Apache a
+mod_rewrite recipe).`,
 
 	"backup": `Writes a full backup of the store (Badger's backup stream) to FILE or to
 standard output (-). Works while vfsd serves, through its socket, and sees
