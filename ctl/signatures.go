@@ -98,13 +98,7 @@ func (l *Local) Signatures(ctx context.Context, id store.Ref) ([]SignatureInfo, 
 			continue
 		}
 		info.Key = sig.Fingerprint()
-		if l.Signing != nil {
-			if s, err := l.Signing.Signers().Check(id, [][]byte{b}, time.Now()); err != nil {
-				info.Problem = err.Error()
-			} else {
-				info.Principal = s.Principal()
-			}
-		}
+		l.judge(sig, &info)
 		out = append(out, info)
 	}
 	return out, nil
@@ -121,14 +115,21 @@ func (l *Local) AddSignature(ctx context.Context, id store.Ref, armored []byte) 
 		return SignatureInfo{}, err
 	}
 	info := SignatureInfo{Key: sig.Fingerprint(), Signature: string(sig.Armored)}
-	if l.Signing != nil {
-		if s, err := l.Signing.Signers().Check(id, [][]byte{sig.Armored}, time.Now()); err != nil {
-			info.Problem = err.Error()
-		} else {
-			info.Principal = s.Principal()
-		}
-	}
+	l.judge(sig, &info)
 	return info, nil
+}
+
+// judge fills in who a checked signature stands for under the signing
+// policy now, or why it does not count (nothing without a policy).
+func (l *Local) judge(sig *sign.Signature, info *SignatureInfo) {
+	if l.Signing == nil {
+		return
+	}
+	if s, err := l.Signing.Signers().Allowed(sig, time.Now()); err != nil {
+		info.Problem = err.Error()
+	} else {
+		info.Principal = s.Principal()
+	}
 }
 
 // AttachSignature attaches sig to snapshot id (snapshot.SignatureSink).

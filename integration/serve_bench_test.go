@@ -199,23 +199,7 @@ func rssKiB(b *testing.B, d *daemon) int {
 
 // precompressedConf is nginx serving root with gzip_static (the siblings on
 // disk) or, with OnTheFly, compressing each response at level 6.
-const precompressedConf = `daemon off;
-worker_processes 2;
-user www-data;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/error.log warn;
-events { worker_connections 1024; }
-http {
-    include /etc/nginx/mime.types;
-    access_log off;
-    sendfile on;
-    keepalive_requests 1000000;
-    client_body_temp_path {{.Dir}}/body;
-    proxy_temp_path {{.Dir}}/proxy;
-    fastcgi_temp_path {{.Dir}}/fastcgi;
-    uwsgi_temp_path {{.Dir}}/uwsgi;
-    scgi_temp_path {{.Dir}}/scgi;
-    server {
+const precompressedConf = nginxHTTP + `    server {
         listen 127.0.0.1:{{.Port}};
         root {{.Root}};
         {{if eq .Mount "on-the-fly"}}gzip on; gzip_comp_level 6; gzip_types text/javascript application/javascript;{{else}}gzip_static on;{{end}}

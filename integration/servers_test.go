@@ -18,7 +18,10 @@ type webServer struct {
 	url  string
 }
 
-const nginxConf = `daemon off;
+// nginxHTTP is the start of an nginx configuration of a test's own: the
+// process in the test's directory, and the http block's settings up to its
+// server blocks.
+const nginxHTTP = `daemon off;
 worker_processes 2;
 user www-data;
 pid {{.Dir}}/nginx.pid;
@@ -36,7 +39,9 @@ http {
     fastcgi_temp_path {{.Dir}}/fastcgi;
     uwsgi_temp_path {{.Dir}}/uwsgi;
     scgi_temp_path {{.Dir}}/scgi;
-    server {
+`
+
+const nginxConf = nginxHTTP + `    server {
         listen 127.0.0.1:{{.Port}};
         root {{.Root}};
         # Entries: browsers revalidate every time (cheap: 304 while unchanged).

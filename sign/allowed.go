@@ -190,7 +190,7 @@ func (ss *Signers) Check(id store.Ref, sigs [][]byte, now time.Time) (Signer, er
 			why = append(why, err.Error())
 			continue
 		}
-		s, err := ss.allowed(sig, now)
+		s, err := ss.Allowed(sig, now)
 		if err == nil {
 			return s, nil
 		}
@@ -199,8 +199,9 @@ func (ss *Signers) Check(id store.Ref, sigs [][]byte, now time.Time) (Signer, er
 	return Signer{}, fmt.Errorf("snapshot %s has no valid signature from %s: %s: %w", id.Short(), ss.Source, strings.Join(why, "; "), ErrUnsigned)
 }
 
-// allowed finds the signer whose key made sig and may sign now.
-func (ss *Signers) allowed(sig *Signature, now time.Time) (Signer, error) {
+// Allowed finds the signer whose key made sig (a signature Parse
+// checked) and may sign at time now; the error says why none does.
+func (ss *Signers) Allowed(sig *Signature, now time.Time) (Signer, error) {
 	fp := sig.Fingerprint()
 	var why string
 	for _, s := range ss.Signers {
