@@ -39,6 +39,12 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 	if err != nil {
 		return info, err
 	}
+	// Variants before the record, and outside GC's lock (compressing
+	// takes seconds): the import still owns what it wrote, so GC keeps
+	// it.
+	if err := w.variants(info.ID); err != nil {
+		return info, err
+	}
 	// GC must not sweep between the checks and the record: from then on
 	// the snapshot itself keeps its objects.
 	w.s.gcMu.RLock()

@@ -16,6 +16,10 @@
 //     Identical directories are stored once across all snapshots.
 //   - Snapshot: an immutable tree; its id is the ref of its root tree, so the
 //     same content always gives the same id.
+//   - Variant: a file content compressed with one encoding (gzip, brotli),
+//     stored as a content of its own and found through the variant index
+//     by (content, encoding); the mount shows it as NAME.gz or NAME.br
+//     beside the file (variants.go). It is not in any tree.
 //   - Named ref: a mutable name (current, canary, staging) that points at a
 //     snapshot. Its history is the activation log.
 //

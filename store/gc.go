@@ -110,11 +110,24 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 	if err := s.resetPrivate(files, readable); err != nil {
 		return err
 	}
+	private := map[Ref]bool{} // of the snapshots' contents only: an import's may be named yet
+	for r := range files {
+		if !readable[r] {
+			private[r] = true
+		}
+	}
 	for _, r := range live {
 		files[r] = true
 	}
 	chunks := map[Ref]bool{}
 	s.imports.each(func(w *Writer) { w.live(trees, files, chunks) })
+	// Variants of what is kept are kept, but not of a content that every
+	// snapshot naming it has readable by its owner only: /a/ would serve
+	// the variant to anyone.
+	deadVariants, err := s.markVariants(files, private)
+	if err != nil {
+		return fmt.Errorf("mark variants: %w", err)
+	}
 	for r := range files {
 		f, err := s.File(r)
 		if errors.Is(err, ErrNotFound) {
@@ -127,16 +140,18 @@ func (s *Store) markAndSweep(live []Ref, st *GCStats) error {
 			chunks[c] = true
 		}
 	}
-	return s.sweep(trees, files, chunks, survivors, st)
+	return s.sweep(trees, files, chunks, survivors, deadVariants, st)
 }
 
 // sweep deletes unmarked objects, and the validators of deleted files so
 // that their (size, mtime) can be given again. survivors are the
 // snapshots whose every object it marked.
-func (s *Store) sweep(trees, files, chunks, survivors map[Ref]bool, st *GCStats) error {
+func (s *Store) sweep(trees, files, chunks, survivors map[Ref]bool, variants [][]byte, st *GCStats) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	var dead [][]byte
+	// Index entries first in the batch: an entry never outlives the
+	// variant it names.
+	dead := variants
 	collect := func(prefix byte, keep map[Ref]bool, count *int) error {
 		return s.scan(prefix, func(k, v []byte) error {
 			r, err := parseRefKey(prefix, k)

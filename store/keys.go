@@ -60,6 +60,10 @@ const (
 	// (docs/security.md, "Signed releases"); hash is BLAKE3 of the
 	// signature, so that one is stored once. Removed with the snapshot.
 	prefixSignature byte = 'n'
+	// 'e' content[32] encoding[1] -> variant ref[32], or empty: the
+	// content compressed with that encoding (variants.go), or the note
+	// that it was compressed and did not pay.
+	prefixVariant byte = 'e'
 	// 'z' -> scratch: GC writes one key here and drops the prefix, the one
 	// public way to make Badger flush its memtables to tables that
 	// compaction (and so value-log GC) can then work on.
@@ -70,8 +74,9 @@ const (
 // the history index ('h'); version 2 let labels pin their snapshots, which
 // version 3 records as SnapshotInfo.Pinned; version 4 added the sweep count
 // ('w') and a stat cache entry's sweep count (a 64-byte entry without it
-// stays valid). Older stores are migrated at open.
-const SchemaVersion uint32 = 4
+// stays valid); version 5 added variants ('e'), which older code would
+// sweep from under their index. Older stores are migrated at open.
+const SchemaVersion uint32 = 5
 
 func schemaKey() []byte { return []byte{prefixSchema} }
 func sweepsKey() []byte { return []byte{prefixSweeps} }
@@ -92,6 +97,20 @@ func removalKey(r Ref) []byte  { return refKey(prefixRemoval, r) }
 func privateKey(r Ref) []byte  { return refKey(prefixPrivate, r) }
 
 func signatureKey(id, sig Ref) []byte { return append(refKey(prefixSignature, id), sig[:]...) }
+
+func variantKey(content Ref, enc Encoding) []byte {
+	return append(refKey(prefixVariant, content), byte(enc))
+}
+
+// parseVariantKey is the inverse of variantKey.
+func parseVariantKey(k []byte) (Ref, Encoding, error) {
+	var r Ref
+	if len(k) != 2+RefSize || k[0] != prefixVariant || !Encoding(k[1+RefSize]).Valid() {
+		return r, 0, fmt.Errorf("key %x is not a variant key: %w", k, ErrCorrupt)
+	}
+	copy(r[:], k[1:])
+	return r, Encoding(k[1+RefSize]), nil
+}
 
 func nameKey(prefix byte, name string) []byte {
 	return append([]byte{prefix}, name...)

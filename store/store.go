@@ -59,6 +59,9 @@ type Store struct {
 	// them in: valid only while no sweep has run since.
 	gen     atomic.Uint64
 	present sync.Map
+	// compressor makes and checks variants (variants.go); nil: none.
+	compressorMu sync.Mutex
+	compressor   Compressor
 	// private is the index of private contents (private.go).
 	private privateSet
 }
@@ -229,9 +232,11 @@ func (s *Store) checkSchema() error {
 				return err
 			}
 		}
-		if from >= 1 && from <= 3 {
-			// Schema 4 reads everything 3 wrote: only the number moves,
-			// so that older binaries refuse the longer stat entries.
+		if from >= 1 && from <= 4 {
+			// Schema 4 reads everything 3 wrote, and 5 everything 4
+			// wrote: only the number moves, so that older binaries
+			// refuse the longer stat entries (4) and do not sweep the
+			// variants they cannot see (5).
 			return txn.Set(schemaKey(), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 		}
 		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {

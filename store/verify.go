@@ -85,7 +85,16 @@ func (s *Store) VerifyContext(ctx context.Context, root Ref, seen map[Ref]bool, 
 		if checked != nil {
 			defer checked(e.Size)
 		}
-		if err := s.VerifyFile(e.Ref); err != nil {
+		err := s.VerifyFile(e.Ref)
+		if err == nil {
+			// Its variants: their hashes and, with a compressor, that
+			// each decompresses to the content.
+			var f *FileRecord
+			if f, err = s.File(e.Ref); err == nil {
+				err = s.verifyVariants(f)
+			}
+		}
+		if err != nil {
 			if !damage(err) {
 				return err
 			}
@@ -213,7 +222,12 @@ func (s *Store) checkPresent(root Ref, locked bool, known func(Entry) (uint64, b
 				return bad(path, c, fmt.Errorf("chunk %s: %w", c.Short(), ErrNotFound))
 			}
 		}
-		return nil
+		// Its variants too: the mount serves them beside the file.
+		err = s.db.View(func(txn *badger.Txn) error { return s.variantsPresent(txn, e.Ref) })
+		if damage(err) {
+			return bad(path, e.Ref, err)
+		}
+		return err
 	}, bad)
 	if err == nil && len(problems) == 0 {
 		// Stored with the generation read before the walk: a sweep that

@@ -66,6 +66,16 @@ type Writer struct {
 	held map[Ref]struct{}
 
 	newBytes atomic.Int64 // bytes of chunks the store did not hold
+
+	// created are the contents this import filed new: the commit makes
+	// their variants (variants.go), and only theirs, so that a re-import
+	// compresses what changed. given are contents whose variants another
+	// node sent (sent, checked at commit). noCompress turns it off.
+	created    map[Ref]struct{}
+	given      map[Ref]bool
+	sent       []VariantInfo
+	noCompress bool
+	vstats     VariantStats
 }
 
 // NewBytes is how many bytes of chunks this import wrote that the store
@@ -84,6 +94,8 @@ func (s *Store) NewWriter() *Writer {
 		fresh:      map[Ref]uint64{},
 		incomplete: map[Ref]struct{}{},
 		held:       map[Ref]struct{}{},
+		created:    map[Ref]struct{}{},
+		given:      map[Ref]bool{},
 	}
 	s.imports.add(w)
 	return w
@@ -331,6 +343,7 @@ func (w *Writer) newFile(ref Ref, size uint64, srcMTime int64, chunks []Ref) (in
 		return 0, ErrImportEnded
 	}
 	w.files[ref] = m
+	w.created[ref] = struct{}{}
 	for _, c := range chunks {
 		if n, ok := w.chunks[c]; !ok || n == chunkPending {
 			w.incomplete[ref] = struct{}{}
