@@ -64,6 +64,9 @@ type remoteBatch struct {
 	nobjs   int
 
 	newBytes atomic.Int64 // the daemon's count, from each chunks answer
+
+	noCompress bool               // SetCompress(false)
+	vstats     store.VariantStats // the commit's answer
 }
 
 // NewBytes is how many bytes of the chunks sent so far the daemon's store
@@ -363,7 +366,28 @@ func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error
 	b.mu.Lock()
 	b.ended = true
 	b.mu.Unlock()
-	return opCommit.call(b.c.ctx, b.c, commitRequest{Import: b.id, SnapshotInfo: info})
+	out, err := opCommit.call(b.c.ctx, b.c, commitRequest{Import: b.id, SnapshotInfo: info, NoCompress: b.noCompress})
+	b.mu.Lock()
+	b.vstats = out.Compressed
+	b.mu.Unlock()
+	if err != nil {
+		return info, err
+	}
+	return out.SnapshotInfo, nil
+}
+
+// SetCompress asks the daemon to make no variants at commit (on false).
+func (b *remoteBatch) SetCompress(on bool) {
+	b.mu.Lock()
+	b.noCompress = !on
+	b.mu.Unlock()
+}
+
+// VariantStats is what the daemon's commit compressed.
+func (b *remoteBatch) VariantStats() store.VariantStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.vstats
 }
 
 // abortWait bounds how long Abort waits to tell the daemon.

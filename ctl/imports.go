@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,7 +90,15 @@ type (
 	}
 	commitRequest struct {
 		Import string `path:"id" json:"-"`
+		// NoCompress: make no variants (vfsctl import --no-compress).
+		NoCompress bool `query:"no_compress" json:"-"`
 		store.SnapshotInfo
+	}
+	// Committed answers a commit: the snapshot's record, as before
+	// variants, with what the commit compressed (store/variants.go).
+	Committed struct {
+		store.SnapshotInfo
+		Compressed store.VariantStats `json:"compressed"`
 	}
 )
 
@@ -177,22 +186,25 @@ var (
 			return out, err
 		})
 	opCommit = jsonOp(endpoint{Name: "Commit an import", Method: "POST", Path: "/v1/imports/{id}/commit", Timeout: long,
-		Doc: "Ends the import: checks every file record against its chunks, that everything the snapshot names is stored, and the tree's rules, then records the snapshot. The body is the snapshot's record (id is its root tree); the daemon sets created."},
-		func(ctx context.Context, s *session, r commitRequest) (store.SnapshotInfo, error) {
+		Doc: "Ends the import: checks every file record against its chunks, that everything the snapshot names is stored, and the tree's rules, makes the variants (.br, .gz) of the text files new to the store on every core unless no_compress is true or vfsd runs with --compress=false, then records the snapshot. The body is the snapshot's record (id is its root tree); the daemon sets created."},
+		func(ctx context.Context, s *session, r commitRequest) (Committed, error) {
 			w, err := s.srv.imports.take(r.Import, s.who.UID)
 			if err != nil {
-				return r.SnapshotInfo, err
+				return Committed{SnapshotInfo: r.SnapshotInfo}, err
 			}
 			// The daemon's clock, not the client's, dates the snapshot:
 			// retention goes by it.
 			r.SnapshotInfo.Created = time.Now().UTC()
+			w.SetCompress(!r.NoCompress)
 			out, err := w.Commit(r.SnapshotInfo)
+			vs := w.VariantStats()
 			if err == nil {
-				s.log.Info("imported snapshot", "id", out.ID.Short(), "files", out.Files, "bytes", out.Bytes, "uid", s.who.UID)
+				s.log.Info("imported snapshot", "id", out.ID.Short(), "files", out.Files, "bytes", out.Bytes, "uid", s.who.UID,
+					"compressed", vs.Files, "variants", vs.Variants, "compress_time", vs.Elapsed.Round(time.Millisecond))
 			} else {
 				s.log.Warn("import refused", "id", r.SnapshotInfo.ID.Short(), "uid", s.who.UID, "pid", s.who.PID, "err", err)
 			}
-			return out, err
+			return Committed{SnapshotInfo: out, Compressed: vs}, err
 		})
 	opAbort = jsonOp(endpoint{Name: "Abort an import", Method: "DELETE", Path: "/v1/imports/{id}", Timeout: quick,
 		Doc: "Drops the import; what it wrote is left for gc."},
@@ -204,6 +216,21 @@ var (
 			return none{}, err
 		})
 )
+
+// MarshalJSON writes the snapshot's fields and compressed beside them
+// (SnapshotInfo's own MarshalJSON would otherwise hide compressed).
+func (c Committed) MarshalJSON() ([]byte, error) {
+	info, err := json.Marshal(c.SnapshotInfo)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := json.Marshal(c.Compressed)
+	if err != nil {
+		return nil, err
+	}
+	out := append(info[:len(info)-1], `,"compressed":`...)
+	return append(append(out, vs...), '}'), nil
+}
 
 func tooMany(n int) error {
 	return fmt.Errorf("%d entries in one request; at most %d: %w", n, maxBatch, store.ErrInvalid)

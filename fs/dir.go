@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"path"
 	"sync"
 	"syscall"
 	"time"
@@ -64,9 +65,46 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if d.path != "" {
 		p = d.path + "/" + name
 	}
+	f, errno := d.find(name, p)
+	if errno == syscall.ENOENT {
+		// app.js.gz beside app.js: the content's variant, unless the
+		// site ships a file of that name (found above, it wins).
+		if base, enc, ok := store.VariantName(name); ok {
+			if b, errno := d.find(base, path.Join(d.path, base)); errno == 0 && len(b.sub) == 0 && b.e.Kind == store.KindFile {
+				return d.variant(ctx, b, name, enc, out)
+			}
+		}
+	}
+	if errno != 0 {
+		return nil, errno
+	}
+	if len(f.sub) > 0 {
+		return d.subdir(ctx, name, p, f.sub, f.subActive, f.subMode, out), 0
+	}
+	if f.carried {
+		d.fs.metrics.CarriedOver(f.depth)
+	}
+	return d.leaf(ctx, f.e, out, f.until)
+}
+
+// found is what a name is in a directory's layers: a directory (sub, its
+// layers) or a leaf entry, carried over from an older snapshot until
+// until.
+type found struct {
+	e         store.Entry
+	until     time.Time
+	carried   bool
+	depth     int
+	sub       []layer
+	subActive bool
+	subMode   uint32
+}
+
+// find looks name (at path p) up in the layers: entries come from the
+// active snapshot, assets also from older ones within their window.
+func (d *dirNode) find(name, p string) (found, syscall.Errno) {
 	now := time.Now()
-	var sub []layer
-	subActive, subMode := false, uint32(0o755)
+	f := found{subMode: 0o755}
 	for i, l := range d.layers {
 		primary := d.active && i == 0
 		if !primary && !l.until.After(now) {
@@ -75,7 +113,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		t, err := d.tree(i)
 		if err != nil {
 			if primary {
-				return nil, toErrno(d.fs.log, "tree "+l.ref.Short(), err)
+				return f, toErrno(d.fs.log, "tree "+l.ref.Short(), err)
 			}
 			continue // an older snapshot may have been pruned
 		}
@@ -84,31 +122,48 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		case !ok:
 			continue
 		case e.Kind == store.KindDir:
-			if len(sub) == 0 {
-				subActive, subMode = primary, uint32(e.Mode.Perm())
+			if len(f.sub) == 0 {
+				f.subActive, f.subMode = primary, uint32(e.Mode.Perm())
 			}
-			sub = append(sub, layer{ref: e.Ref, until: l.until, snap: l.snap, depth: l.depth})
+			f.sub = append(f.sub, layer{ref: e.Ref, until: l.until, snap: l.snap, depth: l.depth})
 			continue
-		case len(sub) > 0:
+		case len(f.sub) > 0:
 			continue // a newer layer has a directory by this name
 		case primary:
-			return d.leaf(ctx, e, out, time.Time{})
+			f.e = e
+			return f, 0
 		case e.Kind != store.KindFile:
 			// Carry-over serves files only: a symlink resolves only in
 			// the active snapshot, which store.CheckSnapshot relies on.
 			continue
 		case d.fs.classes().Classify(p) != snapshot.Asset:
-			return nil, syscall.ENOENT // entries come only from the active snapshot
+			return f, syscall.ENOENT // entries come only from the active snapshot
 		case d.fs.purged(e.Ref):
 			continue
 		}
-		d.fs.metrics.CarriedOver(l.depth)
-		return d.leaf(ctx, e, out, l.until)
+		f.e, f.until, f.carried, f.depth = e, l.until, true, l.depth
+		return f, 0
 	}
-	if len(sub) == 0 {
+	if len(f.sub) == 0 {
+		return f, syscall.ENOENT
+	}
+	return f, 0
+}
+
+// variant returns the inode of base's variant in enc, called name: the
+// content's mode, a validator of its own (docs/format.md). A content
+// without one has no such name.
+func (d *dirNode) variant(ctx context.Context, base found, name string, enc store.Encoding, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	ref, ok, err := d.fs.src.Variant(base.e.Ref, enc)
+	if err != nil {
+		return nil, toErrno(d.fs.log, "variant of "+base.e.Ref.Short(), err)
+	}
+	if !ok {
 		return nil, syscall.ENOENT
 	}
-	return d.subdir(ctx, name, p, sub, subActive, subMode, out), 0
+	e := base.e
+	e.Name, e.Ref = name, ref
+	return d.leaf(ctx, e, out, base.until)
 }
 
 // subdir returns the directory node for name, reusing the existing one

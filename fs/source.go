@@ -27,4 +27,7 @@ type Source interface {
 	// Private reports whether no snapshot names content ref readable by
 	// others; /a/ then serves it to its owner (root) only.
 	Private(ref store.Ref) bool
+	// Variant returns content's variant in enc (store/variants.go); ok
+	// is false when it has none.
+	Variant(content store.Ref, enc store.Encoding) (ref store.Ref, ok bool, err error)
 }

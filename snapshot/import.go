@@ -44,6 +44,10 @@ type ImportOptions struct {
 	// Warned, if set, hears of entries imported that may be a mistake
 	// (.env files, which usually hold secrets).
 	Warned func(path, why string)
+	// NoCompress makes no variants (.br, .gz) of the files new to the
+	// store; by default the store's compressor, if it has one, does
+	// at commit.
+	NoCompress bool
 
 	filter *Filter // a tar import's, made from Exclude
 }
@@ -64,8 +68,13 @@ type Stats struct {
 	Excluded    int64 `json:"excluded"` // left out by the filter (a directory counts once)
 	// Walking: the walk of the directory is still finding files, so the
 	// totals are not final (files are hashed while it goes on).
-	Walking bool          `json:"walking"`
-	Elapsed time.Duration `json:"-"`
+	Walking bool `json:"walking"`
+	// Committing: every file is in; the store checks the whole and
+	// compresses the new text files, on every core.
+	Committing bool `json:"committing"`
+	// Compressed is what the commit compressed.
+	Compressed store.VariantStats `json:"compressed"`
+	Elapsed    time.Duration      `json:"-"`
 }
 
 // MarshalJSON writes elapsed as a duration string ("1.5s").
@@ -99,6 +108,21 @@ func (c *counters) snapshot(start time.Time) Stats {
 }
 
 // reportProgress calls o.Progress until stop is closed.
+// startProgress runs reportProgress until the function it returns is
+// called, which waits for it to end: no call of Progress comes after.
+func (o *ImportOptions) startProgress(c *counters, start time.Time) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		o.reportProgress(c, start, quit)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+}
+
 func (o *ImportOptions) reportProgress(c *counters, start time.Time, stop <-chan struct{}) {
 	if o.Progress == nil {
 		return
@@ -226,8 +250,27 @@ func commit(w store.Batch, root *node, src string, o *ImportOptions, stats *Stat
 		w.Abort()
 		return store.SnapshotInfo{}, err
 	}
-	return w.Commit(store.SnapshotInfo{
+	if c, ok := w.(compressing); ok {
+		c.SetCompress(!o.NoCompress)
+	}
+	if o.Progress != nil {
+		st := *stats
+		st.Committing = true
+		o.Progress(st)
+	}
+	info, err := w.Commit(store.SnapshotInfo{
 		ID: ref, Created: time.Now().UTC(), Labels: o.Labels, Message: o.Message, Source: src,
 		Files: uint64(stats.Files), Dirs: uint64(stats.Dirs), Bytes: uint64(stats.Bytes),
 	})
+	if c, ok := w.(compressing); ok {
+		stats.Compressed = c.VariantStats()
+	}
+	return info, err
+}
+
+// compressing is a Batch that makes variants at commit: a *store.Writer,
+// and vfsd's import through the socket.
+type compressing interface {
+	SetCompress(on bool)
+	VariantStats() store.VariantStats
 }

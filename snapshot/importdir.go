@@ -49,8 +49,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	if err != nil {
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
 	}
-	stop := make(chan struct{})
-	go o.reportProgress(&c, start, stop)
+	stop := o.startProgress(&c, start)
 	// The walk hands files over a batch at a time while it goes on: in
 	// a re-import of a million unchanged files, walking and asking the
 	// stat cache took about the same time, one after the other.
@@ -71,7 +70,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	if err == nil {
 		err = scanErr
 	}
-	close(stop)
+	stop()
 	if err != nil {
 		w.Abort()
 		return Result{}, fmt.Errorf("import %s: %w", dir, err)
@@ -84,6 +83,7 @@ func ImportDir(ctx context.Context, st Target, dir string, o ImportOptions) (Res
 	s := c.snapshot(start)
 	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
 	s.BytesNew = w.NewBytes()
+	s.Compressed = stats.Compressed
 	if o.Progress != nil {
 		o.Progress(s)
 	}

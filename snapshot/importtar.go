@@ -45,18 +45,17 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 	src = archiveReader{src}
 	var stats Stats
 	var c counters
-	stop := make(chan struct{})
-	go o.reportProgress(&c, start, stop)
+	stop := o.startProgress(&c, start)
 	w, err := st.Begin()
 	if err != nil {
-		close(stop)
+		stop()
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
 	}
 	root, err := readTar(ctx, tar.NewReader(src), w, &o, &stats, &c)
 	if err == nil {
 		err = drain(src)
 	}
-	close(stop)
+	stop()
 	if err != nil {
 		w.Abort()
 		return Result{}, fmt.Errorf("import %s: %w", name, err)
@@ -69,6 +68,7 @@ func ImportTar(ctx context.Context, st Target, r io.Reader, name string, o Impor
 	s := c.snapshot(start)
 	s.Dirs, s.Symlinks, s.Skipped, s.Excluded = stats.Dirs, stats.Symlinks, stats.Skipped, stats.Excluded
 	s.BytesNew = w.NewBytes()
+	s.Compressed = stats.Compressed
 	if o.Progress != nil {
 		o.Progress(s)
 	}

@@ -21,6 +21,7 @@ type importOptions struct {
 	exclude  []string
 	deploy   bool // vfsctl deploy: activate, then say what changed
 	signKey  string
+	noComp   bool
 	cluster  activateOptions
 }
 
@@ -41,6 +42,7 @@ func (o *importOptions) addFlags(fs *pflag.FlagSet, deploy bool) {
 	}
 	fs.StringArrayVar(&o.exclude, "exclude", nil, "leave out what this gitignore pattern matches (repeatable), after .git, .hg, .svn and the directory's .vfsignore")
 	fs.StringVar(&o.signKey, "sign-key", "", "sign the snapshot with this ssh key before any activation (as snapshot sign --key: a private key file, or a .pub whose key the ssh-agent holds)")
+	fs.BoolVar(&o.noComp, "no-compress", false, "make no .br and .gz variants of the text files new to the store (by default the commit compresses them on every core; vfsd --compress=false turns it off for every import)")
 	fs.BoolVar(&o.skip, "skip-unsupported", false, "skip devices, fifos, sockets, escaping symlinks and unsafe tar paths with a warning instead of failing")
 	o.cluster.addCluster(fs, "activate")
 }
@@ -76,7 +78,7 @@ func runImport(e *env, o *importOptions, src string) error {
 		done()
 	}
 	opts := snapshot.ImportOptions{Labels: o.labels, Message: o.message, SkipUnsupported: o.skip,
-		Exclude: o.exclude,
+		Exclude: o.exclude, NoCompress: o.noComp,
 		Skipped: func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: skipped %s: %s\n", path, why) },
 		Warned:  func(path, why string) { fmt.Fprintf(e.stderr, "vfsctl: warning: %s %s\n", path, why) }}
 	var bar *progress
@@ -114,6 +116,11 @@ func runImport(e *env, o *importOptions, src string) error {
 	e.note("imported %s: %s (%d unchanged since the last import), %s, %s (%s of it new to the store), %s read in %s%s",
 		shown, count(s.Files, "file"), s.FilesCached, count(s.Dirs, "directory", "directories"), size(s.Bytes),
 		size(s.BytesNew), size(s.BytesRead), s.Elapsed.Round(time.Millisecond), left)
+	if c := s.Compressed; c.Files > 0 {
+		e.note("compressed %s new to the store (%s) on %s in %s: %s kept, saving %s",
+			count(int64(c.Files), "text file"), size(c.Bytes), count(int64(c.Workers), "core"), c.Elapsed.Round(time.Millisecond),
+			count(int64(c.Variants), "variant"), size(c.Saved))
+	}
 	out := map[string]any{"snapshot": res.Snapshot, "stats": s}
 	if o.signKey != "" {
 		armored, err := signWith(o.signKey, res.Snapshot.ID)

@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/precompress"
 	"github.com/vfs-project/vfs/remote"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -157,9 +158,17 @@ func (e *env) store() (ctl.API, error) {
 	if socket != "" {
 		api, err = ctl.Dial(e.ctx, socket)
 	} else {
-		api, err = ctl.OpenLocal(dir, who(), e.create)
+		var local *ctl.Local
+		local, err = ctl.OpenLocal(dir, who(), e.create)
 		if errors.Is(err, store.ErrNotFound) {
 			err = fmt.Errorf("%w (give --store the right directory, or --socket to talk to vfsd; vfsctl snapshot import makes a new store)", err)
+		}
+		if err == nil {
+			// As vfsd does by default: an import compresses the text
+			// files new to the store.
+			comp, _ := precompress.New(nil)
+			local.Store().SetCompressor(comp)
+			api = local
 		}
 	}
 	if err != nil {

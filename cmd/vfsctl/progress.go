@@ -28,7 +28,14 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
-func (p *progress) update(s snapshot.Stats) { p.line(progressLine(s)) }
+func (p *progress) update(s snapshot.Stats) {
+	if s.Committing {
+		p.lastLine = time.Time{} // shown at once: the commit may take a while
+		p.line(fmt.Sprintf("%d files read; committing: checking them and compressing the new text files (br, gzip) on every core", s.Files))
+		return
+	}
+	p.line(progressLine(s))
+}
 
 // line shows one line of progress of any long work.
 func (p *progress) line(line string) {

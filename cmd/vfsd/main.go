@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/vfs-project/vfs/cmd/internal/flagval"
 	"github.com/vfs-project/vfs/cmd/internal/version"
 	"github.com/vfs-project/vfs/ctl"
+	"github.com/vfs-project/vfs/precompress"
 )
 
 // config is vfsd's configuration, built from flags and environment here and
@@ -50,6 +52,8 @@ type config struct {
 	peerConns    int
 	signers      string
 	unsignedRefs []string
+	compress     bool
+	compressExts []string
 	cluster      string
 	node         string
 	etcd         []string
@@ -106,6 +110,8 @@ func defineFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.peerCA, "peer-tls-ca", "", "the cluster's CA certificate (PEM), which signed every member's --peer-tls-cert")
 	fs.IntVar(&c.peerConns, "peer-conns-per-host", ctl.DefaultPeerConnsPerHost, "open connections the peer listener allows one host (more are closed at once; vfs_peer_rejected_total)")
 	fs.StringVar(&c.peerAddr, "peer-advertise", "", "with --cluster, the host:port other members reach --peer-listen at (default: --peer-listen itself, which must then not be a wildcard such as 0.0.0.0)")
+	fs.BoolVar(&c.compress, "compress", true, "make .br and .gz variants of the text files new to the store at each import's commit, on every core, for the web server's gzip_static, brotli_static or precompressed (docs/operations.md \"Precompressed files\"); an import with --no-compress makes none")
+	fs.StringSliceVar(&c.compressExts, "compress-types", nil, "extensions --compress compresses, e.g. .js,.css,.html (default: "+strings.Join(defaultCompressTypes(), ",")+")")
 	flagval.DurationVar(fs, &c.importLease, "import-lease", time.Minute, "how long an import through the socket may send nothing before it is aborted (its objects are then left to gc)")
 }
 
@@ -155,6 +161,9 @@ func parseFlags(args []string) (*config, error) {
 	if set := btoi(c.peerCert != "") + btoi(c.peerKey != "") + btoi(c.peerCA != ""); set != 0 && set != 3 {
 		return nil, errors.New("--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together")
 	}
+	if _, err := precompress.New(c.compressExts); err != nil {
+		return nil, fmt.Errorf("--compress-types: %w", err)
+	}
 	if len(c.unsignedRefs) > 0 && c.signers == "" {
 		return nil, errors.New("--unsigned-refs needs --allowed-signers")
 	}
@@ -163,6 +172,15 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("--mount is required and no arguments are taken")
 	}
 	return c, nil
+}
+
+// defaultCompressTypes lists precompress.DefaultExtensions' extensions.
+func defaultCompressTypes() []string {
+	var out []string
+	for _, t := range precompress.DefaultExtensions {
+		out = append(out, t.Extension)
+	}
+	return out
 }
 
 func btoi(b bool) int {

@@ -20,6 +20,7 @@ import (
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	vfs "github.com/vfs-project/vfs/fs"
+	"github.com/vfs-project/vfs/precompress"
 	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -96,6 +97,13 @@ func run(ctx context.Context, c *config, log *slog.Logger) (err error) {
 			log.Error("close store", "err", err)
 		}
 	}()
+	if c.compress {
+		comp, err := precompress.New(c.compressExts)
+		if err != nil {
+			return fmt.Errorf("--compress-types: %w", err)
+		}
+		local.Store().SetCompressor(comp)
+	}
 	if local.Store().ReadOnly() {
 		log.Warn("the store's file system is full: serving read-only; imports and activations are refused until vfsd restarts with room", "store", c.store)
 	}
