@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,9 +31,14 @@ const (
 	ObjectChunk ObjectKind = "chunk" // bytes whose BLAKE3 is the hash
 	ObjectTree  ObjectKind = "tree"  // a tree's canonical encoding (docs/format.md), whose BLAKE3 is the hash
 	ObjectFile  ObjectKind = "file"  // a file record as JSON; the hash is its content's, checked through its chunks
+	// ObjectVariants: a content's variants as JSON ([]store.VariantRecord),
+	// the hash the content's; each is checked by decompressing it.
+	ObjectVariants ObjectKind = "variants"
 )
 
-func (k ObjectKind) valid() bool { return k == ObjectChunk || k == ObjectTree || k == ObjectFile }
+func (k ObjectKind) valid() bool {
+	return k == ObjectChunk || k == ObjectTree || k == ObjectFile || k == ObjectVariants
+}
 
 type (
 	objectParam struct {
@@ -59,11 +65,11 @@ const maxFetch = 4096
 
 var (
 	opObject = rawOp(endpoint{Name: "Object", Method: "GET", Path: "/v1/objects/{kind}/{ref}", Timeout: quick, Peer: true,
-		RespBody: "application/octet-stream (chunk, tree) or application/json (file): the object, verified against its hash before it is sent",
-		Doc:      "One object by kind (chunk, tree, file) and hash."},
+		RespBody: "application/octet-stream (chunk, tree) or application/json (file, variants): the object, verified against its hash before it is sent (variants: a JSON list of {encoding, none, file}, a content's .br and .gz)",
+		Doc:      "One object by kind (chunk, tree, file, variants) and hash."},
 		reflect.TypeFor[objectParam](), serveObject)
 	opFetch = rawOp(endpoint{Name: "Fetch objects", Method: "POST", Path: "/v1/objects/fetch", Timeout: long, Peer: true,
-		RespBody: "application/octet-stream: for each object asked for, in order: its kind's first letter (c, t, f; x: not stored; p: private, not served without a member's certificate), its 32-byte hash, its length as an unsigned varint, then the object as GET /v1/objects/{kind}/{ref} sends it",
+		RespBody: "application/octet-stream: for each object asked for, in order: its kind's first letter (c, t, f, v; x: not stored; p: private, not served without a member's certificate), its 32-byte hash, its length as an unsigned varint, then the object as GET /v1/objects/{kind}/{ref} sends it",
 		Doc:      "Many objects in one response (at most 4096), for a node copying what it lacks."},
 		reflect.TypeFor[fetchRequest](), serveFetch)
 )
@@ -85,8 +91,26 @@ func readObject(st *store.Store, id ObjectID) ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(f)
+	case ObjectVariants:
+		vs, err := st.Variants(id.Ref)
+		if err != nil {
+			return nil, err
+		}
+		out := []store.VariantRecord{}
+		for _, v := range vs {
+			o := store.VariantRecord{Encoding: v.Encoding, None: v.None}
+			if !v.None {
+				if o.File, err = st.File(v.Ref); isNotFound(err) {
+					continue // swept meanwhile: as if never made
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, o)
+		}
+		return json.Marshal(out)
 	}
-	return nil, fmt.Errorf("object kind %q: not chunk, tree or file: %w", id.Kind, store.ErrInvalid)
+	return nil, fmt.Errorf("object kind %q: not chunk, tree, file or variants: %w", id.Kind, store.ErrInvalid)
 }
 
 func serveObject(ctx context.Context, s *session, w http.ResponseWriter, r *http.Request) error {
@@ -121,7 +145,7 @@ func serveFetch(ctx context.Context, s *session, w http.ResponseWriter, r *http.
 	}
 	for _, o := range req.Objects {
 		if !o.Kind.valid() {
-			return fmt.Errorf("object kind %q: not chunk, tree or file: %w", o.Kind, store.ErrInvalid)
+			return fmt.Errorf("object kind %q: not chunk, tree, file or variants: %w", o.Kind, store.ErrInvalid)
 		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -351,6 +375,32 @@ func (c *Client) FetchFiles(ctx context.Context, refs []store.Ref, fn func(*stor
 		}
 		return fn(&f)
 	})
+}
+
+// FetchVariants fetches the variants of contents, calling fn once per
+// content with what the peer has (nothing for a content it never
+// compressed). The variants' records are checked by whoever commits them,
+// against their chunks and by decompressing them. A peer too old to have
+// variants gives errors.ErrUnsupported.
+func (c *Client) FetchVariants(ctx context.Context, contents []store.Ref, fn func(content store.Ref, vs []store.VariantRecord) error) error {
+	delivered := false
+	err := c.fetch(ctx, objectIDs(ObjectVariants, contents), func(id ObjectID, data []byte) error {
+		delivered = true
+		var vs []store.VariantRecord
+		if err := json.Unmarshal(data, &vs); err != nil || len(vs) > len(store.Encodings) {
+			return fmt.Errorf("variants of %s from the peer: %v: %w", id.Ref.Short(), err, store.ErrCorrupt)
+		}
+		for _, v := range vs {
+			if !v.Encoding.Valid() || v.None != (v.File == nil) {
+				return fmt.Errorf("variants of %s from the peer: malformed: %w", id.Ref.Short(), store.ErrCorrupt)
+			}
+		}
+		return fn(id.Ref, vs)
+	})
+	if err != nil && !delivered && KindOf(err).Err == store.ErrInvalid {
+		return fmt.Errorf("the peer keeps no variants: %w", errors.ErrUnsupported)
+	}
+	return err
 }
 
 // FetchChunks fetches chunks, each checked against its hash.

@@ -115,7 +115,7 @@ func describe(t reflect.Type, request bool) string {
 	case kindType:
 		return `"file"|"dir"|"symlink"`
 	case objKindType:
-		return `"chunk"|"tree"|"file"`
+		return `"chunk"|"tree"|"file"|"variants"`
 	case modeType:
 		return "mode"
 	case durationType:

@@ -33,6 +33,22 @@ type (
 	}
 )
 
+// VariantSource is a Source that also gives contents' variants (.br,
+// .gz); VariantSink a Batch that files them (a *store.Writer checks each
+// at commit by decompressing it). A pull between both copies the variants
+// with the contents, so that every node serves the same bytes with the
+// same validators and none compresses a content again. A source too old
+// to keep variants answers errors.ErrUnsupported; the target's commit
+// then makes them itself.
+type (
+	VariantSource interface {
+		FetchVariants(ctx context.Context, contents []store.Ref, fn func(content store.Ref, vs []store.VariantRecord) error) error
+	}
+	VariantSink interface {
+		PutVariant(content store.Ref, enc store.Encoding, rec *store.FileRecord) error
+	}
+)
+
 // ChunkWanter is a Batch that can say which chunks its store lacks, so that
 // a pull fetches only those (vfsd's import does; so does a Writer).
 type ChunkWanter interface {
@@ -50,6 +66,7 @@ type PullStats struct {
 	Chunks       int64 `json:"chunks"`        // fetched
 	ChunksHad    int64 `json:"chunks_had"`    // already in the target
 	BytesFetched int64 `json:"bytes_fetched"` // chunk bytes fetched
+	Variants     int64 `json:"variants"`      // variants copied (.br, .gz)
 	Signatures   int64 `json:"signatures"`    // signatures copied
 	// SignaturesRefused counts signatures the target refused (not a
 	// signature of the snapshot); the pull stands without them.
@@ -136,6 +153,7 @@ func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info 
 	seenFiles := map[store.Ref]bool{}
 	level := []store.Ref{info.ID}
 	var files []store.Ref
+	sizes := map[store.Ref]uint64{} // of the files, from the trees
 	for len(level) > 0 {
 		var next []store.Ref
 		for i := 0; i < len(level); i += pullBatch {
@@ -161,6 +179,7 @@ func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info 
 					case e.Kind == store.KindFile && !seenFiles[e.Ref]:
 						seenFiles[e.Ref] = true
 						files = append(files, e.Ref)
+						sizes[e.Ref] = e.Size
 					}
 				}
 				return nil
@@ -192,6 +211,9 @@ func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info 
 		if err != nil {
 			return info, err
 		}
+		if chunks, err = pullVariants(ctx, src, w, part, sizes, chunks, seen, st); err != nil {
+			return info, err
+		}
 		want := chunks
 		if cw, ok := w.(ChunkWanter); ok {
 			if want, err = cw.WantChunks(chunks); err != nil {
@@ -220,4 +242,44 @@ func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info 
 	}
 	info.Labels = nil
 	return w.Commit(info)
+}
+
+// pullVariants files the variants src has of contents in w and adds
+// their chunks to those to fetch. A variant cannot be as big as its
+// content (it is kept only when a tenth smaller): one that claims to be
+// is refused before its chunks are asked for.
+func pullVariants(ctx context.Context, src Source, w store.Batch, contents []store.Ref, sizes map[store.Ref]uint64, chunks []store.Ref, seen map[store.Ref]bool, st *PullStats) ([]store.Ref, error) {
+	from, ok := src.(VariantSource)
+	to, ok2 := w.(VariantSink)
+	if !ok || !ok2 {
+		return chunks, nil
+	}
+	err := from.FetchVariants(ctx, contents, func(content store.Ref, vs []store.VariantRecord) error {
+		for _, v := range vs {
+			if v.None {
+				if err := to.PutVariant(content, v.Encoding, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			if v.File.Size >= sizes[content] {
+				return fmt.Errorf("variant %s of %s: %d bytes for a %d-byte content: %w", v.Encoding, content.Short(), v.File.Size, sizes[content], store.ErrCorrupt)
+			}
+			for _, c := range v.File.Chunks {
+				if !seen[c] {
+					seen[c] = true
+					chunks = append(chunks, c)
+				}
+			}
+			if err := to.PutVariant(content, v.Encoding, v.File); err != nil {
+				return err
+			}
+			st.Variants++
+		}
+		return nil
+	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return chunks, nil // an older source: the commit compresses
+	}
+	return chunks, err
 }

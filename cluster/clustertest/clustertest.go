@@ -27,6 +27,7 @@ import (
 	"github.com/vfs-project/vfs/cluster"
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/ctl/ctltest"
+	"github.com/vfs-project/vfs/precompress"
 	"github.com/vfs-project/vfs/sign"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
@@ -269,6 +270,8 @@ func (f *Fleet) TryStart(name string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	comp, _ := precompress.New(nil) // as vfsd by default
+	local.Store().SetCompressor(comp)
 	log := slog.New(slog.NewTextHandler(n.Log, nil)).With("node", name)
 	if f.Opts.AllowedSigners != "" {
 		if local.Signing, err = sign.NewPolicy(f.Opts.AllowedSigners, nil); err != nil {
