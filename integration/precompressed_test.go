@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,6 +88,110 @@ func TestPrecompressedSiblings(t *testing.T) {
 		resp, body := get(s[0]+"/downloads/data.tar.gz", s[1], "gzip")
 		if resp.StatusCode != 200 || !bytes.Equal(body, tgz) || resp.Header.Get("Content-Encoding") != "" {
 			t.Errorf("%s: a .tar.gz download: %d, Content-Encoding %q, %d bytes", name, resp.StatusCode, resp.Header.Get("Content-Encoding"), len(body))
+		}
+	}
+}
+
+// vfsd compresses a site's text files at import: through the mount,
+// app.js.gz and app.js.br beside app.js, which gzip -d and brotli -d (the
+// reference tools) turn into app.js's exact bytes, with app.js's mode and
+// a validator of their own that changes with the content; none for an
+// image; a .gz the site ships wins; listings show only the site's files.
+// nginx's gzip_static and brotli_static then serve them.
+func TestVariantsInTheMount(t *testing.T) {
+	need(t, "gzip", "brotli")
+	js := []byte(strings.Repeat("export function render(state) { return document.querySelectorAll('.item').length + state.count; }\n", 600))
+	png := make([]byte, 20000)
+	for i := range png {
+		png[i] = byte(i * 7919 >> 3)
+	}
+	own := []byte(strings.Repeat("shipped();\n", 500))
+	site := writeSite(t, map[string][]byte{
+		"assets/app-1a2b3c4d.js": js,
+		"index.html":             []byte(strings.Repeat(`<p>hello</p>`, 200)),
+		"logo.png":               png,
+		"own.js":                 own,
+		"own.js.gz":              []byte("the site's own bytes, not gzip at all"),
+	})
+	d := startDaemon(t)
+	id := d.importDir(t, site, "--activate")
+	assets := filepath.Join(d.mnt, "current", "assets")
+	app := filepath.Join(assets, "app-1a2b3c4d.js")
+	for _, c := range [][]string{{"gzip", "-dc", app + ".gz"}, {"brotli", "-dc", app + ".br"}} {
+		out, err := exec.Command(c[0], c[1:]...).Output()
+		if err != nil || !bytes.Equal(out, js) {
+			t.Errorf("%s: %d bytes, %v; want app.js's %d", strings.Join(c, " "), len(out), err, len(js))
+		}
+	}
+	fi, _ := os.Stat(app)
+	gzi, err := os.Stat(app + ".gz")
+	if err != nil || gzi.Mode() != fi.Mode() || gzi.Size() >= fi.Size() {
+		t.Fatalf("app.js.gz: %v %v; want app.js's mode (%v), fewer bytes", gzi, err, fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(d.mnt, "snapshots", id, "assets", "app-1a2b3c4d.js.br")); err != nil {
+		t.Errorf("under /snapshots/%s: %v", id, err)
+	}
+	for _, p := range []string{"logo.png.gz", "logo.png.br", "index.html.gz.gz", "nothing.js.gz"} {
+		if _, err := os.Stat(filepath.Join(d.mnt, "current", p)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want ENOENT", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.mnt, "current", "index.html.br")); err != nil {
+		t.Errorf("index.html.br: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.mnt, "current", "own.js.gz")); string(b) != "the site's own bytes, not gzip at all" {
+		t.Errorf("own.js.gz is %q, not the site's own file", b)
+	}
+	ents, _ := os.ReadDir(assets)
+	if len(ents) != 1 {
+		t.Errorf("assets lists %v; want app.js alone", ents)
+	}
+
+	// A new content: a new validator, and the old one stays the old
+	// content's.
+	os.WriteFile(filepath.Join(site, "assets", "app-1a2b3c4d.js"), append(bytes.Clone(js), "// v2\n"...), 0o644)
+	id2 := d.importDir(t, site)
+	gz2, err := os.Stat(filepath.Join(d.mnt, "snapshots", id2, "assets", "app-1a2b3c4d.js.gz"))
+	if err != nil || (gz2.Size() == gzi.Size() && gz2.ModTime().Equal(gzi.ModTime())) {
+		t.Errorf("the changed content's .gz has the old validator (%v)", err)
+	}
+	gz1, _ := os.Stat(app + ".gz")
+	if gz1.Size() != gzi.Size() || !gz1.ModTime().Equal(gzi.ModTime()) {
+		t.Error("the first content's .gz changed its validator")
+	}
+
+	// --no-compress: none; the report of an import that compressed says
+	// so.
+	plain := writeSite(t, map[string][]byte{"plain.js": bytes.Repeat([]byte("plain();\n"), 500)})
+	id3 := d.importDir(t, plain, "--no-compress")
+	if _, err := os.Stat(filepath.Join(d.mnt, "snapshots", id3, "plain.js.gz")); !os.IsNotExist(err) {
+		t.Errorf("--no-compress: plain.js.gz %v", err)
+	}
+	loud := writeSite(t, map[string][]byte{"loud.js": bytes.Repeat([]byte("loud();\n"), 500)})
+	out, errb, err := d.try("snapshot", "import", loud)
+	if err != nil || !strings.Contains(out+errb, "compressed 1 text file new to the store") {
+		t.Errorf("import said %q %q (%v)", out, errb, err)
+	}
+
+	// nginx with the generated configuration sends the variants.
+	url := startGeneratedNginx(t, d, "--server-name", "site.test", "--brotli", "on")
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	wantBr, _ := os.ReadFile(app + ".br")
+	for accept, want := range map[string]string{"br, gzip": "br", "gzip": "gzip"} {
+		req, _ := http.NewRequest("GET", url+"/assets/app-1a2b3c4d.js", nil)
+		req.Host = "site.test"
+		req.Header.Set("Accept-Encoding", accept)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Content-Encoding") != want || resp.Header.Get("ETag") == "" {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, ETag %q", accept, resp.Header.Get("Content-Encoding"), resp.Header.Get("ETag"))
+		}
+		if want == "br" && !bytes.Equal(body, wantBr) {
+			t.Errorf("nginx sent %d bytes, not the mount's .br", len(body))
 		}
 	}
 }
