@@ -94,7 +94,7 @@ $(BENCH_DIR)/tree/node_modules:
 	cd $(BENCH_DIR)/tree && npm install --no-audit --no-fund --ignore-scripts --loglevel=error $(BENCH_PKGS)
 
 bench: build bench-tree
-	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/ ./store/
+	VFS_BENCH_TREE=$(BENCH_DIR)/tree/node_modules $(GO) test -run '^$$' -bench . -benchtime 1x ./integration/ ./store/ ./precompress/
 	$(GO) test -run '^$$' -bench ActivationPolicy -benchtime 2000x ./ctl/
 
 bench-browse: build

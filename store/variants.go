@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -191,7 +192,38 @@ type VariantStats struct {
 	Variants int           `json:"variants"` // variants kept
 	Saved    int64         `json:"saved"`    // bytes the kept variants save against their contents
 	Workers  int           `json:"workers"`  // goroutines that compressed, one per core
-	Elapsed  time.Duration `json:"elapsed"`
+	Elapsed  time.Duration `json:"elapsed"`  // a duration string in JSON ("1.5s")
+}
+
+type plainVariantStats VariantStats
+
+// MarshalJSON writes elapsed as a duration string, as the API writes
+// every duration.
+func (v VariantStats) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		plainVariantStats
+		Elapsed string `json:"elapsed"`
+	}{plainVariantStats(v), v.Elapsed.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *VariantStats) UnmarshalJSON(b []byte) error {
+	var w struct {
+		plainVariantStats
+		Elapsed string `json:"elapsed"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*v = VariantStats(w.plainVariantStats)
+	if w.Elapsed != "" {
+		d, err := time.ParseDuration(w.Elapsed)
+		if err != nil {
+			return fmt.Errorf("elapsed %q: %w", w.Elapsed, ErrInvalid)
+		}
+		v.Elapsed = d
+	}
+	return nil
 }
 
 // markVariants adds to files the variants of every content in files, and

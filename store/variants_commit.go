@@ -146,10 +146,17 @@ func (w *Writer) compress(c Compressor, wb *batch, content Ref) (kept int, saved
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, enc := range Encodings {
-		data, err := c.Compress(enc, NewContentReader(w.s, rec), rec.Size)
-		if err != nil {
-			return kept, saved, fmt.Errorf("%s %s: %w", enc, content.Short(), err)
+	// gzip first: it costs a fifteenth of brotli at quality 11, and a
+	// content that gzip -9 cannot shrink by a tenth (binary bytes under
+	// a text name) is not worth brotli's time either: none for both.
+	paid := true
+	for _, enc := range []Encoding{Gzip, Brotli} {
+		var data []byte
+		if paid {
+			if data, err = c.Compress(enc, NewContentReader(w.s, rec), rec.Size); err != nil {
+				return kept, saved, fmt.Errorf("%s %s: %w", enc, content.Short(), err)
+			}
+			paid = data != nil
 		}
 		if data == nil {
 			if err := wb.set(variantKey(content, enc), nil); err != nil {
