@@ -85,7 +85,7 @@ func TestCheckRefusesLies(t *testing.T) {
 		w.Close()
 		return buf.Bytes()
 	}
-	bomb := bytes.Repeat([]byte{0}, 64<<20)
+	bomb := bytes.Repeat([]byte{0}, 4<<20)
 	for name, c2 := range map[string]struct {
 		enc store.Encoding
 		v   []byte

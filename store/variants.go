@@ -126,21 +126,28 @@ func (s *Store) getCompressor() Compressor {
 // Variant returns the ref of content's variant in enc. ok is false when
 // there is none: never made, or made and not kept because it did not pay.
 func (s *Store) Variant(content Ref, enc Encoding) (ref Ref, ok bool, err error) {
+	vi, found, err := s.variant(content, enc)
+	return vi.Ref, found && !vi.None, err
+}
+
+// variant reads content's index entry for enc; found is false when there
+// is none.
+func (s *Store) variant(content Ref, enc Encoding) (vi VariantInfo, found bool, err error) {
 	v, err := s.get(variantKey(content, enc))
 	if isNotFound(err) {
-		return ref, false, nil
+		return vi, false, nil
 	}
 	if err != nil {
-		return ref, false, fmt.Errorf("variant %s of %s: %w", enc, content.Short(), err)
+		return vi, false, fmt.Errorf("variant %s of %s: %w", enc, content.Short(), err)
 	}
-	if len(v) == 0 {
-		return ref, false, nil
+	vi = VariantInfo{Content: content, Encoding: enc, None: len(v) == 0}
+	if !vi.None {
+		if len(v) != RefSize {
+			return vi, false, fmt.Errorf("variant %s of %s: %d-byte value: %w", enc, content.Short(), len(v), ErrCorrupt)
+		}
+		copy(vi.Ref[:], v)
 	}
-	if len(v) != RefSize {
-		return ref, false, fmt.Errorf("variant %s of %s: %d-byte value: %w", enc, content.Short(), len(v), ErrCorrupt)
-	}
-	copy(ref[:], v)
-	return ref, true, nil
+	return vi, true, nil
 }
 
 // A VariantInfo is one entry of the variant index: content's variant in
@@ -157,21 +164,13 @@ type VariantInfo struct {
 func (s *Store) Variants(content Ref) ([]VariantInfo, error) {
 	var out []VariantInfo
 	for _, enc := range Encodings {
-		v, err := s.get(variantKey(content, enc))
-		if isNotFound(err) {
-			continue
-		}
+		vi, found, err := s.variant(content, enc)
 		if err != nil {
-			return nil, fmt.Errorf("variants of %s: %w", content.Short(), err)
+			return nil, err
 		}
-		vi := VariantInfo{Content: content, Encoding: enc, None: len(v) == 0}
-		if !vi.None {
-			if len(v) != RefSize {
-				return nil, fmt.Errorf("variant %s of %s: %d-byte value: %w", enc, content.Short(), len(v), ErrCorrupt)
-			}
-			copy(vi.Ref[:], v)
+		if found {
+			out = append(out, vi)
 		}
-		out = append(out, vi)
 	}
 	return out, nil
 }
