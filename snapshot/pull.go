@@ -246,8 +246,9 @@ func pull(ctx context.Context, src Source, w store.Batch, haver TreeHaver, info 
 
 // pullVariants files the variants src has of contents in w and adds
 // their chunks to those to fetch. A variant cannot be as big as its
-// content (it is kept only when a tenth smaller): one that claims to be
-// is refused before its chunks are asked for.
+// content (it is kept only when a tenth smaller), nor have more chunks
+// than its size needs: one that claims either is refused before its
+// chunks are asked for.
 func pullVariants(ctx context.Context, src Source, w store.Batch, contents []store.Ref, sizes map[store.Ref]uint64, chunks []store.Ref, seen map[store.Ref]bool, st *PullStats) ([]store.Ref, error) {
 	from, ok := src.(VariantSource)
 	to, ok2 := w.(VariantSink)
@@ -262,8 +263,9 @@ func pullVariants(ctx context.Context, src Source, w store.Batch, contents []sto
 				}
 				continue
 			}
-			if v.File.Size >= sizes[content] {
-				return fmt.Errorf("variant %s of %s: %d bytes for a %d-byte content: %w", v.Encoding, content.Short(), v.File.Size, sizes[content], store.ErrCorrupt)
+			if v.File.Size >= sizes[content] || uint64(len(v.File.Chunks)) != store.ChunksFor(v.File.Size) {
+				return fmt.Errorf("variant %s of %s: %d bytes in %d chunks for a %d-byte content: %w",
+					v.Encoding, content.Short(), v.File.Size, len(v.File.Chunks), sizes[content], store.ErrCorrupt)
 			}
 			for _, c := range v.File.Chunks {
 				if !seen[c] {

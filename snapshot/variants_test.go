@@ -278,4 +278,13 @@ func TestPullCopiesVariants(t *testing.T) {
 	if _, _, err := Pull(context.Background(), liar, store.Verifying(dst2), id2, nil); !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("an oversized variant: %v, want ErrCorrupt", err)
 	}
+	// Nor more chunks than its size needs.
+	many := *rb
+	for range 1000 {
+		many.Chunks = append(many.Chunks, store.Sum([]byte{byte(len(many.Chunks))}))
+	}
+	liar.lie[ea.Ref] = store.VariantRecord{Encoding: store.Gzip, File: &many}
+	if _, _, err := Pull(context.Background(), liar, store.Verifying(dst2), id2, nil); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("a variant of 1,001 chunks for %d bytes: %v, want ErrCorrupt", many.Size, err)
+	}
 }
