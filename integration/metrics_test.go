@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,7 +35,13 @@ func TestMetricsMoveWithTheWork(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	d := startDaemon(t, "--metrics-listen", addr)
 	url := "http://" + addr + "/metrics"
-	v1 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one"), "assets/app-AAAA1111.js": randomBytes(100000, 1)}))
+	v1 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("one"), "assets/app-AAAA1111.js": randomBytes(100000, 1),
+		"assets/text-BBBB2222.js": bytes.Repeat([]byte("text();\n"), 1000)}))
+	// The text file alone compresses: random bytes do not pay, "one" is
+	// under a kilobyte.
+	if f, v := scrape(t, url, "vfs_compressed_files_total"), scrape(t, url, "vfs_variants_made_total"); f != 2 || v != 2 || scrape(t, url, "vfs_compress_seconds_total") <= 0 {
+		t.Errorf("compressed %v files into %v variants; want 2 files (the random one tried), 2 variants", f, v)
+	}
 	v2 := d.importDir(t, writeSite(t, map[string][]byte{"index.html": []byte("two")}))
 	if scrape(t, url, "vfs_snapshots") != 2 || scrape(t, url, "vfs_store_bytes") <= 0 {
 		t.Fatalf("store gauges: snapshots %v, bytes %v", scrape(t, url, "vfs_snapshots"), scrape(t, url, "vfs_store_bytes"))

@@ -62,6 +62,7 @@ type Store struct {
 	// compressor makes and checks variants (variants.go); nil: none.
 	compressorMu sync.Mutex
 	compressor   Compressor
+	compressed   compressedTotals // since open, for metrics
 	// private is the index of private contents (private.go).
 	private privateSet
 }

@@ -5,6 +5,7 @@ import (
 	"path"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -136,6 +137,7 @@ func (w *Writer) variants(root Ref) error {
 	w.mu.Lock()
 	w.vstats = st
 	w.mu.Unlock()
+	w.s.compressed.add(st)
 	return w.s.Sync()
 }
 
@@ -256,4 +258,25 @@ func (w *Writer) checkSent() error {
 		}
 	}
 	return wb.flush()
+}
+
+// compressedTotals add up what commits compressed.
+type compressedTotals struct {
+	files, bytes, variants, nanos atomic.Int64
+}
+
+func (c *compressedTotals) add(st VariantStats) {
+	c.files.Add(int64(st.Files))
+	c.bytes.Add(st.Bytes)
+	c.variants.Add(int64(st.Variants))
+	c.nanos.Add(int64(st.Elapsed) * int64(st.Workers))
+}
+
+// Compressed adds up what the commits since the store was opened
+// compressed; Elapsed is the time of every worker added up (about the CPU
+// time spent).
+func (s *Store) Compressed() VariantStats {
+	c := &s.compressed
+	return VariantStats{Files: int(c.files.Load()), Bytes: c.bytes.Load(), Variants: int(c.variants.Load()),
+		Elapsed: time.Duration(c.nanos.Load())}
 }

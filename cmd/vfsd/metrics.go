@@ -58,11 +58,23 @@ func newMetrics(local *ctl.Local) *metrics {
 		peerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vfs_peer_rejected_total",
 			Help: "Connections and requests the peer listener refused, by reason: connections (over the host's or the listener's limit), in_flight (requests), body (too large or too slow), private (a private content asked without a member's certificate), tls (a failed handshake)."}, []string{"reason"}),
 	}
-	store := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
+	storeBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_store_bytes", Help: "Disk space the store's files take."},
 		func() float64 { return float64(local.Store().DiskSize()) })
 	snaps := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vfs_snapshots", Help: "Snapshots in the store."},
 		func() float64 { all, _ := local.Snapshots(); return float64(len(all)) })
-	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, m.pullStalled, m.peerRejected, store, snaps,
+	compressed := func(name, help string, f func(store.VariantStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(local.Store().Compressed()) })
+	}
+	m.reg.MustRegister(
+		compressed("vfs_compressed_files_total", "Contents new to the store that imports compressed (.br, .gz variants).",
+			func(v store.VariantStats) float64 { return float64(v.Files) }),
+		compressed("vfs_compressed_bytes_total", "Bytes of the contents that imports compressed.",
+			func(v store.VariantStats) float64 { return float64(v.Bytes) }),
+		compressed("vfs_variants_made_total", "Variants imports made and kept (a tenth smaller than their content at least).",
+			func(v store.VariantStats) float64 { return float64(v.Variants) }),
+		compressed("vfs_compress_seconds_total", "Time the compressing workers of imports spent, added up over workers: about the CPU that compressing took.",
+			func(v store.VariantStats) float64 { return v.Elapsed.Seconds() }))
+	m.reg.MustRegister(m.ops, m.latency, m.readBytes, m.carried, m.activations, m.gcRuns, m.gcReclaimed, m.pullRejected, m.pullStalled, m.peerRejected, storeBytes, snaps,
 		// What every Prometheus user expects of a Go daemon: go_* (heap,
 		// goroutines, GC) and process_* (RSS, fds, CPU).
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
