@@ -58,10 +58,11 @@ func (w *Writer) PutVariant(content Ref, enc Encoding, rec *FileRecord) error {
 	return nil
 }
 
-// maxCompress bounds the size of a content the commit compresses: brotli
-// at quality 11 costs about a second per megabyte, and a web server's
-// text files are far smaller.
-const maxCompress = 64 << 20
+// MaxCompress bounds the size of a content the commit compresses, and so
+// the memory and time each worker takes: brotli at quality 11 took 44 s
+// and 200 MiB of RSS for 13.6 MB of JavaScript here (docs/benchmarks.md),
+// and a page's text files are far smaller.
+const MaxCompress = 16 << 20
 
 // variants makes the variants of the contents that this import filed new
 // and that the compressor wants (by name and size), on every core, and
@@ -88,7 +89,7 @@ func (w *Writer) variants(root Ref) error {
 	var jobs []job
 	queued := map[Ref]bool{}
 	err := WalkDistinct(w.s, root, func(p string, e Entry) error {
-		if e.Kind != KindFile || queued[e.Ref] || e.Mode&readableByOthers == 0 || e.Size > maxCompress {
+		if e.Kind != KindFile || queued[e.Ref] || e.Mode&readableByOthers == 0 || e.Size > MaxCompress {
 			return nil
 		}
 		w.mu.Lock()
@@ -144,6 +145,14 @@ func (w *Writer) variants(root Ref) error {
 // compress makes content's variants in every encoding and files them in
 // wb, returning how many it kept and the bytes they save.
 func (w *Writer) compress(c Compressor, wb *batch, content Ref) (kept int, saved int64, err error) {
+	defer func() {
+		// The compressor is another library's code, run outside any
+		// request's goroutine: a panic in it fails this import, not
+		// the daemon.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("compressing %s failed (%v); import with --no-compress to skip it", content.Short(), p)
+		}
+	}()
 	rec, err := w.s.File(content)
 	if err != nil {
 		return 0, 0, err

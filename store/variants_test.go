@@ -128,3 +128,30 @@ func TestVariantsOnlyOfNewContent(t *testing.T) {
 		t.Error("SetCompress(false) made a variant")
 	}
 }
+
+// panicky is a compressor with a bug.
+type panicky struct{ gzipOnly }
+
+func (panicky) Compress(Encoding, io.Reader, uint64) ([]byte, error) { panic("index out of range") }
+
+// A compressor that panics fails the import with an error, and the
+// process goes on.
+func TestCompressorPanicFailsTheImport(t *testing.T) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetCompressor(panicky{})
+	w := s.NewWriter()
+	content := []byte(strings.Repeat("boom();\n", 500))
+	c, _ := w.PutChunk(content)
+	w.PutFile(c, uint64(len(content)), 1000, []Ref{c})
+	root, _ := w.PutTree(&Tree{Entries: []Entry{{Name: "a.js", Kind: KindFile, Mode: 0o644, Ref: c, Size: uint64(len(content))}}})
+	if _, err := w.Commit(SnapshotInfo{ID: root, Created: time.Now()}); err == nil || !strings.Contains(err.Error(), "--no-compress") {
+		t.Fatalf("commit: %v", err)
+	}
+	if _, err := s.Snapshot(root); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the snapshot was recorded: %v", err)
+	}
+}
