@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,8 @@ type remoteBatch struct {
 
 	newBytes atomic.Int64 // the daemon's count, from each chunks answer
 
+	vars       []variantUpload    // variants not yet sent
+	noVariants bool               // the daemon has no variants endpoint: it compresses itself
 	noCompress bool               // SetCompress(false)
 	vstats     store.VariantStats // the commit's answer
 }
@@ -354,6 +357,9 @@ func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error
 	if b.nobjs > 0 {
 		sends = append(sends, b.takeObjects())
 	}
+	if len(b.vars) > 0 {
+		sends = append(sends, b.takeVariants())
+	}
 	b.mu.Unlock()
 	for _, s := range sends {
 		b.dispatch(s)
@@ -374,6 +380,58 @@ func (b *remoteBatch) Commit(info store.SnapshotInfo) (store.SnapshotInfo, error
 		return info, err
 	}
 	return out.SnapshotInfo, nil
+}
+
+// PutVariant sends a variant another node made (snapshot.VariantSink),
+// in batches; the daemon checks each at commit by decompressing it. A
+// daemon too old to take them makes its own at commit instead.
+func (b *remoteBatch) PutVariant(content store.Ref, enc store.Encoding, rec *store.FileRecord) error {
+	b.mu.Lock()
+	if err := b.usable(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	if b.noVariants {
+		b.mu.Unlock()
+		return nil
+	}
+	v := variantUpload{Content: content, Encoding: enc, None: rec == nil}
+	if rec != nil {
+		v.File = &fileUpload{Ref: rec.Ref, Size: rec.Size, MTime: rec.MTime, Chunks: rec.Chunks}
+	}
+	b.vars = append(b.vars, v)
+	var send func() error
+	if len(b.vars) >= objectsEach {
+		send = b.takeVariants()
+	}
+	b.mu.Unlock()
+	if send != nil {
+		b.dispatch(send)
+	}
+	return nil
+}
+
+// takeVariants takes the variants not yet sent, under mu, and returns
+// the request that sends them.
+func (b *remoteBatch) takeVariants() func() error {
+	vars := b.vars
+	b.vars = nil
+	return func() error {
+		_, err := opVariants.call(b.c.ctx, b.c, variantsRequest{ID: b.id, Variants: vars})
+		if isNoRoute(err) {
+			b.mu.Lock()
+			b.noVariants = true
+			b.mu.Unlock()
+			return nil
+		}
+		return err
+	}
+}
+
+// isNoRoute tells the answer of a daemon that has no such endpoint (an
+// older one) from any other not-found.
+func isNoRoute(err error) bool {
+	return KindOf(err).Err == store.ErrNotFound && strings.Contains(err.Error(), noSuchRoute)
 }
 
 // SetCompress asks the daemon to make no variants at commit (on false).

@@ -508,3 +508,16 @@ func TestPullRefusesAlteredObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A newer client tells an older daemon (no such route: it then leaves
+// the variants to the daemon's commit) from a missing import.
+func TestNoRouteIsToldFromNotFound(t *testing.T) {
+	_, sock, _ := daemon(t, nil)
+	c := dial(t, sock)
+	if ok, err := ctl.CallMissingRoute(c); !ok {
+		t.Errorf("a route the daemon lacks: %v, not taken for one", err)
+	}
+	if ok, err := ctl.CallMissingImport(c); ok || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a missing import: %v (taken for a missing route: %v)", err, ok)
+	}
+}

@@ -22,3 +22,18 @@ func SetClusterMargin(d time.Duration) func() {
 	clusterMargin = d
 	return func() { clusterMargin = old }
 }
+
+// CallMissingRoute asks the daemon at c for a route it does not serve, as
+// a newer client asks an older daemon, and says whether the client took
+// the answer for that (and not for a missing object).
+func CallMissingRoute(c *Client) (noRoute bool, err error) {
+	e := &endpoint{Method: "POST", Path: "/v1/imports/{id}/no-such-thing", Timeout: quick}
+	err = c.roundTrip(c.ctx, e, importParam{ID: "x"}, nil, &struct{}{})
+	return isNoRoute(err), err
+}
+
+// CallMissingImport asks about an import that does not exist.
+func CallMissingImport(c *Client) (noRoute bool, err error) {
+	_, err = opVariants.call(c.ctx, c, variantsRequest{ID: "00000000000000000000000000000000"})
+	return isNoRoute(err), err
+}

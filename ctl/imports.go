@@ -88,6 +88,19 @@ type (
 		Bytes    int64 `json:"bytes"`
 		NewBytes int64 `json:"new_bytes"` // of those, bytes the store did not hold
 	}
+	// variantUpload is a variant another node made (vfsctl snapshot
+	// pull copies them): its record, or none when the content was
+	// compressed with the encoding and did not pay.
+	variantUpload struct {
+		Content  store.Ref      `json:"content"`
+		Encoding store.Encoding `json:"encoding"`
+		None     bool           `json:"none"`
+		File     *fileUpload    `json:"file"`
+	}
+	variantsRequest struct {
+		ID       string          `path:"id" json:"-"`
+		Variants []variantUpload `json:"variants"`
+	}
 	commitRequest struct {
 		Import string `path:"id" json:"-"`
 		// NoCompress: make no variants (vfsctl import --no-compress).
@@ -184,6 +197,33 @@ var (
 				return nil
 			})
 			return out, err
+		})
+	opVariants = jsonOp(endpoint{Name: "Send variants", Method: "POST", Path: "/v1/imports/{id}/variants", Timeout: quick,
+		Doc: "Stores variants (.br, .gz) of contents that another node made, for a pull: each record is checked against its chunks at commit, and decompressed and compared with its content's hash, or the commit fails. A content with variants sent is not compressed again."},
+		func(ctx context.Context, s *session, r variantsRequest) (none, error) {
+			if len(r.Variants) > maxBatch {
+				return none{}, tooMany(len(r.Variants))
+			}
+			for _, v := range r.Variants {
+				if !v.Encoding.Valid() || v.None != (v.File == nil) {
+					return none{}, fmt.Errorf("variant of %s: want an encoding and either none or a file: %w", v.Content.Short(), store.ErrInvalid)
+				}
+				if v.File != nil && uint64(len(v.File.Chunks)) != store.ChunksFor(v.File.Size) {
+					return none{}, fmt.Errorf("variant of %s: %d chunks for %d bytes: %w", v.Content.Short(), len(v.File.Chunks), v.File.Size, store.ErrInvalid)
+				}
+			}
+			return none{}, s.withImportSerial(r.ID, func(w *store.Writer) error {
+				for _, v := range r.Variants {
+					var rec *store.FileRecord
+					if f := v.File; f != nil {
+						rec = &store.FileRecord{Ref: f.Ref, Size: f.Size, MTime: f.MTime, ChunkSize: store.ChunkSize, Chunks: f.Chunks}
+					}
+					if err := w.PutVariant(v.Content, v.Encoding, rec); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		})
 	opCommit = jsonOp(endpoint{Name: "Commit an import", Method: "POST", Path: "/v1/imports/{id}/commit", Timeout: long,
 		Doc: "Ends the import: checks every file record against its chunks, that everything the snapshot names is stored, and the tree's rules, makes the variants (.br, .gz) of the text files new to the store on every core unless no_compress is true or vfsd runs with --compress=false, then records the snapshot. The body is the snapshot's record (id is its root tree); the daemon sets created."},

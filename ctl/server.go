@@ -197,6 +197,11 @@ func (s *Server) enter() bool {
 	return true
 }
 
+// noSuchRoute begins the error of a request no endpoint serves: a client
+// can tell an older daemon (a newer endpoint missing) from a missing
+// object by it.
+const noSuchRoute = "no such route"
+
 func (s *Server) handler(peer bool) http.Handler {
 	mux := http.NewServeMux()
 	for _, e := range endpoints {
@@ -206,7 +211,7 @@ func (s *Server) handler(peer bool) http.Handler {
 		mux.HandleFunc(e.Method+" "+e.Path, func(w http.ResponseWriter, r *http.Request) { s.handle(e, peer, w, r) })
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("no such route: %s %s (API %s, docs/api.md): %w", r.Method, r.URL.Path, APIVersion, store.ErrNotFound))
+		writeError(w, fmt.Errorf("%s: %s %s (API %s, docs/api.md): %w", noSuchRoute, r.Method, r.URL.Path, APIVersion, store.ErrNotFound))
 	})
 	return mux
 }

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,4 +79,50 @@ func noise(n int) []byte {
 		b[i] = byte(x)
 	}
 	return b
+}
+
+// vfsctl snapshot pull copies the variants with the contents, through the
+// receiving daemon's socket, which checks each by decompressing it and
+// compresses nothing itself: both mounts show the same app.js.br and
+// app.js.gz bytes with the same validators.
+func TestPullCopiesVariants(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := l.Addr().String()
+	l.Close()
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := startDaemon(t, "--peer-listen", peer)
+	b := startDaemon(t, "--metrics-listen", metrics)
+	site := writeSite(t, map[string][]byte{
+		"index.html":         bytes.Repeat([]byte("<p>pulled</p>\n"), 200),
+		"assets/app-9f8e.js": bytes.Repeat([]byte("export const pulled = () => 1;\n"), 300),
+	})
+	v1 := a.importDir(t, site)
+	var res struct {
+		Stats struct {
+			Variants int `json:"variants"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(b.ctl(t, "--json", "-q", "snapshot", "pull", peer, v1)), &res); err != nil || res.Stats.Variants != 4 {
+		t.Fatalf("pull: %+v %v; want 4 variants copied", res, err)
+	}
+	if n := scrape(t, "http://"+metrics+"/metrics", "vfs_compressed_files_total"); n != 0 {
+		t.Errorf("the receiving daemon compressed %v files", n)
+	}
+	for _, p := range []string{"index.html.gz", "index.html.br", "assets/app-9f8e.js.gz", "assets/app-9f8e.js.br"} {
+		pa := filepath.Join(a.mnt, "snapshots", v1, p)
+		pb := filepath.Join(b.mnt, "snapshots", v1, p)
+		fa, err1 := os.Stat(pa)
+		fb, err2 := os.Stat(pb)
+		ba, _ := os.ReadFile(pa)
+		bb, _ := os.ReadFile(pb)
+		if err1 != nil || err2 != nil || fa.Size() != fb.Size() || !fa.ModTime().Equal(fb.ModTime()) || !bytes.Equal(ba, bb) {
+			t.Errorf("%s differs between the nodes: %v %v", p, err1, err2)
+		}
+	}
+	if out := b.ctl(t, "verify"); strings.Contains(out, "DAMAGED") {
+		t.Fatalf("verify on the second node: %s", out)
+	}
 }
