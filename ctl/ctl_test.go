@@ -2,6 +2,7 @@ package ctl_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vfs-project/vfs/ctl"
 	"github.com/vfs-project/vfs/ctl/ctltest"
+	"github.com/vfs-project/vfs/precompress"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -520,4 +522,45 @@ func TestNoRouteIsToldFromNotFound(t *testing.T) {
 	if ok, err := ctl.CallMissingImport(c); ok || !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a missing import: %v (taken for a missing route: %v)", err, ok)
 	}
+}
+
+// A client that sends a variant of other bytes is refused at commit, and
+// nothing is recorded: the daemon decompresses every variant it is sent.
+func TestDaemonRefusesFalseVariants(t *testing.T) {
+	_, sock, st := daemon(t, nil)
+	comp, _ := precompress.New(nil)
+	st.SetCompressor(comp)
+	r := rawClient(t, sock)
+	var imp ctl.ImportStarted
+	r.ok("POST", "/v1/imports", nil, &imp)
+	content := bytes.Repeat([]byte("export const real = 1;\n"), 100)
+	var lie bytes.Buffer
+	zw := gzip.NewWriter(&lie)
+	zw.Write(bytes.Repeat([]byte("alert('not the file');\n"), 100))
+	zw.Close()
+	r.ok("POST", "/v1/imports/"+imp.ID+"/chunks", frames(content, lie.Bytes()), nil)
+	ref, lieRef := store.Sum(content), store.Sum(lie.Bytes())
+	tree := store.Tree{Entries: []store.Entry{{Name: "app.js", Kind: store.KindFile, Mode: 0o644, Ref: ref, Size: uint64(len(content))}}}
+	var trees struct{ Trees []store.Ref }
+	r.ok("POST", "/v1/imports/"+imp.ID+"/objects", map[string]any{
+		"files": []map[string]any{{"ref": ref, "size": len(content), "mtime": 1, "chunks": []store.Ref{ref}}},
+		"trees": []store.Tree{tree},
+	}, &trees)
+	r.ok("POST", "/v1/imports/"+imp.ID+"/variants", map[string]any{"variants": []map[string]any{{
+		"content": ref, "encoding": "gzip",
+		"file": map[string]any{"ref": lieRef, "size": lie.Len(), "mtime": 1, "chunks": []store.Ref{lieRef}},
+	}}}, nil)
+	r.refused("POST", "/v1/imports/"+imp.ID+"/commit", map[string]any{"id": trees.Trees[0]}, http.StatusBadRequest, "invalid")
+	if _, ok, _ := st.Variant(ref, store.Gzip); ok {
+		t.Error("the false variant was recorded")
+	}
+	if _, err := st.Snapshot(trees.Trees[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the snapshot was recorded: %v", err)
+	}
+	// A malformed one is refused at once.
+	r.ok("POST", "/v1/imports", nil, &imp)
+	r.refused("POST", "/v1/imports/"+imp.ID+"/variants", map[string]any{"variants": []map[string]any{{
+		"content": ref, "encoding": "gzip", "none": true,
+		"file": map[string]any{"ref": lieRef, "size": lie.Len(), "mtime": 1, "chunks": []store.Ref{lieRef}},
+	}}}, http.StatusBadRequest, "invalid")
 }
