@@ -237,6 +237,7 @@ var roles = map[string]Role{
 	"POST /v1/imports/{id}/want":           RoleDeploy,
 	"POST /v1/imports/{id}/chunks":         RoleDeploy,
 	"POST /v1/imports/{id}/objects":        RoleDeploy,
+	"POST /v1/imports/{id}/variants":       RoleDeploy,
 	"POST /v1/imports/{id}/commit":         RoleDeploy,
 	"DELETE /v1/imports/{id}":              RoleDeploy,
 	"POST /v1/snapshots/{id}/labels":       RoleDeploy,
