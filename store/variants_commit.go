@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,14 +106,19 @@ func (w *Writer) variants(root Ref) error {
 	if err != nil || len(jobs) == 0 {
 		return err
 	}
+	// Biggest first, each worker taking the next: one big bundle among
+	// many small files then costs about its own time, not its own plus
+	// whatever a fixed share put behind it.
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].size > jobs[j].size })
 	workers := min(runtime.GOMAXPROCS(0), len(jobs))
 	wb := newBatch(w.s)
 	var mu sync.Mutex
+	var next atomic.Int64
 	st := VariantStats{Workers: workers}
 	g := errgroup.Group{}
-	for i := range workers {
+	for range workers {
 		g.Go(func() error {
-			for j := i; j < len(jobs); j += workers {
+			for j := int(next.Add(1) - 1); j < len(jobs); j = int(next.Add(1) - 1) {
 				n, saved, err := w.compress(c, wb, jobs[j].ref)
 				if err != nil {
 					return err

@@ -63,9 +63,9 @@ func pullCommand(e *env) *command {
 			if e.json {
 				return e.printJSON(map[string]any{"snapshot": info, "stats": st})
 			}
-			e.note("pulled %s from %s: %s, %s, %s fetched (%s), %s already here, %s, in %s", id.Short(), args[0],
-				count(st.Trees, "tree"), count(st.Files, "file"), count(st.Chunks, "chunk"), size(st.BytesFetched), count(st.ChunksHad, "chunk"),
-				count(st.Signatures, "signature"), st.Elapsed.Round(1e6))
+			e.note("pulled %s from %s: %s, %s (and %s), %s fetched (%s), %s already here, %s, in %s", id.Short(), args[0],
+				count(st.Trees, "tree"), count(st.Files, "file"), count(st.Variants, "variant"), count(st.Chunks, "chunk"), size(st.BytesFetched),
+				count(st.ChunksHad, "chunk"), count(st.Signatures, "signature"), st.Elapsed.Round(1e6))
 			if st.SignaturesRefused > 0 {
 				e.note("refused %s the peer sent (not signatures of %s)", count(st.SignaturesRefused, "signature"), id.Short())
 			}
