@@ -35,14 +35,16 @@ func (w *Writer) Commit(info SnapshotInfo) (SnapshotInfo, error) {
 	// the presence walk below builds a path for each directory it enters
 	// (a chain of 80,000 directories cost it 17 s before this one
 	// refused it at once). The trees are the import's own, kept by GC.
-	chk, err := w.s.checkCommit(info)
+	// The same walk finds the files to compress.
+	jobs := w.variantJobs()
+	chk, err := w.s.checkCommit(info, jobs.note)
 	if err != nil {
 		return info, err
 	}
 	// Variants before the record, and outside GC's lock (compressing
 	// takes seconds): the import still owns what it wrote, so GC keeps
 	// it.
-	if err := w.variants(info.ID); err != nil {
+	if err := w.variants(jobs); err != nil {
 		return info, err
 	}
 	// GC must not sweep between the checks and the record: from then on

@@ -44,7 +44,7 @@ var ErrLabelTaken = errors.New("label names another snapshot")
 // record and adds the new labels, so a retried import is idempotent. It
 // returns the record as stored.
 func (s *Store) CommitSnapshot(info SnapshotInfo) (SnapshotInfo, error) {
-	sum, err := s.checkCommit(info)
+	sum, err := s.checkCommit(info, nil)
 	if err != nil {
 		return info, err
 	}
@@ -57,13 +57,19 @@ type checked struct {
 	priv *privacy
 }
 
-// checkCommit checks a snapshot record and its tree before a commit.
-func (s *Store) checkCommit(info SnapshotInfo) (checked, error) {
+// checkCommit checks a snapshot record and its tree before a commit,
+// telling onFile (if set) of every file entry of every distinct tree.
+func (s *Store) checkCommit(info SnapshotInfo, onFile func(Entry)) (checked, error) {
 	if err := CheckInfo(info); err != nil {
 		return checked{}, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}
 	c := checked{priv: newPrivacy(s)}
-	sum, err := checkSnapshot(s, info.ID, c.priv)
+	sum, err := checkSnapshot(s, info.ID, func(e Entry) {
+		c.priv.note(e)
+		if onFile != nil {
+			onFile(e)
+		}
+	})
 	if err != nil {
 		return c, fmt.Errorf("commit snapshot %s: %w", info.ID.Short(), err)
 	}

@@ -48,9 +48,10 @@ func CheckSnapshot(r TreeReader, root Ref) (Summary, error) {
 	return checkSnapshot(r, root, nil)
 }
 
-// checkSnapshot is CheckSnapshot, telling p (if set) of every file entry.
-func checkSnapshot(r TreeReader, root Ref, p *privacy) (Summary, error) {
-	c := &checker{r: r, dirs: map[string]*Tree{}, facts: map[Ref]*treeFacts{}, privacy: p}
+// checkSnapshot is CheckSnapshot, telling onFile (if set) of every file
+// entry of every distinct tree.
+func checkSnapshot(r TreeReader, root Ref, onFile func(Entry)) (Summary, error) {
+	c := &checker{r: r, dirs: map[string]*Tree{}, facts: map[Ref]*treeFacts{}, onFile: onFile}
 	f, err := c.check(root, 0)
 	if err != nil {
 		return Summary{}, err
@@ -87,8 +88,9 @@ type checker struct {
 	dirs map[string]*Tree
 	// facts are what each distinct tree was found to be.
 	facts map[Ref]*treeFacts
-	// privacy, if set, hears of every file entry (a commit's).
-	privacy *privacy
+	// onFile, if set, hears of every file entry (a commit's: privacy,
+	// variants).
+	onFile func(Entry)
 }
 
 // treeFacts describe the entries below one tree, over all their paths.
@@ -153,8 +155,8 @@ func (c *checker) check(ref Ref, depth int) (*treeFacts, error) {
 		default:
 			f.files = sat(f.files, 1)
 			f.bytes = sat(f.bytes, e.Size)
-			if c.privacy != nil {
-				c.privacy.note(e)
+			if c.onFile != nil {
+				c.onFile(e)
 			}
 		}
 		f.depth, f.pathLen = max(f.depth, levels), max(f.pathLen, pathLen)

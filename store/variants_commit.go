@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"path"
 	"runtime"
 	"sort"
 	"sync"
@@ -65,16 +64,24 @@ func (w *Writer) PutVariant(content Ref, enc Encoding, rec *FileRecord) error {
 // and a page's text files are far smaller.
 const MaxCompress = 16 << 20
 
-// variants makes the variants of the contents that this import filed new
-// and that the compressor wants (by name and size), on every core, and
-// records the variants other nodes sent (PutVariant) once each checks
-// out. It runs at commit before the snapshot record: a snapshot's variants
-// exist before anything can serve it. Contents a snapshot names readable
-// by owner only get none: a variant is served by hash to anyone.
-func (w *Writer) variants(root Ref) error {
-	if err := w.checkSent(); err != nil {
-		return err
-	}
+// variantJobs collects, during the commit's check of the tree, the files
+// whose variants the commit makes: contents this import filed new, that
+// no other node sent variants of, that the compressor wants (by name and
+// size), and that the snapshot names readable by others (a variant is
+// served by hash to anyone). Nil when the commit makes none.
+type variantJobs struct {
+	w      *Writer
+	c      Compressor
+	queued map[Ref]bool
+	jobs   []variantJob
+}
+
+type variantJob struct {
+	ref  Ref
+	size uint64
+}
+
+func (w *Writer) variantJobs() *variantJobs {
 	c := w.s.getCompressor()
 	w.mu.Lock()
 	off := w.noCompress || len(w.created) == 0
@@ -82,30 +89,37 @@ func (w *Writer) variants(root Ref) error {
 	if c == nil || off {
 		return nil
 	}
-	start := time.Now()
-	type job struct {
-		ref  Ref
-		size uint64
+	return &variantJobs{w: w, c: c, queued: map[Ref]bool{}}
+}
+
+// note considers one file entry (the tree check's onFile).
+func (v *variantJobs) note(e Entry) {
+	if v == nil || v.queued[e.Ref] || e.Mode&readableByOthers == 0 || e.Size > MaxCompress {
+		return
 	}
-	var jobs []job
-	queued := map[Ref]bool{}
-	err := WalkDistinct(w.s, root, func(p string, e Entry) error {
-		if e.Kind != KindFile || queued[e.Ref] || e.Mode&readableByOthers == 0 || e.Size > MaxCompress {
-			return nil
-		}
-		w.mu.Lock()
-		_, created := w.created[e.Ref]
-		given := w.given[e.Ref]
-		w.mu.Unlock()
-		if created && !given && c.Wants(path.Base(p), e.Size) {
-			queued[e.Ref] = true
-			jobs = append(jobs, job{e.Ref, e.Size})
-		}
-		return nil
-	}, nil)
-	if err != nil || len(jobs) == 0 {
+	v.w.mu.Lock()
+	_, created := v.w.created[e.Ref]
+	given := v.w.given[e.Ref]
+	v.w.mu.Unlock()
+	if created && !given && v.c.Wants(e.Name, e.Size) {
+		v.queued[e.Ref] = true
+		v.jobs = append(v.jobs, variantJob{e.Ref, e.Size})
+	}
+}
+
+// variants records the variants other nodes sent (PutVariant) once each
+// checks out, then makes those of jobs on every core. It runs at commit
+// before the snapshot record: a snapshot's variants exist before anything
+// can serve it.
+func (w *Writer) variants(v *variantJobs) error {
+	if err := w.checkSent(); err != nil {
 		return err
 	}
+	if v == nil || len(v.jobs) == 0 {
+		return nil
+	}
+	c, jobs := v.c, v.jobs
+	start := time.Now()
 	// Biggest first, each worker taking the next: one big bundle among
 	// many small files then costs about its own time, not its own plus
 	// whatever a fixed share put behind it.
