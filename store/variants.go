@@ -2,11 +2,13 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zeebo/blake3"
 )
 
 // Variants. A variant is a content compressed with one encoding (gzip,
@@ -265,21 +267,54 @@ func (s *Store) verifyVariants(content *FileRecord) error {
 		if v.None {
 			continue
 		}
-		if err := s.VerifyFile(v.Ref); err != nil {
-			return fmt.Errorf("variant %s: %w", v.Encoding, err)
-		}
 		if c == nil {
+			if err := s.VerifyFile(v.Ref); err != nil {
+				return fmt.Errorf("variant %s: %w", v.Encoding, err)
+			}
 			continue
 		}
-		rec, err := s.File(v.Ref)
-		if err != nil {
-			return fmt.Errorf("variant %s: %w", v.Encoding, err)
-		}
-		if err := c.Check(v.Encoding, NewContentReader(s, rec), content.Ref, content.Size); err != nil {
-			return fmt.Errorf("variant %s of %s: %v: %w", v.Encoding, content.Ref.Short(), err, ErrCorrupt)
+		if err := s.checkVariant(c, v, content); err != nil {
+			return fmt.Errorf("variant %s of %s: %w", v.Encoding, content.Ref.Short(), err)
 		}
 	}
 	return nil
+}
+
+// checkVariant reads variant v once: its bytes against its own hash and
+// size (as VerifyFile does), and what they decompress to against content.
+func (s *Store) checkVariant(c Compressor, v VariantInfo, content *FileRecord) error {
+	rec, err := s.File(v.Ref)
+	if err != nil {
+		return err
+	}
+	h := blake3.New()
+	r := &countingReader{r: io.TeeReader(NewContentReader(s, rec), h)}
+	if err := c.Check(v.Encoding, r, content.Ref, content.Size); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		return fmt.Errorf("%v: %w", err, ErrCorrupt)
+	}
+	// What the decompressor left unread still counts toward the hash.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	if uint64(r.n) != rec.Size || Ref(h.Sum(nil)) != rec.Ref {
+		return fmt.Errorf("content does not match its record: %w", ErrCorrupt)
+	}
+	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // variantsPresent reports whether every variant of content the index names
