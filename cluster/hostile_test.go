@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	. "github.com/vfs-project/vfs/cluster/clustertest"
+	"github.com/vfs-project/vfs/ctl/ctltest"
 	"github.com/vfs-project/vfs/snapshot"
 	"github.com/vfs-project/vfs/store"
 )
@@ -36,14 +36,7 @@ type evilPeer struct {
 func newEvilPeer(t *testing.T, trickle bool) *evilPeer {
 	t.Helper()
 	p := &evilPeer{trickle: trickle, trees: map[store.Ref][]byte{}, files: map[store.Ref]*store.FileRecord{}, chunks: map[store.Ref][]byte{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: p}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	p.addr = l.Addr().String()
+	p.addr = ctltest.ServePeer(t, p)
 	return p
 }
 

@@ -28,14 +28,7 @@ import (
 // hostilePeer serves h on a loopback port and returns its address.
 func hostilePeer(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	return ctltest.ServePeer(t, h)
 }
 
 // A peer that stalls, trickles or sends without end costs a client at

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vfs-project/vfs/ctl/ctltest"
 )
 
 // startMembers starts n members of cluster web, n1 to nN, with 2 s leases,
@@ -52,14 +53,7 @@ func corruptingProxy(t *testing.T, target string) string {
 		resp.Header.Del("Content-Length")
 		return nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: p}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	return ctltest.ServePeer(t, p)
 }
 
 // metric reads one counter from a vfsd's /metrics.

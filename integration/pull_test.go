@@ -86,12 +86,7 @@ func noise(n int) []byte {
 // compresses nothing itself: both mounts show the same app.js.br and
 // app.js.gz bytes with the same validators.
 func TestPullCopiesVariants(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := l.Addr().String()
-	l.Close()
+	peer := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a := startDaemon(t, "--peer-listen", peer)
 	b := startDaemon(t, "--metrics-listen", metrics)
