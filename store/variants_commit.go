@@ -60,7 +60,8 @@ func (w *Writer) PutVariant(content Ref, enc Encoding, rec *FileRecord) error {
 
 // MaxCompress bounds the size of a content the commit compresses, and so
 // the memory and time each worker takes: brotli at quality 11 took 44 s
-// and 200 MiB of RSS for 13.6 MB of JavaScript here (docs/benchmarks.md),
+// and a peak RSS of 202 MiB for 13.6 MB of JavaScript here
+// (BenchmarkLevels, docs/benchmarks.md),
 // and a page's text files are far smaller.
 const MaxCompress = 16 << 20
 
